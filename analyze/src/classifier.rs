@@ -1,0 +1,287 @@
+//! The classifier: prepares the text, runs one encoder pass per post, and applies the sentiment
+//! head and the topic model. Used by `classify`, `eval`, `train-head` and the analyze service.
+
+use crate::backend::{candle::CandleBackend, Backend, BackendError};
+use crate::encoder::{Embedding, EncodeError, Encoder};
+use crate::heads::{mlp::MlpHead, topics, topics::TopicModel, HeadError};
+use crate::text;
+use crate::tokenize::{PostTokenizer, TokenizeError};
+use schema::config::services::{AnalyzeConfig, BackendKind, Precision};
+use schema::config::TopicsConfig;
+use schema::{Lang, ModelInfo, Sentiment, SentimentLabel, SentimentProbabilities, TopicId, TopicScore};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// Relative paths inside `heads_dir`.
+pub const SENTIMENT_HEAD: &str = "sentiment/head.json";
+pub const TOPIC_HEAD: &str = "topic/head.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClassifierError {
+    #[error("model folder {0} is missing {1} (run scripts/fetch-model.sh)")]
+    MissingModel(String, &'static str),
+    #[error(transparent)]
+    Tokenize(#[from] TokenizeError),
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    #[error(transparent)]
+    Head(#[from] HeadError),
+    #[error("head {path} was trained on encoder {found:?}, not {expected:?}: retrain it")]
+    WrongEncoder { path: String, found: String, expected: String },
+}
+
+/// Where the model files are and how to run them (from `[analyze]` plus command-line overrides).
+#[derive(Debug, Clone)]
+pub struct ModelOptions {
+    pub model_dir: PathBuf,
+    pub heads_dir: PathBuf,
+    pub onnxruntime_path: PathBuf,
+    pub backend: BackendKind,
+    pub precision: Precision,
+    pub threads: usize,
+    pub max_seq_tokens: usize,
+    pub batch_max_tokens: usize,
+}
+
+impl ModelOptions {
+    pub fn from_config(c: &AnalyzeConfig) -> Self {
+        let onnxruntime_path =
+            std::env::var_os("ORT_DYLIB_PATH").map_or_else(|| c.onnxruntime_path.clone(), PathBuf::from);
+        ModelOptions {
+            model_dir: c.model_dir.clone(),
+            heads_dir: c.heads_dir.clone(),
+            onnxruntime_path,
+            backend: c.backend,
+            precision: c.precision,
+            threads: c.threads,
+            max_seq_tokens: c.max_seq_tokens,
+            batch_max_tokens: c.batch_max_tokens,
+        }
+    }
+
+    /// The backend that `auto` means in this build.
+    pub fn resolved_backend(&self) -> BackendKind {
+        match self.backend {
+            BackendKind::Auto if cfg!(feature = "onnx") => BackendKind::Onnx,
+            BackendKind::Auto => BackendKind::Candle,
+            other => other,
+        }
+    }
+
+    /// The encoder's identity: heads record it and refuse to run on another one.
+    pub fn encoder_id(&self) -> String {
+        "multilingual-e5-small".into()
+    }
+}
+
+/// Loads the configured backend.
+pub fn load_backend(opts: &ModelOptions) -> Result<Box<dyn Backend>, ClassifierError> {
+    for file in ["config.json", "tokenizer.json"] {
+        if !opts.model_dir.join(file).exists() {
+            return Err(ClassifierError::MissingModel(opts.model_dir.display().to_string(), file_name(file)));
+        }
+    }
+    match opts.resolved_backend() {
+        BackendKind::Onnx => load_onnx(opts),
+        // candle's CPU kernels size their own thread pool (all cores; RAYON_NUM_THREADS caps it).
+        _ => Ok(Box::new(CandleBackend::load(&opts.model_dir)?)),
+    }
+}
+
+fn file_name(file: &str) -> &'static str {
+    match file {
+        "config.json" => "config.json",
+        _ => "tokenizer.json",
+    }
+}
+
+#[cfg(feature = "onnx")]
+fn load_onnx(opts: &ModelOptions) -> Result<Box<dyn Backend>, ClassifierError> {
+    let file = match opts.precision {
+        Precision::Fp32 => "model.onnx",
+        Precision::Int8 => "model.int8.onnx",
+    };
+    let path = opts.model_dir.join(file);
+    if !path.exists() {
+        return Err(ClassifierError::MissingModel(
+            opts.model_dir.display().to_string(),
+            if file == "model.onnx" { "model.onnx" } else { "model.int8.onnx" },
+        ));
+    }
+    Ok(Box::new(crate::backend::onnx::OnnxBackend::load(&opts.onnxruntime_path, &path, opts.threads)?))
+}
+
+#[cfg(not(feature = "onnx"))]
+fn load_onnx(_: &ModelOptions) -> Result<Box<dyn Backend>, ClassifierError> {
+    Err(BackendError::NotBuilt("onnx").into())
+}
+
+/// Loads tokenizer + backend.
+pub fn load_encoder(opts: &ModelOptions) -> Result<Encoder, ClassifierError> {
+    let tokenizer = PostTokenizer::load(&opts.model_dir.join("tokenizer.json"), opts.max_seq_tokens)?;
+    Ok(Encoder::new(tokenizer, load_backend(opts)?, opts.batch_max_tokens))
+}
+
+/// The text the encoder sees for a post: normalised, PII removed (nothing personal reaches the
+/// model or its logs), URLs, mentions and hashtags rewritten.
+pub fn prepare(post_text: &str) -> String {
+    text::prepare_for_model(&text::redact(&text::normalize(post_text)).text)
+}
+
+/// Embeds posts, taking what it can from `cache` and adding the rest to it.
+pub fn embed_cached(
+    encoder: &mut Encoder,
+    mut cache: Option<&mut crate::cache::EmbeddingCache>,
+    texts: &[&str],
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<Embedding>, ClassifierError> {
+    let prepared: Vec<String> = texts.iter().map(|t| prepare(t)).collect();
+    let missing: Vec<usize> =
+        (0..prepared.len()).filter(|&i| cache.as_ref().is_none_or(|c| c.get(&prepared[i]).is_none())).collect();
+    let cached = prepared.len() - missing.len();
+    let refs: Vec<&str> = missing.iter().map(|&i| prepared[i].as_str()).collect();
+    let fresh = encoder.embed(&refs, &mut |done| progress(cached + done))?;
+    let mut out: Vec<Option<Embedding>> = vec![None; prepared.len()];
+    for (&i, e) in missing.iter().zip(&fresh) {
+        out[i] = Some(e.clone());
+    }
+    if let Some(c) = cache.as_mut() {
+        let _ = c.extend(missing.iter().map(|&i| prepared[i].clone()).zip(fresh));
+        for (i, slot) in out.iter_mut().enumerate() {
+            if slot.is_none() {
+                *slot = c.get(&prepared[i]).cloned();
+            }
+        }
+    }
+    progress(prepared.len());
+    Ok(out.into_iter().map(Option::unwrap_or_default).collect())
+}
+
+/// What the classifier says about one text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Analysis {
+    pub text_redacted: String,
+    pub lang: Lang,
+    pub sentiment: Sentiment,
+    pub topics: Vec<TopicScore>,
+    /// Best configured topic regardless of thresholds (for evaluation).
+    pub best_topic: TopicId,
+}
+
+/// Encoder + heads.
+pub struct Classifier {
+    encoder: Encoder,
+    sentiment: MlpHead,
+    topics: TopicModel,
+    model: ModelInfo,
+}
+
+impl Classifier {
+    /// Loads the encoder and heads and builds topic prototypes from `topics`.
+    pub fn load(opts: &ModelOptions, topics_config: &TopicsConfig) -> Result<Self, ClassifierError> {
+        let encoder = load_encoder(opts)?;
+        Self::with_encoder(encoder, opts, topics_config)
+    }
+
+    pub fn with_encoder(
+        mut encoder: Encoder,
+        opts: &ModelOptions,
+        topics_config: &TopicsConfig,
+    ) -> Result<Self, ClassifierError> {
+        let sentiment_path = opts.heads_dir.join(SENTIMENT_HEAD);
+        let sentiment = load_head(&sentiment_path, &opts.encoder_id())?;
+        let topic_path = opts.heads_dir.join(TOPIC_HEAD);
+        let topic_head = if topic_path.exists() { Some(load_head(&topic_path, &opts.encoder_id())?) } else { None };
+        let center = topic_head.as_ref().map_or_else(|| sentiment.center.clone(), |h| h.center.clone());
+        let texts = topics::prototype_texts(topics_config);
+        let mut embeddings = Vec::with_capacity(texts.len());
+        for group in &texts {
+            let prepared: Vec<String> = group.iter().map(|t| text::prepare_for_model(t)).collect();
+            let refs: Vec<&str> = prepared.iter().map(String::as_str).collect();
+            embeddings.push(encoder.embed(&refs, &mut |_| {})?);
+        }
+        let topics = TopicModel::build(topics_config, &embeddings, center, topic_head);
+        let model = ModelInfo { id: opts.encoder_id(), version: version(&opts.heads_dir, topics_config) };
+        Ok(Self { encoder, sentiment, topics, model })
+    }
+
+    pub fn model(&self) -> &ModelInfo {
+        &self.model
+    }
+
+    pub fn backend_name(&self) -> String {
+        self.encoder.backend_name()
+    }
+
+    /// Embeddings of posts (prepared as for classification).
+    pub fn embed(
+        &mut self,
+        texts: &[&str],
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Vec<Embedding>, ClassifierError> {
+        embed_cached(&mut self.encoder, None, texts, progress)
+    }
+
+    /// Classifies `texts` in one batched pass; output in input order.
+    pub fn classify(
+        &mut self,
+        texts: &[&str],
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Vec<Analysis>, ClassifierError> {
+        let embeddings = self.embed(texts, progress)?;
+        Ok(texts.iter().zip(embeddings).map(|(t, e)| self.label(t, &e)).collect())
+    }
+
+    fn label(&self, original: &str, embedding: &[f32]) -> Analysis {
+        let p = self.sentiment.probabilities(embedding);
+        let prob = |label: SentimentLabel| {
+            self.sentiment.labels.iter().position(|l| l == label.as_str()).map_or(0.0, |i| p[i])
+        };
+        let probabilities = SentimentProbabilities {
+            negative: prob(SentimentLabel::Negative),
+            neutral: prob(SentimentLabel::Neutral),
+            positive: prob(SentimentLabel::Positive),
+        };
+        let topics = self.topics.classify(embedding);
+        let normalized = text::normalize(original);
+        Analysis {
+            text_redacted: text::redact(&normalized).text,
+            lang: text::detect_language(&normalized),
+            sentiment: Sentiment::from_probabilities(probabilities),
+            topics: topics.ranked,
+            best_topic: topics.best,
+        }
+    }
+}
+
+fn load_head(path: &Path, encoder: &str) -> Result<MlpHead, ClassifierError> {
+    let head = MlpHead::load(path)?;
+    if head.encoder != encoder {
+        return Err(ClassifierError::WrongEncoder {
+            path: path.display().to_string(),
+            found: head.encoder,
+            expected: encoder.to_owned(),
+        });
+    }
+    Ok(head)
+}
+
+/// A short version string that changes whenever a head or the topic definitions change.
+fn version(heads_dir: &Path, topics: &TopicsConfig) -> String {
+    let mut hasher = Sha256::new();
+    for file in [SENTIMENT_HEAD, TOPIC_HEAD] {
+        if let Ok(bytes) = std::fs::read(heads_dir.join(file)) {
+            hasher.update(&bytes);
+        }
+    }
+    for t in &topics.topic {
+        hasher.update(t.id.as_str());
+        hasher.update(&t.description_vi);
+        hasher.update(&t.description_en);
+        t.examples.iter().for_each(|e| hasher.update(e));
+        hasher.update(t.threshold.to_le_bytes());
+    }
+    format!("e5s-heads-{}", &hex::encode(hasher.finalize())[..12])
+}

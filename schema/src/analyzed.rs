@@ -1,0 +1,171 @@
+//! [`AnalyzedPost`]: a post after the classifier. Published to Kafka `posts.analyzed` and stored in
+//! ClickHouse. It carries `text_redacted` only: raw text never travels past `posts.raw`.
+
+use crate::envelope::{Limits, ValidationError};
+use crate::ids::{PlaceId, SourceId, TopicId};
+use crate::post::{post_key, validate_common, Engagement};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Detected language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lang {
+    Vi,
+    En,
+    Other,
+}
+
+impl Lang {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lang::Vi => "vi",
+            Lang::En => "en",
+            Lang::Other => "other",
+        }
+    }
+}
+
+impl std::fmt::Display for Lang {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Sentiment class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SentimentLabel {
+    Negative,
+    Neutral,
+    Positive,
+}
+
+impl SentimentLabel {
+    pub const ALL: [SentimentLabel; 3] = [SentimentLabel::Negative, SentimentLabel::Neutral, SentimentLabel::Positive];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SentimentLabel::Negative => "negative",
+            SentimentLabel::Neutral => "neutral",
+            SentimentLabel::Positive => "positive",
+        }
+    }
+
+    /// Parses the labelled-TSV spelling (`negative|neutral|positive`).
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|l| l.as_str() == s.trim())
+    }
+}
+
+/// Class probabilities; they sum to 1.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SentimentProbabilities {
+    pub negative: f32,
+    pub neutral: f32,
+    pub positive: f32,
+}
+
+/// Sentiment of one post.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Sentiment {
+    pub label: SentimentLabel,
+    /// P(positive) − P(negative), in [−1, 1].
+    pub score: f32,
+    pub probabilities: SentimentProbabilities,
+}
+
+impl Sentiment {
+    /// Builds the label (argmax) and score from probabilities.
+    pub fn from_probabilities(p: SentimentProbabilities) -> Self {
+        let label = if p.negative >= p.neutral && p.negative >= p.positive {
+            SentimentLabel::Negative
+        } else if p.positive >= p.neutral {
+            SentimentLabel::Positive
+        } else {
+            SentimentLabel::Neutral
+        };
+        Sentiment { label, score: (p.positive - p.negative).clamp(-1.0, 1.0), probabilities: p }
+    }
+}
+
+/// One topic with its score (cosine-derived, higher is stronger).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopicScore {
+    pub id: TopicId,
+    pub score: f32,
+}
+
+/// Which model produced the labels.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// e.g. `multilingual-e5-small`.
+    pub id: String,
+    /// Encoder + heads version, e.g. `e5s-q4+sent-2026-11-26`.
+    pub version: String,
+}
+
+/// A post with its labels; no raw text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnalyzedPost {
+    pub id: String,
+    pub source: SourceId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    pub author: String,
+    /// Language as the source declared it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lang_declared: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub fetched_at: DateTime<Utc>,
+    #[serde(default)]
+    pub places: Vec<PlaceId>,
+    #[serde(default)]
+    pub engagement: Engagement,
+    /// Text with phone numbers, e-mail addresses, ID and card numbers removed.
+    pub text_redacted: String,
+    /// Detected language.
+    pub lang: Lang,
+    pub sentiment: Sentiment,
+    /// Ranked, multi-label; `[other]` when nothing passes its threshold.
+    pub topics: Vec<TopicScore>,
+    pub model: ModelInfo,
+    pub analyzed_at: DateTime<Utc>,
+}
+
+impl AnalyzedPost {
+    pub fn key(&self) -> String {
+        post_key(&self.source, &self.id)
+    }
+
+    pub fn validate(&self, limits: &Limits) -> Result<(), ValidationError> {
+        validate_common(&self.id, &self.author, &self.created_at, &self.fetched_at, limits)?;
+        if self.text_redacted.len() > limits.max_text_bytes {
+            return Err(ValidationError::TextTooLong { bytes: self.text_redacted.len(), max: limits.max_text_bytes });
+        }
+        if !(-1.0..=1.0).contains(&self.sentiment.score) || self.topics.is_empty() {
+            return Err(ValidationError::BadLabels);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sentiment_from_probabilities_takes_argmax_and_score() {
+        let s = Sentiment::from_probabilities(SentimentProbabilities { negative: 0.1, neutral: 0.2, positive: 0.7 });
+        assert_eq!(s.label, SentimentLabel::Positive);
+        assert!((s.score - 0.6).abs() < 1e-6);
+        let s = Sentiment::from_probabilities(SentimentProbabilities { negative: 0.2, neutral: 0.5, positive: 0.3 });
+        assert_eq!(s.label, SentimentLabel::Neutral);
+    }
+
+    #[test]
+    fn labels_parse_tsv_spelling() {
+        assert_eq!(SentimentLabel::parse("positive "), Some(SentimentLabel::Positive));
+        assert_eq!(SentimentLabel::parse("pos"), None);
+    }
+}

@@ -1,0 +1,39 @@
+//! `demo.toml`: what `citypulse demo` runs on its embedded defaults (in-process Kafka mock cluster,
+//! a ClickHouse child process, the replay source).
+
+use super::problems::FileProblems;
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// The whole of demo.toml.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemoConfig {
+    /// JSONL posts replayed into the pipeline.
+    pub replay_file: PathBuf,
+    /// Replay rate, posts per second; 0 = as fast as possible. Default 0.
+    #[serde(default)]
+    pub posts_per_second: f64,
+    /// ClickHouse HTTP port of the demo's own server. Default 18124.
+    #[serde(default = "ch_port")]
+    pub clickhouse_http_port: u16,
+    /// Where the demo keeps its ClickHouse data and logs. Default `.local/demo`.
+    #[serde(default = "demo_dir")]
+    pub work_dir: PathBuf,
+}
+
+fn ch_port() -> u16 {
+    18124
+}
+fn demo_dir() -> PathBuf {
+    ".local/demo".into()
+}
+
+impl DemoConfig {
+    pub fn validate(&self, p: &mut FileProblems<'_>) {
+        p.check(!self.replay_file.as_os_str().is_empty(), "replay_file", "must name a JSONL file");
+        let ok = self.posts_per_second.is_finite() && self.posts_per_second >= 0.0;
+        p.check(ok, "posts_per_second", "must be 0 or a positive rate");
+        p.check(self.clickhouse_http_port >= 1024, "clickhouse_http_port", "must be at least 1024");
+    }
+}

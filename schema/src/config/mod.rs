@@ -1,0 +1,132 @@
+//! Configuration: one TOML file per concern under `config/`, loaded together and validated in one
+//! pass that reports every problem with its file and key path.
+//!
+//! - `citypulse.toml` ([`services`]): city and time zone, Kafka, ClickHouse, limits, telemetry, services.
+//!   Overridable from the environment: `CITYPULSE__SECTION__KEY` (e.g. `CITYPULSE__KAFKA__BROKERS`).
+//! - `sources.toml` ([`sources`]), `places.toml` ([`places`]), `topics.toml` ([`topics`]),
+//!   `alerts.toml` ([`alerts`]), `demo.toml` ([`demo`]).
+//!
+//! Secrets are never read from files: config names the environment variable that holds each one.
+
+pub mod alerts;
+pub mod demo;
+pub mod load;
+pub mod places;
+pub mod problems;
+pub mod services;
+pub mod sources;
+pub mod topics;
+
+pub use alerts::AlertsConfig;
+pub use demo::DemoConfig;
+pub use places::PlacesConfig;
+pub use problems::{Problem, Problems};
+pub use services::ServicesConfig;
+pub use sources::SourcesConfig;
+pub use topics::TopicsConfig;
+
+use serde::de::DeserializeOwned;
+use std::path::{Path, PathBuf};
+
+/// Every configuration file, loaded and validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The folder the files came from.
+    pub dir: PathBuf,
+    pub services: ServicesConfig,
+    pub sources: SourcesConfig,
+    pub places: PlacesConfig,
+    pub topics: TopicsConfig,
+    pub alerts: AlertsConfig,
+    pub demo: DemoConfig,
+    /// Environment overrides that were applied (names only; values may be secrets).
+    pub env_overrides: Vec<String>,
+}
+
+impl Config {
+    /// Loads `dir/*.toml` with overrides from the process environment.
+    pub fn load(dir: &Path) -> Result<Config, Problems> {
+        Self::load_with_env(dir, std::env::vars())
+    }
+
+    /// Loads with an explicit environment (tests).
+    pub fn load_with_env(dir: &Path, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, Problems> {
+        let mut problems = Problems::default();
+        let services_text = read(dir, "citypulse.toml", &mut problems);
+        let services = services_text.and_then(|text| load_services(&text, env, &mut problems));
+        let sources = read_parse::<SourcesConfig>(dir, "sources.toml", &mut problems);
+        let places = read_parse::<PlacesConfig>(dir, "places.toml", &mut problems);
+        let topics = read_parse::<TopicsConfig>(dir, "topics.toml", &mut problems);
+        let alerts = read_parse::<AlertsConfig>(dir, "alerts.toml", &mut problems);
+        let demo = read_parse::<DemoConfig>(dir, "demo.toml", &mut problems);
+        let (Some((services, env_overrides)), Some(sources), Some(places), Some(topics), Some(alerts), Some(demo)) =
+            (services, sources, places, topics, alerts, demo)
+        else {
+            // Still validate what parsed, so the user sees every problem in one run.
+            return Err(problems);
+        };
+        let config = Config { dir: dir.to_owned(), services, sources, places, topics, alerts, demo, env_overrides };
+        config.validate(&mut problems);
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Semantic checks across all files.
+    pub fn validate(&self, problems: &mut Problems) {
+        self.services.validate(&mut problems.file("citypulse.toml"));
+        self.sources.validate(&mut problems.file("sources.toml"));
+        self.places.validate(&mut problems.file("places.toml"));
+        self.topics.validate(&mut problems.file("topics.toml"));
+        let topics: Vec<&str> = self.topics.ids().map(|t| t.as_str()).collect();
+        let places: Vec<&str> = self.places.place.iter().map(|p| p.id.as_str()).collect();
+        self.alerts.validate(&topics, &places, &mut problems.file("alerts.toml"));
+        self.demo.validate(&mut problems.file("demo.toml"));
+    }
+
+    /// The city's time zone.
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.services.city.tz()
+    }
+
+    /// Resolves a path from config against the working directory (paths are relative to where
+    /// citypulse runs, normally the repository root).
+    pub fn path(&self, p: &Path) -> PathBuf {
+        p.to_owned()
+    }
+}
+
+fn read(dir: &Path, name: &str, problems: &mut Problems) -> Option<String> {
+    let path = dir.join(name);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Some(text),
+        Err(e) => {
+            problems.file(name).push("", format!("cannot read {}: {e}", path.display()));
+            None
+        }
+    }
+}
+
+fn read_parse<T: DeserializeOwned>(dir: &Path, name: &str, problems: &mut Problems) -> Option<T> {
+    let text = read(dir, name, problems)?;
+    load::parse_toml(name, &text, problems)
+}
+
+/// citypulse.toml: parse the file (all problems at its lines), then apply environment overrides.
+fn load_services(
+    text: &str,
+    env: impl IntoIterator<Item = (String, String)>,
+    problems: &mut Problems,
+) -> Option<(ServicesConfig, Vec<String>)> {
+    let from_file: ServicesConfig = load::parse_toml("citypulse.toml", text, problems)?;
+    let overrides: Vec<(String, String)> = env.into_iter().filter(|(k, _)| k.starts_with(load::ENV_PREFIX)).collect();
+    if overrides.is_empty() {
+        return Some((from_file, Vec::new()));
+    }
+    let mut table: toml::Table = text.parse().ok()?;
+    let applied = load::apply_env_overrides(&mut table, overrides);
+    let label = format!("citypulse.toml (with environment {})", applied.join(", "));
+    load::from_table(&label, table, problems).map(|c| (c, applied))
+}

@@ -1,0 +1,257 @@
+//! `sources.toml`: what the crawlers fetch, how often, and how politely.
+//! Every base URL is configuration, so tests point sources at servers on 127.0.0.1.
+
+use super::problems::FileProblems;
+use crate::ids::SourceId;
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// The whole of sources.toml.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourcesConfig {
+    #[serde(default)]
+    pub defaults: SourceDefaults,
+    /// Per-host request quotas shared by every source hitting that host (the strictest wins).
+    #[serde(default)]
+    pub host_quota: Vec<HostQuota>,
+    #[serde(default)]
+    pub mastodon: Vec<MastodonSource>,
+    #[serde(default)]
+    pub reddit: Vec<RedditSource>,
+    #[serde(default)]
+    pub feed: Vec<FeedSource>,
+    #[serde(default)]
+    pub bluesky: Vec<BlueskySource>,
+    #[serde(default)]
+    pub replay: Vec<ReplaySource>,
+}
+
+/// Settings every HTTP source shares.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SourceDefaults {
+    /// User-Agent sent with every request (Reddit requires a descriptive one).
+    pub user_agent: String,
+    /// Per-request timeout, milliseconds. Default 15000.
+    pub request_timeout_ms: u64,
+    /// Largest response body read, bytes; larger is an error for that item. Default 8388608.
+    pub max_response_bytes: usize,
+    /// First backoff after a failure, milliseconds. Default 1000.
+    pub backoff_initial_ms: u64,
+    /// Longest backoff, milliseconds. Default 300000.
+    pub backoff_max_ms: u64,
+    /// Consecutive failures after which a source is paused and reported. Default 8.
+    pub pause_after_failures: u32,
+    /// How long a paused source rests, milliseconds. Default 900000.
+    pub pause_ms: u64,
+    /// How many recent post keys are remembered to drop exact duplicates. Default 100000.
+    pub dedup_window_posts: usize,
+}
+
+impl Default for SourceDefaults {
+    fn default() -> Self {
+        SourceDefaults {
+            user_agent: "citypulse/0.1 (public-opinion monitor; set a contact address in sources.toml)".into(),
+            request_timeout_ms: 15_000,
+            max_response_bytes: 8 * 1024 * 1024,
+            backoff_initial_ms: 1000,
+            backoff_max_ms: 300_000,
+            pause_after_failures: 8,
+            pause_ms: 900_000,
+            dedup_window_posts: 100_000,
+        }
+    }
+}
+
+/// A request quota for one host (and port).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostQuota {
+    /// `host` or `host:port`.
+    pub host: String,
+    /// Sustained rate, requests per second (may be below 1, e.g. 0.5).
+    pub requests_per_second: f64,
+    /// Requests allowed in a burst. Default 1.
+    #[serde(default = "one")]
+    pub burst: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+fn yes() -> bool {
+    true
+}
+fn minute_ms() -> u64 {
+    60_000
+}
+
+/// Mastodon public and hashtag timelines of one instance.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MastodonSource {
+    pub name: SourceId,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Instance base URL, e.g. `https://mastodon.social`.
+    pub base_url: url::Url,
+    /// Hashtags without `#` (`/api/v1/timelines/tag/:tag`).
+    #[serde(default)]
+    pub hashtags: Vec<String>,
+    /// Also read `/api/v1/timelines/public` (`local = true` for the instance's own posts only).
+    #[serde(default)]
+    pub public_timeline: bool,
+    #[serde(default)]
+    pub local_only: bool,
+    /// Poll interval, milliseconds. Default 60000.
+    #[serde(default = "minute_ms")]
+    pub poll_interval_ms: u64,
+    /// Keep only posts that mention a place from places.toml. Default true.
+    #[serde(default = "yes")]
+    pub require_place: bool,
+}
+
+/// Subreddit `new.json` listings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedditSource {
+    pub name: SourceId,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// `https://www.reddit.com` (or `https://oauth.reddit.com` with a token).
+    pub base_url: url::Url,
+    pub subreddits: Vec<String>,
+    /// Name of the environment variable with an OAuth bearer token, if any.
+    #[serde(default)]
+    pub oauth_token_env: Option<String>,
+    /// Poll interval, milliseconds. Default 60000.
+    #[serde(default = "minute_ms")]
+    pub poll_interval_ms: u64,
+    /// Keep only posts that mention a place. Default false (city subreddits are already local).
+    #[serde(default)]
+    pub require_place: bool,
+}
+
+/// An RSS or Atom feed (news sites, YouTube channel feeds).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedSource {
+    pub name: SourceId,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    pub url: url::Url,
+    /// Poll interval, milliseconds. Default 60000.
+    #[serde(default = "minute_ms")]
+    pub poll_interval_ms: u64,
+    /// Keep only items that mention a place. Default true.
+    #[serde(default = "yes")]
+    pub require_place: bool,
+}
+
+/// Bluesky Jetstream (WebSocket firehose of posts).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlueskySource {
+    pub name: SourceId,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// e.g. `wss://jetstream2.us-east.bsky.network/subscribe`.
+    pub url: url::Url,
+    /// Keep only posts that mention a place. Default true (the firehose is global).
+    #[serde(default = "yes")]
+    pub require_place: bool,
+}
+
+/// A JSONL file of posts, replayed (demo, benchmarks, tests).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplaySource {
+    pub name: SourceId,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Path, relative to the working directory.
+    pub path: PathBuf,
+    /// Rate, posts per second; 0 means as fast as possible. Default 0.
+    #[serde(default)]
+    pub posts_per_second: f64,
+}
+
+impl SourcesConfig {
+    /// Names of every configured source, in file order.
+    pub fn names(&self) -> Vec<&str> {
+        let m = self.mastodon.iter().map(|s| s.name.as_str());
+        let r = self.reddit.iter().map(|s| s.name.as_str());
+        let f = self.feed.iter().map(|s| s.name.as_str());
+        let b = self.bluesky.iter().map(|s| s.name.as_str());
+        m.chain(r).chain(f).chain(b).chain(self.replay.iter().map(|s| s.name.as_str())).collect()
+    }
+
+    pub fn validate(&self, p: &mut FileProblems<'_>) {
+        let d = &self.defaults;
+        p.check(!d.user_agent.trim().is_empty(), "defaults.user_agent", "must not be empty");
+        p.check(d.request_timeout_ms >= 100, "defaults.request_timeout_ms", "must be at least 100");
+        p.check(d.backoff_initial_ms >= 1, "defaults.backoff_initial_ms", "must be at least 1");
+        p.check(
+            d.backoff_max_ms >= d.backoff_initial_ms,
+            "defaults.backoff_max_ms",
+            "must be at least backoff_initial_ms",
+        );
+        p.check(d.pause_after_failures >= 1, "defaults.pause_after_failures", "must be at least 1");
+        for (i, q) in self.host_quota.iter().enumerate() {
+            let ok = q.requests_per_second.is_finite() && q.requests_per_second > 0.0;
+            p.check(
+                ok,
+                format!("host_quota[{i}].requests_per_second"),
+                format!("must be a positive rate, got {}", q.requests_per_second),
+            );
+            p.check(q.burst >= 1, format!("host_quota[{i}].burst"), "must be at least 1");
+            p.check(
+                !q.host.is_empty() && !q.host.contains('/'),
+                format!("host_quota[{i}].host"),
+                "must be host or host:port",
+            );
+        }
+        for (i, s) in self.mastodon.iter().enumerate() {
+            p.url(&s.base_url, &["http", "https"], format!("mastodon[{i}].base_url"));
+            p.check(
+                s.public_timeline || !s.hashtags.is_empty(),
+                format!("mastodon[{i}]"),
+                "reads nothing: set hashtags or public_timeline",
+            );
+            for (j, tag) in s.hashtags.iter().enumerate() {
+                p.check(
+                    !tag.is_empty() && !tag.contains(['#', '/', ' ']),
+                    format!("mastodon[{i}].hashtags[{j}]"),
+                    "write the tag without # or spaces",
+                );
+            }
+            check_interval(p, s.poll_interval_ms, format!("mastodon[{i}].poll_interval_ms"));
+        }
+        for (i, s) in self.reddit.iter().enumerate() {
+            p.url(&s.base_url, &["http", "https"], format!("reddit[{i}].base_url"));
+            p.check(!s.subreddits.is_empty(), format!("reddit[{i}].subreddits"), "must name at least one subreddit");
+            check_interval(p, s.poll_interval_ms, format!("reddit[{i}].poll_interval_ms"));
+        }
+        for (i, s) in self.feed.iter().enumerate() {
+            p.url(&s.url, &["http", "https"], format!("feed[{i}].url"));
+            check_interval(p, s.poll_interval_ms, format!("feed[{i}].poll_interval_ms"));
+        }
+        for (i, s) in self.bluesky.iter().enumerate() {
+            p.url(&s.url, &["ws", "wss"], format!("bluesky[{i}].url"));
+        }
+        for (i, s) in self.replay.iter().enumerate() {
+            let ok = s.posts_per_second.is_finite() && s.posts_per_second >= 0.0;
+            p.check(
+                ok,
+                format!("replay[{i}].posts_per_second"),
+                format!("must be 0 (as fast as possible) or a positive rate, got {}", s.posts_per_second),
+            );
+        }
+        p.unique(self.names(), "source name");
+    }
+}
+
+fn check_interval(p: &mut FileProblems<'_>, ms: u64, path: String) {
+    p.check(ms >= 1000, path, "must be at least 1000 (be polite)");
+}

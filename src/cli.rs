@@ -1,0 +1,217 @@
+//! Command-line definition. Every command reads `./config` unless `--config DIR` is given.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "citypulse",
+    version,
+    about = "What a city's people are saying: crawl public posts, tag topic and sentiment, trend and alert."
+)]
+pub struct Cli {
+    /// Configuration folder (citypulse.toml, sources.toml, places.toml, topics.toml, alerts.toml, demo.toml).
+    #[arg(long, global = true, default_value = "config", env = "CITYPULSE_CONFIG")]
+    pub config: PathBuf,
+    /// Log format; overrides telemetry.log_format.
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormatArg>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormatArg {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Crawl the configured sources into Kafka `posts.raw` (service).
+    Ingest,
+    /// Classify posts from `posts.raw` into `posts.analyzed` (service).
+    Analyze(ModelArgs),
+    /// Write `posts.analyzed` into ClickHouse (service).
+    Store,
+    /// Evaluate alert rules and notify (service).
+    Alert,
+    /// HTTP JSON API and dashboard (service).
+    Serve,
+    /// Every stage in one process against the configured Kafka and ClickHouse.
+    Run,
+    /// The whole pipeline on embedded defaults: in-process Kafka, a ClickHouse child process, the replay file.
+    Demo,
+    /// Classify text lines or Post JSONL; one JSON line out per line in.
+    Classify(ClassifyArgs),
+    /// Measure the classifier on a labelled TSV (text, sentiment, topic).
+    Eval(EvalArgs),
+    /// Train a sentiment or topic head on labelled TSV files.
+    TrainHead(TrainHeadArgs),
+    /// Trend tables from ClickHouse.
+    Trends(TrendsArgs),
+    /// Apply ClickHouse migrations.
+    Migrate,
+    /// Inspect and replay the dead-letter queue.
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+    },
+    /// Write a report for a period.
+    Report(ReportArgs),
+    /// Validate the configuration; exits non-zero listing every problem.
+    CheckConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendArg {
+    Candle,
+    Onnx,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PrecisionArg {
+    Fp32,
+    Int8,
+}
+
+/// Encoder selection shared by classify, eval, analyze and train-head.
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// Encoder backend (default: onnx when built with it, else candle).
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendArg>,
+    /// Weight precision (onnx only).
+    #[arg(long, value_enum)]
+    pub precision: Option<PrecisionArg>,
+    /// Model threads.
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct ClassifyArgs {
+    /// Input file of text lines or Post JSON lines (default: stdin).
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Labelled TSV with a header: text and any of sentiment, topic.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// One JSON object instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TaskArg {
+    Sentiment,
+    Topic,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainHeadArgs {
+    #[arg(long, value_enum)]
+    pub task: TaskArg,
+    /// Labelled TSV files (repeatable).
+    #[arg(long, required = true)]
+    pub data: Vec<PathBuf>,
+    /// Output folder, e.g. models/heads/sentiment.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Random seed.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ByArg {
+    Topic,
+    Place,
+    Source,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GranularityArg {
+    Hour,
+    Day,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct TrendsArgs {
+    #[command(subcommand)]
+    pub view: Option<TrendsView>,
+    /// Start: a duration back from now (7d, 12h) or a date/time in the city's zone.
+    #[arg(long, default_value = "7d")]
+    pub since: String,
+    /// End (default: now).
+    #[arg(long)]
+    pub until: Option<String>,
+    #[arg(long, value_enum, default_value = "topic")]
+    pub by: ByArg,
+    #[arg(long, value_enum, default_value = "day")]
+    pub granularity: GranularityArg,
+    #[arg(long)]
+    pub topic: Option<String>,
+    #[arg(long)]
+    pub sentiment: Option<String>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: FormatArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrendsView {
+    /// The posts behind a number.
+    TopPosts {
+        #[arg(long)]
+        topic: String,
+        #[arg(long)]
+        sentiment: Option<String>,
+        #[arg(long, default_value = "1d")]
+        since: String,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DlqAction {
+    /// Recent DLQ entries.
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// One entry in full.
+    Show { offset: i64 },
+    /// Send entries through again once the cause is fixed.
+    Replay {
+        /// Only entries of this stage.
+        #[arg(long)]
+        stage: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[arg(long, default_value = "7d")]
+    pub since: String,
+    /// Output file (default: stdout).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}

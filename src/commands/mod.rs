@@ -1,0 +1,60 @@
+//! One module per subcommand. Stages that are not built yet say so and exit 2.
+
+mod check_config;
+mod classify;
+mod demo;
+mod eval;
+mod model;
+mod train_head;
+
+use crate::cli::{Cli, Command};
+use anyhow::Result;
+use std::process::ExitCode;
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match &cli.command {
+        Command::CheckConfig => check_config::run(&cli),
+        Command::Demo => demo::run(&cli),
+        Command::Ingest => not_built("ingest", "#6"),
+        Command::Analyze(_) => not_built("analyze", "#7"),
+        Command::Store => not_built("store", "#5"),
+        Command::Alert => not_built("alert", "a later issue (alerts)"),
+        Command::Serve => not_built("serve", "a later issue (analysts' surfaces)"),
+        Command::Run => not_built("run", "the later stages"),
+        Command::Classify(args) => classify::run(&cli, args),
+        Command::Eval(args) => eval::run(&cli, args),
+        Command::TrainHead(args) => train_head::run(&cli, args),
+        Command::Trends(_) => not_built("trends", "#5"),
+        Command::Migrate => not_built("migrate", "#5"),
+        Command::Dlq { .. } => not_built("dlq", "#5"),
+        Command::Report(_) => not_built("report", "a later issue (reports)"),
+    }
+}
+
+/// Exit code of a command that exists in the CLI but whose stage has not landed.
+pub const NOT_BUILT_EXIT: u8 = 2;
+
+fn not_built(command: &str, issue: &str) -> Result<ExitCode> {
+    eprintln!("citypulse {command}: not built yet (tracked in issue {issue})");
+    Ok(ExitCode::from(NOT_BUILT_EXIT))
+}
+
+/// Loads the configuration or fails listing every problem.
+pub fn load_config(cli: &Cli) -> Result<schema::config::Config> {
+    schema::config::Config::load(&cli.config).map_err(|problems| anyhow::anyhow!("{}{problems}", location(cli)))
+}
+
+fn location(cli: &Cli) -> String {
+    format!("in {}: ", cli.config.display())
+}
+
+/// Sets up logging from config, with `--log-format` winning.
+pub fn init_logging(cli: &Cli, config: &schema::config::Config) {
+    use schema::config::services::LogFormat;
+    let format = cli.log_format.map_or(config.services.telemetry.log_format, |f| match f {
+        crate::cli::LogFormatArg::Human => LogFormat::Human,
+        crate::cli::LogFormatArg::Json => LogFormat::Json,
+    });
+    crate::telemetry::init_logging(&config.services.telemetry, format);
+}
