@@ -20,7 +20,7 @@ deps:
 models: deps
 	@scripts/fetch-model.sh
 
-demo: deps
+demo: deps models
 	@scripts/timed.sh "build" cargo build --features $(CARGO_FEATURES) --bin citypulse
 	@scripts/timed.sh "check-config" target/debug/citypulse check-config
 	@scripts/timed.sh "demo" target/debug/citypulse demo
