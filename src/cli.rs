@@ -129,6 +129,15 @@ pub struct TrainHeadArgs {
     /// Random seed.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// Training epochs.
+    #[arg(long, default_value_t = 40)]
+    pub epochs: usize,
+    /// Hidden units of the MLP head; 0 trains a linear head.
+    #[arg(long, default_value_t = 256)]
+    pub hidden: usize,
+    /// Class weights at this power of full balancing (0 none, 0.5 square root, 1 full).
+    #[arg(long, default_value_t = 0.5)]
+    pub class_weight_power: f64,
     #[command(flatten)]
     pub model: ModelArgs,
 }

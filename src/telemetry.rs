@@ -44,7 +44,6 @@ impl Health {
         self.set(component, Ok(()));
     }
 
-    #[allow(dead_code)] // the store service (#5) marks ClickHouse unreachable with it
     pub fn set_unhealthy(&self, component: &str, reason: impl Into<String>) {
         self.set(component, Err(reason.into()));
     }

@@ -54,7 +54,7 @@ fn broken_config_lists_every_problem_with_file_and_key() {
     edit(&dir, "citypulse.toml", "partitions = 6", "partitions = 6\npartitons = 6");
     edit(&dir, "citypulse.toml", "threads = 2", "threads = \"two\"");
     edit(&dir, "sources.toml", "requests_per_second = 0.5", "requests_per_second = -2.0");
-    edit(&dir, "sources.toml", "base_url = \"https://mastodon.social\"", "base_url = \"mastodon dot social\"");
+    edit(&dir, "citypulse.toml", "url = \"http://127.0.0.1:8123\"", "url = \"clickhouse at port 8123\"");
     edit(&dir, "sources.toml", "url = \"https://tuoitre.vn/rss/tp-hcm.rss\"", "url = \"ftp://tuoitre.vn/rss\"");
     let topics = std::fs::read_to_string(dir.join("topics.toml")).unwrap();
     let first_description = topics.lines().find(|l| l.starts_with("description_en")).unwrap().to_owned();
@@ -69,7 +69,7 @@ fn broken_config_lists_every_problem_with_file_and_key() {
         "analyze.threads",
         "city.time_zone",
         "host_quota[0].requests_per_second",
-        "mastodon[0].base_url",
+        "clickhouse.url",
         "feed[1].url",
         "topic[0].description_en",
         "rule[0].topic",

@@ -224,6 +224,17 @@ impl Classifier {
         embed_cached(&mut self.encoder, None, texts, progress)
     }
 
+    /// The tokenizer, for tokenising off the model thread (the service does).
+    pub fn tokenizer(&self) -> &PostTokenizer {
+        self.encoder.tokenizer()
+    }
+
+    /// Classifies posts whose prepared text was already tokenised (`tokenizer().encode(&prepare(t))`).
+    pub fn classify_tokens(&mut self, texts: &[&str], tokens: &[Vec<u32>]) -> Result<Vec<Analysis>, ClassifierError> {
+        let embeddings = self.encoder.embed_tokens(tokens, &mut |_| {})?;
+        Ok(texts.iter().zip(embeddings).map(|(t, e)| self.label(t, &e)).collect())
+    }
+
     /// Classifies `texts` in one batched pass; output in input order.
     pub fn classify(
         &mut self,

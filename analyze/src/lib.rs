@@ -8,6 +8,7 @@
 //! - [`cache`]: embeddings cached on disk for training runs.
 //! - [`heads`]: the sentiment MLP head, topic prototypes, training.
 //! - [`classifier`]: loading everything from the model folder and labelling texts.
+//! - [`service`]: the Kafka consumer → batcher → model thread → producer loop (`citypulse analyze`).
 //! - [`labelled`]: the labelled TSV format read by `eval` and `train-head`.
 //! - [`metrics`]: accuracy, macro-F1, per-class scores, confusion matrices.
 
@@ -18,6 +19,7 @@ pub mod encoder;
 pub mod heads;
 pub mod labelled;
 pub mod metrics;
+pub mod service;
 pub mod text;
 pub mod tokenize;
 

@@ -18,6 +18,7 @@ pub enum TokenizeError {
 }
 
 /// Tokenizer for posts.
+#[derive(Clone)]
 pub struct PostTokenizer {
     inner: Tokenizer,
     pad_id: u32,

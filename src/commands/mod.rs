@@ -1,5 +1,6 @@
 //! One module per subcommand. Stages that are not built yet say so and exit 2.
 
+mod analyze;
 mod check_config;
 mod classify;
 mod demo;
@@ -17,7 +18,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::CheckConfig => check_config::run(&cli),
         Command::Demo => demo::run(&cli),
         Command::Ingest => not_built("ingest", "#6"),
-        Command::Analyze(_) => not_built("analyze", "#7"),
+        Command::Analyze(args) => analyze::run(&cli, args),
         Command::Store => not_built("store", "#5"),
         Command::Alert => not_built("alert", "a later issue (alerts)"),
         Command::Serve => not_built("serve", "a later issue (analysts' surfaces)"),
@@ -57,4 +58,21 @@ pub fn init_logging(cli: &Cli, config: &schema::config::Config) {
         crate::cli::LogFormatArg::Json => LogFormat::Json,
     });
     crate::telemetry::init_logging(&config.services.telemetry, format);
+}
+
+/// Serves /metrics and /healthz on the service's configured port (0 disables it).
+pub async fn serve_metrics_if_enabled(
+    config: &schema::config::Config,
+    port: u16,
+    health: &crate::telemetry::Health,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> Result<Option<tokio::task::JoinHandle<()>>> {
+    if port == 0 {
+        return Ok(None);
+    }
+    let addr: std::net::SocketAddr = format!("{}:{port}", config.services.telemetry.metrics_host).parse()?;
+    let (_, task) = crate::telemetry::serve_metrics(addr, health.clone(), shutdown.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot serve metrics on {addr}: {e} (change the service's metrics_port)"))?;
+    Ok(Some(task))
 }

@@ -48,7 +48,13 @@ pub fn run(cli: &Cli, args: &TrainHeadArgs) -> Result<ExitCode> {
     let label_index = |l: &str| labels.iter().position(|x| x == l).unwrap_or(0);
     let (train_x, train_y, dev_x, dev_y) = split(&examples, &embeddings, label_index);
     let center = mean(&train_x);
-    let train_opts = TrainOptions { seed: args.seed, ..TrainOptions::default() };
+    let train_opts = TrainOptions {
+        seed: args.seed,
+        epochs: args.epochs,
+        hidden: args.hidden,
+        class_weight_power: args.class_weight_power,
+        ..TrainOptions::default()
+    };
     eprintln!("train-head: {} train rows, {} held out; {:?}", train_x.len(), dev_x.len(), train_opts);
     let mut head =
         train_head(&train_x, &train_y, labels.clone(), center, opts.encoder_id(), &train_opts, &mut |epoch, loss| {

@@ -105,21 +105,22 @@ pub struct Notifier {
 }
 
 impl AlertsConfig {
-    /// Validates rules against the configured topic and place ids.
-    pub fn validate(&self, topics: &[&str], places: &[&str], p: &mut FileProblems<'_>) {
+    /// Validates rules against the configured topic and place ids (skipped where those files did
+    /// not parse).
+    pub fn validate(&self, topics: Option<&[&str]>, places: Option<&[&str]>, p: &mut FileProblems<'_>) {
         p.unique(self.rule.iter().map(|r| r.name.as_str()), "rule name");
         p.unique(self.notifier.iter().map(|n| n.name.as_str()), "notifier name");
         let notifiers: Vec<&str> = self.notifier.iter().map(|n| n.name.as_str()).collect();
         for (i, r) in self.rule.iter().enumerate() {
             let at = |key: &str| format!("rule[{i}].{key}");
-            if let Some(t) = &r.topic {
+            if let (Some(t), Some(topics)) = (&r.topic, topics) {
                 p.check(
                     topics.contains(&t.as_str()) || t.as_str() == "other",
                     at("topic"),
                     format!("unknown topic {:?} (not in topics.toml)", t.as_str()),
                 );
             }
-            if let Some(pl) = &r.place {
+            if let (Some(pl), Some(places)) = (&r.place, places) {
                 p.check(
                     places.contains(&pl.as_str()),
                     at("place"),

@@ -11,15 +11,23 @@ use serde::de::DeserializeOwned;
 /// Most parse problems reported per file before giving up on it.
 const MAX_PARSE_PROBLEMS: usize = 20;
 
-/// Parses `text` as `T`; on failure records every problem found into `problems` and returns None.
-pub fn parse_toml<T: DeserializeOwned>(file: &str, text: &str, problems: &mut Problems) -> Option<T> {
+/// What parsing a file gave.
+pub struct Parsed<T> {
+    /// The file's value; when there were problems, the value with the offending lines left out
+    /// (so semantic checks still run on the rest of the file), if that parses.
+    pub value: Option<T>,
+    /// True when any problem was recorded.
+    pub failed: bool,
+}
+
+/// Parses `text` as `T`, recording every problem found into `problems`.
+pub fn parse_toml<T: DeserializeOwned>(file: &str, text: &str, problems: &mut Problems) -> Parsed<T> {
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
     let mut failed = false;
     for _ in 0..MAX_PARSE_PROBLEMS {
         let current = lines.join("\n");
         let err = match parse_once::<T>(&current) {
-            Ok(value) if !failed => return Some(value),
-            Ok(_) => return None,
+            Ok(value) => return Parsed { value: Some(value), failed },
             Err(err) => err,
         };
         failed = true;
@@ -31,10 +39,10 @@ pub fn parse_toml<T: DeserializeOwned>(file: &str, text: &str, problems: &mut Pr
             Some(n) if n >= 1 && n <= lines.len() && !lines[n - 1].trim_start().starts_with('[') => {
                 lines[n - 1] = format!("# {}", lines[n - 1]);
             }
-            _ => return None,
+            _ => return Parsed { value: None, failed },
         }
     }
-    None
+    Parsed { value: None, failed }
 }
 
 /// Deserialises `table` (already parsed, e.g. after env overrides) as `T`, recording a problem.
@@ -140,7 +148,9 @@ mod tests {
     fn reports_every_bad_line_with_its_path_and_line() {
         let mut problems = Problems::default();
         let text = "[kafka]\nbrokers = \"a\"\nport = -1\nbrokerz = \"x\"\ntls = \"yes\"\n";
-        assert!(parse_toml::<Conf>("citypulse.toml", text, &mut problems).is_none());
+        let parsed = parse_toml::<Conf>("citypulse.toml", text, &mut problems);
+        assert!(parsed.failed);
+        assert_eq!(parsed.value.map(|c| c.kafka.brokers), Some("a".to_owned()), "the rest of the file still parses");
         let shown: Vec<String> = problems.0.iter().map(ToString::to_string).collect();
         assert_eq!(shown.len(), 3, "{shown:#?}");
         assert!(shown[0].starts_with("citypulse.toml:3: kafka.port"), "{shown:#?}");

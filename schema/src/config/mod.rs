@@ -59,31 +59,37 @@ impl Config {
         let topics = read_parse::<TopicsConfig>(dir, "topics.toml", &mut problems);
         let alerts = read_parse::<AlertsConfig>(dir, "alerts.toml", &mut problems);
         let demo = read_parse::<DemoConfig>(dir, "demo.toml", &mut problems);
-        let (Some((services, env_overrides)), Some(sources), Some(places), Some(topics), Some(alerts), Some(demo)) =
-            (services, sources, places, topics, alerts, demo)
-        else {
-            // Still validate what parsed, so the user sees every problem in one run.
-            return Err(problems);
+        // Semantic checks run on whatever parsed (bad lines left out), so one run lists everything.
+        let parts = Parts {
+            services: services.as_ref().map(|s| &s.0),
+            sources: sources.as_ref(),
+            places: places.as_ref(),
+            topics: topics.as_ref(),
+            alerts: alerts.as_ref(),
+            demo: demo.as_ref(),
         };
-        let config = Config { dir: dir.to_owned(), services, sources, places, topics, alerts, demo, env_overrides };
-        config.validate(&mut problems);
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(problems)
+        parts.validate(&mut problems);
+        match (services, sources, places, topics, alerts, demo) {
+            (Some((services, env_overrides)), Some(sources), Some(places), Some(topics), Some(alerts), Some(demo))
+                if problems.is_empty() =>
+            {
+                Ok(Config { dir: dir.to_owned(), services, sources, places, topics, alerts, demo, env_overrides })
+            }
+            _ => Err(problems),
         }
     }
 
     /// Semantic checks across all files.
     pub fn validate(&self, problems: &mut Problems) {
-        self.services.validate(&mut problems.file("citypulse.toml"));
-        self.sources.validate(&mut problems.file("sources.toml"));
-        self.places.validate(&mut problems.file("places.toml"));
-        self.topics.validate(&mut problems.file("topics.toml"));
-        let topics: Vec<&str> = self.topics.ids().map(|t| t.as_str()).collect();
-        let places: Vec<&str> = self.places.place.iter().map(|p| p.id.as_str()).collect();
-        self.alerts.validate(&topics, &places, &mut problems.file("alerts.toml"));
-        self.demo.validate(&mut problems.file("demo.toml"));
+        Parts {
+            services: Some(&self.services),
+            sources: Some(&self.sources),
+            places: Some(&self.places),
+            topics: Some(&self.topics),
+            alerts: Some(&self.alerts),
+            demo: Some(&self.demo),
+        }
+        .validate(problems);
     }
 
     /// The city's time zone.
@@ -95,6 +101,41 @@ impl Config {
     /// citypulse runs, normally the repository root).
     pub fn path(&self, p: &Path) -> PathBuf {
         p.to_owned()
+    }
+}
+
+/// The files that parsed; each is validated on its own, cross-file checks where both sides exist.
+struct Parts<'a> {
+    services: Option<&'a ServicesConfig>,
+    sources: Option<&'a SourcesConfig>,
+    places: Option<&'a PlacesConfig>,
+    topics: Option<&'a TopicsConfig>,
+    alerts: Option<&'a AlertsConfig>,
+    demo: Option<&'a DemoConfig>,
+}
+
+impl Parts<'_> {
+    fn validate(&self, problems: &mut Problems) {
+        if let Some(s) = self.services {
+            s.validate(&mut problems.file("citypulse.toml"));
+        }
+        if let Some(s) = self.sources {
+            s.validate(&mut problems.file("sources.toml"));
+        }
+        if let Some(p) = self.places {
+            p.validate(&mut problems.file("places.toml"));
+        }
+        if let Some(t) = self.topics {
+            t.validate(&mut problems.file("topics.toml"));
+        }
+        if let Some(a) = self.alerts {
+            let topics: Option<Vec<&str>> = self.topics.map(|t| t.ids().map(|id| id.as_str()).collect());
+            let places: Option<Vec<&str>> = self.places.map(|p| p.place.iter().map(|pl| pl.id.as_str()).collect());
+            a.validate(topics.as_deref(), places.as_deref(), &mut problems.file("alerts.toml"));
+        }
+        if let Some(d) = self.demo {
+            d.validate(&mut problems.file("demo.toml"));
+        }
     }
 }
 
@@ -111,7 +152,7 @@ fn read(dir: &Path, name: &str, problems: &mut Problems) -> Option<String> {
 
 fn read_parse<T: DeserializeOwned>(dir: &Path, name: &str, problems: &mut Problems) -> Option<T> {
     let text = read(dir, name, problems)?;
-    load::parse_toml(name, &text, problems)
+    load::parse_toml(name, &text, problems).value
 }
 
 /// citypulse.toml: parse the file (all problems at its lines), then apply environment overrides.
@@ -120,9 +161,10 @@ fn load_services(
     env: impl IntoIterator<Item = (String, String)>,
     problems: &mut Problems,
 ) -> Option<(ServicesConfig, Vec<String>)> {
-    let from_file: ServicesConfig = load::parse_toml("citypulse.toml", text, problems)?;
+    let parsed = load::parse_toml::<ServicesConfig>("citypulse.toml", text, problems);
+    let from_file = parsed.value?;
     let overrides: Vec<(String, String)> = env.into_iter().filter(|(k, _)| k.starts_with(load::ENV_PREFIX)).collect();
-    if overrides.is_empty() {
+    if overrides.is_empty() || parsed.failed {
         return Some((from_file, Vec::new()));
     }
     let mut table: toml::Table = text.parse().ok()?;

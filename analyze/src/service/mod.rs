@@ -1,0 +1,374 @@
+//! `citypulse analyze`: the classifier behind a Kafka consumer group, at least once.
+//!
+//! ```text
+//! consumer task ──Pending──▶ batcher (token budget, max wait, length-sorted) ──batch──▶ model thread
+//!      ▲   decode errors → posts.dlq                                                     │
+//!      └──── store offset (partition order) ◀── produce posts.analyzed, acked ◀──results─┘
+//! ```
+//! - [`offsets`]: the offset that may be stored per partition when posts finish out of order.
+//! - [`batcher`]: the pending window and how it is cut into batches.
+//!
+//! Offsets are stored (`enable.auto.offset.store=false`) only after the analysed post or the DLQ
+//! record was acknowledged by Kafka, so a crash redelivers instead of losing. Nothing after this
+//! stage carries raw text: the output, the DLQ and the logs hold redacted text only.
+
+pub mod batcher;
+pub mod offsets;
+
+use crate::classifier::{prepare, Analysis, Classifier};
+use crate::tokenize::PostTokenizer;
+use offsets::OffsetTracker;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, ClientContext, TopicPartitionList};
+use schema::config::Config;
+use schema::{AnalyzedPost, DecodeError, DlqRecord, Limits, ModelInfo, Post, Stage};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("the model thread stopped: {0}")]
+    Model(String),
+}
+
+/// A received post waiting for the model.
+pub struct Pending {
+    partition: i32,
+    offset: i64,
+    post: Post,
+    tokens: Vec<u32>,
+    received: std::time::Instant,
+}
+
+impl batcher::Tokens for Pending {
+    fn token_count(&self) -> usize {
+        self.tokens.len()
+    }
+}
+
+/// Forgets revoked partitions so their in-flight posts are not stored by us (the new owner gets
+/// them again: at-least-once).
+struct RebalanceContext {
+    tracker: Arc<Mutex<OffsetTracker>>,
+}
+
+impl ClientContext for RebalanceContext {}
+
+impl ConsumerContext for RebalanceContext {
+    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(list) = rebalance {
+            if let Ok(mut t) = self.tracker.lock() {
+                list.elements().iter().for_each(|e| t.forget(e.partition()));
+            }
+            tracing::info!(partitions = list.count(), "partitions revoked");
+        }
+    }
+}
+
+type AnalyzeConsumer = StreamConsumer<RebalanceContext>;
+
+/// Runs until `shutdown`, then drains: in-flight posts are finished and their offsets committed.
+pub async fn run(config: &Config, classifier: Classifier, shutdown: CancellationToken) -> Result<(), ServiceError> {
+    let kafka = &config.services.kafka;
+    let analyze = &config.services.analyze;
+    let tracker = Arc::new(Mutex::new(OffsetTracker::default()));
+    let consumer: Arc<AnalyzeConsumer> = Arc::new(
+        ClientConfig::new()
+            .set("bootstrap.servers", &kafka.brokers)
+            .set("group.id", &kafka.analyze_group)
+            .set("enable.auto.commit", "true")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", "10000")
+            .create_with_context(RebalanceContext { tracker: tracker.clone() })?,
+    );
+    consumer.subscribe(&[&kafka.topic_raw])?;
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &kafka.brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("compression.type", "lz4")
+        .set("message.timeout.ms", kafka.delivery_timeout_ms.to_string())
+        .create()?;
+    let out = Output {
+        producer,
+        consumer: consumer.clone(),
+        tracker: tracker.clone(),
+        topic_raw: kafka.topic_raw.clone(),
+        topic_analyzed: kafka.topic_analyzed.clone(),
+        topic_dlq: kafka.topic_dlq.clone(),
+        model: classifier.model().clone(),
+    };
+    let tokenizer = classifier.tokenizer().clone();
+    let limits = config.services.limits.limits();
+
+    let (pending_tx, pending_rx) = mpsc::channel::<Pending>(4 * analyze.batch_max_tokens / 16);
+    let (batch_tx, batch_rx) = mpsc::channel::<Vec<Pending>>(2);
+    let (result_tx, mut result_rx) = mpsc::channel::<ModelResult>(2);
+    let batcher = tokio::spawn(batcher::run(
+        pending_rx,
+        batch_tx,
+        analyze.batch_max_tokens,
+        Duration::from_millis(analyze.batch_max_wait_ms),
+    ));
+    let model = spawn_model_thread(classifier, batch_rx, result_tx);
+    let writer = {
+        let out = out.clone();
+        tokio::spawn(async move {
+            while let Some(result) = result_rx.recv().await {
+                out.write(result).await;
+            }
+        })
+    };
+    tracing::info!(topic = %kafka.topic_raw, group = %kafka.analyze_group, "analyze consuming");
+    consume(&consumer, &tokenizer, &limits, &out, &pending_tx, &shutdown).await;
+
+    // Drain in order: no new input, the batcher flushes, the model finishes, outputs are acked.
+    drop(pending_tx);
+    let _ = batcher.await;
+    let model_result = tokio::task::spawn_blocking(move || model.join()).await;
+    let _ = writer.await;
+    if let Err(err) = consumer.commit_consumer_state(CommitMode::Sync) {
+        tracing::warn!(%err, "final offset commit failed; the last posts will be redelivered");
+    }
+    tracing::info!("analyze drained and stopped");
+    match model_result {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(ServiceError::Model("panicked".into())),
+    }
+}
+
+async fn consume(
+    consumer: &AnalyzeConsumer,
+    tokenizer: &PostTokenizer,
+    limits: &Limits,
+    out: &Output,
+    pending: &mpsc::Sender<Pending>,
+    shutdown: &CancellationToken,
+) {
+    loop {
+        let msg = tokio::select! {
+            () = shutdown.cancelled() => return,
+            msg = consumer.recv() => msg,
+        };
+        let msg = match msg {
+            Ok(m) => m,
+            Err(err) => {
+                metrics::counter!("citypulse_analyze_consume_errors_total").increment(1);
+                tracing::warn!(%err, "consume error");
+                continue;
+            }
+        };
+        let (partition, offset) = (msg.partition(), msg.offset());
+        if let Ok(mut t) = out.tracker.lock() {
+            t.start(partition, offset);
+        }
+        match decode(&msg, limits) {
+            Ok(post) => {
+                let tokens = tokenizer.encode(&prepare(&post.text)).unwrap_or_default();
+                let item = Pending { partition, offset, post, tokens, received: std::time::Instant::now() };
+                if pending.send(item).await.is_err() {
+                    return;
+                }
+            }
+            Err(err) => out.dead_letter(&msg, &err).await,
+        }
+    }
+}
+
+fn decode(msg: &BorrowedMessage<'_>, limits: &Limits) -> Result<Post, DecodeError> {
+    schema::decode::<Post>(msg.payload().unwrap_or_default(), limits)
+}
+
+type ModelResult = Result<Vec<(Pending, Analysis)>, (Vec<Pending>, String)>;
+
+/// The model runs on its own thread: forward passes are long and CPU-bound and must not stall the
+/// async runtime that consumes and produces.
+fn spawn_model_thread(
+    mut classifier: Classifier,
+    mut batches: mpsc::Receiver<Vec<Pending>>,
+    results: mpsc::Sender<ModelResult>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("citypulse-model".into())
+        .spawn(move || {
+            while let Some(batch) = batches.blocking_recv() {
+                metrics::histogram!("citypulse_analyze_batch_posts").record(batch.len() as f64);
+                let texts: Vec<&str> = batch.iter().map(|p| p.post.text.as_str()).collect();
+                let tokens: Vec<Vec<u32>> = batch.iter().map(|p| p.tokens.clone()).collect();
+                let result = match classifier.classify_tokens(&texts, &tokens) {
+                    Ok(analyses) => Ok(batch.into_iter().zip(analyses).collect()),
+                    Err(err) => Err((batch, err.to_string())),
+                };
+                if results.blocking_send(result).is_err() {
+                    return;
+                }
+            }
+        })
+        .expect("spawning the model thread at start-up")
+}
+
+/// Everything the output side needs; cheap to clone.
+#[derive(Clone)]
+struct Output {
+    producer: FutureProducer,
+    consumer: Arc<AnalyzeConsumer>,
+    tracker: Arc<Mutex<OffsetTracker>>,
+    topic_raw: String,
+    topic_analyzed: String,
+    topic_dlq: String,
+    model: ModelInfo,
+}
+
+impl Output {
+    async fn write(&self, result: ModelResult) {
+        match result {
+            Ok(items) => {
+                let sends = items.into_iter().map(|(pending, analysis)| self.publish(pending, analysis));
+                for (partition, offset, ok) in futures::future::join_all(sends).await {
+                    if ok {
+                        self.finish(partition, offset);
+                    }
+                }
+            }
+            Err((batch, reason)) => {
+                tracing::error!(%reason, posts = batch.len(), "model failed on a batch; sending it to the DLQ");
+                for p in batch {
+                    let record = dlq_record(
+                        &self.topic_raw,
+                        p.partition,
+                        p.offset,
+                        Some(p.post.key()),
+                        "model_error",
+                        &reason,
+                        None,
+                    );
+                    if self.send_dlq(&record, p.post.key()).await {
+                        self.finish(p.partition, p.offset);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Produces one analysed post; true when Kafka acknowledged it.
+    async fn publish(&self, pending: Pending, analysis: Analysis) -> (i32, i64, bool) {
+        let (partition, offset) = (pending.partition, pending.offset);
+        let key = pending.post.key();
+        let label = analysis.sentiment.label.as_str();
+        let topic = analysis.topics.first().map(|t| t.id.to_string()).unwrap_or_default();
+        let analyzed = analyzed_post(pending.post, analysis, &self.model);
+        let payload = schema::encode(&analyzed);
+        let record = FutureRecord::to(&self.topic_analyzed).key(&key).payload(&payload);
+        match self.producer.send(record, Duration::from_secs(60)).await {
+            Ok(_) => {
+                metrics::counter!("citypulse_analyze_posts_total", "sentiment" => label, "topic" => topic).increment(1);
+                let latency = (chrono::Utc::now() - analyzed.fetched_at).num_milliseconds().max(0) as f64 / 1000.0;
+                metrics::histogram!("citypulse_analyze_end_to_end_seconds").record(latency);
+                metrics::histogram!("citypulse_analyze_in_service_seconds")
+                    .record(pending.received.elapsed().as_secs_f64());
+                (partition, offset, true)
+            }
+            Err((err, _)) => {
+                // Not stored: the post is redelivered after a restart or rebalance (at least once).
+                metrics::counter!("citypulse_analyze_produce_errors_total").increment(1);
+                tracing::error!(%err, %key, "producing the analysed post failed; it will be redelivered");
+                (partition, offset, false)
+            }
+        }
+    }
+
+    async fn dead_letter(&self, msg: &BorrowedMessage<'_>, err: &DecodeError) {
+        metrics::counter!("citypulse_analyze_dlq_total", "kind" => err.kind()).increment(1);
+        let key = msg.key().and_then(|k| std::str::from_utf8(k).ok()).map(str::to_owned);
+        let payload = msg.payload().map(|p| {
+            let text: String = String::from_utf8_lossy(p).chars().take(4096).collect();
+            crate::text::redact(&text).text
+        });
+        tracing::warn!(partition = msg.partition(), offset = msg.offset(), kind = err.kind(), %err, "undecodable post sent to the DLQ");
+        let record = dlq_record(
+            &self.topic_raw,
+            msg.partition(),
+            msg.offset(),
+            key.clone(),
+            err.kind(),
+            &err.to_string(),
+            payload,
+        );
+        if self.send_dlq(&record, key.unwrap_or_default()).await {
+            self.finish(msg.partition(), msg.offset());
+        }
+    }
+
+    async fn send_dlq(&self, record: &DlqRecord, key: String) -> bool {
+        let payload = schema::encode(record);
+        let sent = self
+            .producer
+            .send(FutureRecord::to(&self.topic_dlq).key(&key).payload(&payload), Duration::from_secs(60))
+            .await;
+        if let Err((err, _)) = &sent {
+            tracing::error!(%err, "writing to the DLQ failed; the message will be redelivered");
+        }
+        sent.is_ok()
+    }
+
+    fn finish(&self, partition: i32, offset: i64) {
+        let next = self.tracker.lock().ok().and_then(|mut t| t.finish(partition, offset));
+        if let Some(next) = next {
+            let mut list = TopicPartitionList::new();
+            if list.add_partition_offset(&self.topic_raw, partition, rdkafka::Offset::Offset(next)).is_ok() {
+                // Fails only for a partition revoked meanwhile; its new owner re-reads it.
+                let _ = self.consumer.store_offsets(&list);
+            }
+        }
+    }
+}
+
+fn dlq_record(
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    key: Option<String>,
+    kind: &str,
+    reason: &str,
+    payload_redacted: Option<String>,
+) -> DlqRecord {
+    DlqRecord {
+        stage: Stage::Analyze,
+        error_kind: kind.to_owned(),
+        reason: crate::text::redact(reason).text,
+        topic: topic.to_owned(),
+        partition,
+        offset,
+        key,
+        payload_redacted,
+        failed_at: chrono::Utc::now(),
+    }
+}
+
+/// The Post's fields except `text`, plus the labels.
+pub fn analyzed_post(post: Post, a: Analysis, model: &ModelInfo) -> AnalyzedPost {
+    AnalyzedPost {
+        id: post.id,
+        source: post.source,
+        url: post.url,
+        author: post.author,
+        lang_declared: post.lang,
+        created_at: post.created_at,
+        fetched_at: post.fetched_at,
+        places: post.places,
+        engagement: post.engagement,
+        text_redacted: a.text_redacted,
+        lang: a.lang,
+        sentiment: a.sentiment,
+        topics: a.topics,
+        model: model.clone(),
+        analyzed_at: chrono::Utc::now(),
+    }
+}

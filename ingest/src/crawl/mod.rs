@@ -1,0 +1,223 @@
+//! The crawl loop: fetch a page, tag places, filter, drop duplicates, produce, await the acks, and
+//! only then checkpoint the cursor. One task per stream (a Mastodon hashtag, a subreddit, a feed);
+//! the tasks share the HTTP client, the host quotas, the producer and the duplicate window.
+//!
+//! - [`mastodon`], [`reddit`], [`feed`]: each source's [`Stream`] (its URLs and cursor rules).
+//! - [`bluesky`]: Bluesky Jetstream, its own loop (a WebSocket, not a poll).
+//! - [`replay`]: the JSONL replay source, its own loop (a file, not a poll).
+
+pub mod bluesky;
+pub mod feed;
+pub mod mastodon;
+pub mod reddit;
+pub mod replay;
+pub mod watermark;
+
+use crate::checkpoint::{CheckpointError, Checkpoints};
+use crate::dedup::DedupWindow;
+use crate::http::{FetchError, Fetcher};
+use crate::parse::{ItemError, ParseCtx, ParseError};
+use crate::places::{relevance, Gazetteer, Relevance};
+use crate::polite::Backoff;
+use crate::producer::{PostProducer, ProduceError};
+use schema::author::AuthorHasher;
+use schema::config::sources::SourceDefaults;
+use schema::{Limits, Post, SourceId};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// What every stream task shares.
+#[derive(Debug)]
+pub struct Shared {
+    pub fetcher: Fetcher,
+    pub producer: PostProducer,
+    pub checkpoints: Checkpoints,
+    pub gazetteer: Gazetteer,
+    pub hasher: AuthorHasher,
+    pub limits: Limits,
+    pub defaults: SourceDefaults,
+    pub dedup: Mutex<DedupWindow>,
+}
+
+impl Shared {
+    pub fn ctx<'a>(&'a self, source: &'a SourceId) -> ParseCtx<'a> {
+        ParseCtx { source, hasher: &self.hasher, limits: &self.limits, fetched_at: chrono::Utc::now() }
+    }
+}
+
+/// One fetched page, parsed.
+#[derive(Debug, Default)]
+pub struct Page {
+    pub posts: Vec<Post>,
+    pub errors: Vec<ItemError>,
+    /// The cursor once this page is in Kafka; `None` keeps the current one.
+    pub cursor: Option<String>,
+    /// More pages are waiting now: fetch again without sleeping.
+    pub more: bool,
+}
+
+/// Why one step of a stream failed; every variant is retried with backoff.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    #[error(transparent)]
+    Produce(#[from] ProduceError),
+}
+
+impl StepError {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StepError::Fetch(e) => e.kind(),
+            StepError::Parse(e) => e.kind(),
+            StepError::Produce(_) => "produce",
+        }
+    }
+}
+
+/// A stream cannot start (its checkpoint is unreadable).
+#[derive(Debug, thiserror::Error)]
+#[error("stream {source_id}/{stream}: {error}")]
+pub struct CrawlError {
+    /// The source's name (`source` would be taken by thiserror as the error's cause).
+    pub source_id: String,
+    pub stream: String,
+    pub error: CheckpointError,
+}
+
+/// One cursor's worth of a source: how to fetch the page after a cursor.
+pub trait Stream: Send {
+    fn source(&self) -> &SourceId;
+    /// Names the checkpoint within the source (`tag:saigon`, `r/saigon`, `feed`).
+    fn name(&self) -> &str;
+    fn require_place(&self) -> bool;
+    fn poll_interval(&self) -> Duration;
+    fn fetch(&mut self, shared: &Shared, cursor: Option<&str>) -> impl Future<Output = Result<Page, StepError>> + Send;
+    /// The last fetched page is in Kafka and its cursor saved. Streams that remember more than the
+    /// cursor (a feed's ETag) commit it here, so a failed delivery is never "not modified" later.
+    fn delivered(&mut self) {}
+}
+
+/// Runs one stream until `shutdown`. A fetch or produce in flight when shutdown comes finishes
+/// (produce) or is abandoned (fetch); the cursor is never saved past what Kafka acknowledged.
+pub async fn run_stream<S: Stream>(
+    mut stream: S,
+    shared: Arc<Shared>,
+    shutdown: CancellationToken,
+) -> Result<(), CrawlError> {
+    let source = stream.source().clone();
+    let name = stream.name().to_owned();
+    let crawl_error = |error| CrawlError { source_id: source.to_string(), stream: name.clone(), error };
+    let mut cursor = shared.checkpoints.load(&source, &name).map_err(crawl_error)?;
+    let mut backoff = Backoff::from_defaults(&shared.defaults);
+    let label = source.to_string();
+    tracing::info!(source = %source, stream = %name, cursor = ?cursor, "stream started");
+    loop {
+        let fetched = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            page = stream.fetch(&shared, cursor.as_deref()) => page,
+        };
+        let outcome = match fetched {
+            Ok(page) => deliver(&shared, &stream, page, &label).await,
+            Err(e) => Err(e),
+        };
+        let wait = match outcome {
+            Ok((next, more)) => {
+                backoff.on_success();
+                metrics::gauge!("citypulse_ingest_backoff_seconds", "source" => label.clone()).set(0.0);
+                if let Some(next) = next {
+                    if let Err(e) = shared.checkpoints.save(&source, &name, &next) {
+                        // The page is in Kafka; a stale file only means re-fetching it after a crash.
+                        metrics::counter!("citypulse_ingest_errors_total", "source" => label.clone(), "kind" => "checkpoint").increment(1);
+                        tracing::error!(source = %source, stream = %name, error = %e, "checkpoint not saved");
+                    }
+                    cursor = Some(next);
+                }
+                stream.delivered();
+                if more {
+                    continue;
+                }
+                stream.poll_interval()
+            }
+            Err(e) => {
+                let delay = backoff.on_failure(match &e {
+                    StepError::Fetch(f) => f.retry_hint(),
+                    _ => None,
+                });
+                metrics::counter!("citypulse_ingest_errors_total", "source" => label.clone(), "kind" => e.kind())
+                    .increment(1);
+                metrics::gauge!("citypulse_ingest_backoff_seconds", "source" => label.clone())
+                    .set(delay.wait.as_secs_f64());
+                if delay.paused {
+                    metrics::counter!("citypulse_ingest_paused_total", "source" => label.clone()).increment(1);
+                    tracing::warn!(source = %source, stream = %name, error = %e, pause_ms = delay.wait.as_millis() as u64, "stream keeps failing; paused");
+                } else {
+                    tracing::warn!(source = %source, stream = %name, error = %e, wait_ms = delay.wait.as_millis() as u64, "step failed; backing off");
+                }
+                delay.wait
+            }
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+    tracing::info!(source = %source, stream = %name, "stream stopped");
+    Ok(())
+}
+
+/// Tags, filters and produces one page. Returns the cursor to save and whether more is waiting.
+async fn deliver<S: Stream>(
+    shared: &Shared,
+    stream: &S,
+    page: Page,
+    label: &str,
+) -> Result<(Option<String>, bool), StepError> {
+    let source = || label.to_owned();
+    metrics::counter!("citypulse_ingest_fetched_posts_total", "source" => source()).increment(page.posts.len() as u64);
+    for e in &page.errors {
+        metrics::counter!("citypulse_ingest_errors_total", "source" => source(), "kind" => e.kind()).increment(1);
+        tracing::debug!(source = label, error = %e, "item skipped");
+    }
+    let keep = select_posts(shared, stream.require_place(), page.posts, label);
+    shared.producer.send_all(&keep).await?;
+    let mut dedup = shared.dedup.lock().unwrap_or_else(|e| e.into_inner());
+    for post in &keep {
+        dedup.insert(post.key());
+    }
+    drop(dedup);
+    metrics::counter!("citypulse_ingest_produced_posts_total", "source" => source()).increment(keep.len() as u64);
+    Ok((page.cursor, page.more))
+}
+
+/// Places, the relevance filter and the duplicate window.
+pub fn select_posts(shared: &Shared, require_place: bool, posts: Vec<Post>, label: &str) -> Vec<Post> {
+    let dedup = shared.dedup.lock().unwrap_or_else(|e| e.into_inner());
+    let mut seen_in_page = std::collections::HashSet::new();
+    let mut keep = Vec::with_capacity(posts.len());
+    let (mut filtered, mut duplicates) = (0u64, 0u64);
+    for mut post in posts {
+        // Parsers leave places empty; a replayed post keeps the places it was recorded with.
+        if post.places.is_empty() {
+            post.places = shared.gazetteer.places_in(&post.text);
+        }
+        if relevance(require_place, &post.places) == Relevance::NoPlace {
+            filtered += 1;
+            continue;
+        }
+        let key = post.key();
+        if dedup.contains(&key) || !seen_in_page.insert(key) {
+            duplicates += 1;
+            continue;
+        }
+        keep.push(post);
+    }
+    metrics::counter!("citypulse_ingest_filtered_posts_total", "source" => label.to_owned(), "reason" => "no_place")
+        .increment(filtered);
+    metrics::counter!("citypulse_ingest_duplicate_posts_total", "source" => label.to_owned()).increment(duplicates);
+    keep
+}

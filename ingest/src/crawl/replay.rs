@@ -1,0 +1,190 @@
+//! The replay source: a JSONL file of posts in the Kafka envelope, produced at a configured rate or
+//! as fast as Kafka takes them (demo, benchmarks, tests). Replayed posts keep their own `source`
+//! (a recording of Mastodon posts stays Mastodon posts); the configured name labels metrics and the
+//! checkpoint. The cursor is the number of lines delivered, so a restart resumes after them.
+
+use super::Shared;
+use crate::checkpoint::CheckpointError;
+use crate::parse::replay::parse_line;
+use crate::parse::ItemError;
+use crate::producer::{InFlight, ProduceError};
+use governor::{Quota, RateLimiter};
+use schema::config::sources::ReplaySource;
+use schema::{Limits, Post, SourceId};
+use std::io::BufRead;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// The replay source's one checkpoint stream.
+const STREAM: &str = "file";
+/// Lines per produce batch when replaying as fast as possible: enough to keep librdkafka's
+/// batches full, small enough that a checkpoint covers little work.
+const FAST_BATCH: usize = 10_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("replay file {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Produce(#[from] ProduceError),
+}
+
+/// What a replay run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReplaySummary {
+    pub produced: u64,
+    pub errors: u64,
+    /// Lines delivered so far in total (the cursor).
+    pub lines: u64,
+}
+
+/// Replays the file from its checkpoint to the end (or until shutdown).
+///
+/// A reader thread reads and decodes batches while the previous batch is produced and the one
+/// before it acknowledged: decoding, producing and Kafka's round trip overlap.
+pub async fn run_replay(
+    config: &ReplaySource,
+    shared: Arc<Shared>,
+    shutdown: CancellationToken,
+) -> Result<ReplaySummary, ReplayError> {
+    let label = config.name.to_string();
+    let path = config.path.display().to_string();
+    let io = |source| ReplayError::Io { path: path.clone(), source };
+    let start: u64 = shared.checkpoints.load(&config.name, STREAM)?.and_then(|c| c.parse().ok()).unwrap_or(0);
+    let file = std::fs::File::open(&config.path).map_err(io)?;
+    let limiter = (config.posts_per_second > 0.0).then(|| {
+        let per = std::time::Duration::from_secs_f64(1.0 / config.posts_per_second.clamp(1e-3, 1e7));
+        RateLimiter::direct(Quota::with_period(per).unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN)))
+    });
+    let batch_size = match config.posts_per_second {
+        r if r > 0.0 => (r as usize).clamp(1, FAST_BATCH),
+        _ => FAST_BATCH,
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel(2);
+    let limits = shared.limits;
+    let reader = tokio::task::spawn_blocking(move || read_batches(file, start, batch_size, limits, tx));
+    let mut summary = ReplaySummary { lines: start, ..Default::default() };
+    tracing::info!(source = %label, path = %path, from_line = start, "replay started");
+    let mut in_flight: Option<(InFlight, u64)> = None;
+    // Lines read so far, including the batch in flight; `summary.lines` counts acknowledged ones.
+    let mut next_line = start;
+    'batches: loop {
+        let batch = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            batch = rx.recv() => batch,
+        };
+        let Some(batch) = batch else { break };
+        let batch = batch.map_err(io)?;
+        for (line, e) in &batch.errors {
+            summary.errors += 1;
+            metrics::counter!("citypulse_ingest_errors_total", "source" => label.clone(), "kind" => e.kind())
+                .increment(1);
+            tracing::warn!(source = %label, line = next_line + line, error = %e, "replay line rejected");
+        }
+        if let Some(limiter) = &limiter {
+            for _ in 0..batch.posts.len() {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break 'batches,
+                    _ = limiter.until_ready() => {}
+                }
+            }
+        }
+        metrics::counter!("citypulse_ingest_fetched_posts_total", "source" => label.clone())
+            .increment(batch.posts.len() as u64);
+        let keep = super::select_posts(&shared, false, batch.posts, &label);
+        let sent = shared.producer.enqueue_all(&keep).await?;
+        // The previous batch was in flight while this one was read; it is checkpointed first.
+        if let Some((previous, lines)) = in_flight.take() {
+            settle(&shared, &config.name, &label, previous, lines, &mut summary).await?;
+        }
+        next_line += batch.read;
+        in_flight = Some((sent, next_line));
+    }
+    if let Some((previous, lines)) = in_flight.take() {
+        settle(&shared, &config.name, &label, previous, lines, &mut summary).await?;
+    }
+    // The reader stops at its next send once the receiver is gone.
+    drop(rx);
+    reader.await.map_err(|e| io(std::io::Error::other(e.to_string())))?;
+    tracing::info!(source = %label, produced = summary.produced, errors = summary.errors, "replay finished");
+    Ok(summary)
+}
+
+/// Decoded lines, and the failures by line number within the batch (1-based).
+struct Batch {
+    posts: Vec<Post>,
+    errors: Vec<(u64, ItemError)>,
+    /// Lines this batch consumed.
+    read: u64,
+}
+
+/// The reader thread: skips `start` lines, then sends batches until the end of the file.
+fn read_batches(
+    file: std::fs::File,
+    start: u64,
+    batch_size: usize,
+    limits: Limits,
+    tx: tokio::sync::mpsc::Sender<std::io::Result<Batch>>,
+) {
+    let mut lines = std::io::BufReader::with_capacity(1 << 20, file).split(b'\n');
+    for _ in 0..start {
+        match lines.next() {
+            Some(Ok(_)) => {}
+            Some(Err(e)) => {
+                let _ = tx.blocking_send(Err(e));
+                return;
+            }
+            None => return,
+        }
+    }
+    loop {
+        let mut batch = Batch { posts: Vec::with_capacity(batch_size), errors: Vec::new(), read: 0 };
+        while batch.posts.len() < batch_size {
+            let line = match lines.next() {
+                Some(Ok(line)) => line,
+                Some(Err(e)) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+                None => break,
+            };
+            batch.read += 1;
+            match parse_line(&line, &limits) {
+                Ok(Some(post)) => batch.posts.push(post),
+                Ok(None) => {}
+                Err(e) => batch.errors.push((batch.read, e)),
+            }
+        }
+        if batch.read == 0 || tx.blocking_send(Ok(batch)).is_err() {
+            return;
+        }
+    }
+}
+
+/// Waits for a batch's acknowledgements, then remembers its keys and checkpoints its last line.
+async fn settle(
+    shared: &Shared,
+    source: &SourceId,
+    label: &str,
+    batch: InFlight,
+    lines: u64,
+    summary: &mut ReplaySummary,
+) -> Result<(), ReplayError> {
+    let keys: Vec<String> = batch.keys().map(str::to_owned).collect();
+    batch.acknowledged().await?;
+    let produced = keys.len() as u64;
+    {
+        let mut dedup = shared.dedup.lock().unwrap_or_else(|e| e.into_inner());
+        for key in keys {
+            dedup.insert(key);
+        }
+    }
+    metrics::counter!("citypulse_ingest_produced_posts_total", "source" => label.to_owned()).increment(produced);
+    summary.produced += produced;
+    summary.lines = lines;
+    shared.checkpoints.save(source, STREAM, &lines.to_string())?;
+    Ok(())
+}

@@ -1,0 +1,272 @@
+//! The crawl loop end to end: local servers in the APIs' real formats → ingest → MockCluster
+//! `posts.raw`, read back. Proves every post arrives once, the place filter, restart without gaps.
+
+mod common;
+
+use common::*;
+use ingest::checkpoint::Checkpoints;
+use schema::SourceId;
+use std::collections::BTreeSet;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+fn mastodon_sources(base: &str) -> String {
+    format!(
+        r#"
+        [defaults]
+        backoff_initial_ms = 20
+        backoff_max_ms = 200
+
+        [[host_quota]]
+        host = "127.0.0.1"
+        requests_per_second = 20
+        burst = 5
+
+        [[mastodon]]
+        name = "mastodon_test"
+        base_url = "{base}"
+        hashtags = ["saigon"]
+        poll_interval_ms = 1000
+        require_place = true
+        "#
+    )
+}
+
+fn expected_mastodon_keys(ids: impl Iterator<Item = u64>) -> BTreeSet<String> {
+    ids.filter(|id| names_place(*id)).map(|id| format!("mastodon_test:{id}")).collect()
+}
+
+fn source() -> SourceId {
+    SourceId::new("mastodon_test").unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mastodon_posts_arrive_once_with_places_despite_bad_responses() {
+    mastodon_posts_arrive_once(Kafka::start()).await;
+}
+
+/// The same against the tansu broker (a separate process speaking the Kafka protocol).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mastodon_posts_arrive_once_through_tansu() {
+    if let Some(kafka) = Kafka::tansu().await {
+        mastodon_posts_arrive_once(kafka).await;
+    }
+}
+
+async fn mastodon_posts_arrive_once(kafka: Kafka) {
+    let server = TestServer::start().await;
+    server.set_statuses(1..=100);
+    // A maintenance page and a 500 first: each is a counted error, then the crawler goes on.
+    server.script([Scripted::Garbage, Scripted::Status(500)]);
+    let dir = tempfile::tempdir().unwrap();
+    // Backfill from the start of the timeline (without a cursor a stream starts at the newest page).
+    Checkpoints::open(dir.path()).unwrap().save(&source(), "tag:saigon", "0").unwrap();
+    let settings = settings(&mastodon_sources(&server.base()), &kafka, dir.path());
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(ingest::run_with(settings.sources.clone(), shared(&settings), shutdown.clone()));
+
+    let expected = expected_mastodon_keys(1..=100);
+    let posts = read_posts(&kafka, expected.len(), Duration::from_millis(1500)).await;
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), task).await.unwrap().unwrap().unwrap();
+
+    let keys: Vec<String> = posts.iter().map(|p| p.key()).collect();
+    let unique: BTreeSet<String> = keys.iter().cloned().collect();
+    assert_eq!(unique, expected);
+    assert_eq!(keys.len(), expected.len(), "a post arrived twice");
+    for p in &posts {
+        assert_eq!(p.places, [schema::PlaceId::new("district_1").unwrap()], "{}", p.text);
+        assert_eq!(p.lang.as_deref(), Some("vi"));
+        assert!(!p.text.contains('<'), "{}", p.text);
+        assert_eq!(p.author.len(), 32);
+    }
+    let cursor = Checkpoints::open(dir.path()).unwrap().load(&source(), "tag:saigon").unwrap();
+    assert_eq!(cursor.as_deref(), Some("100"));
+    let log = server.state.requests();
+    assert!(log[2].1.contains("min_id=0"), "retried the same cursor: {:?}", log[2]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_resumes_from_the_checkpoint_without_gaps() {
+    let server = TestServer::start().await;
+    server.set_statuses(1..=100);
+    // Slow responses so the first run is cancelled in the middle of its third request.
+    *server.state.delay.lock().unwrap() = Duration::from_millis(300);
+    let kafka = Kafka::start();
+    let dir = tempfile::tempdir().unwrap();
+    Checkpoints::open(dir.path()).unwrap().save(&source(), "tag:saigon", "0").unwrap();
+    let settings = settings(&mastodon_sources(&server.base()), &kafka, dir.path());
+
+    let shutdown = CancellationToken::new();
+    let first = tokio::spawn(ingest::run_with(settings.sources.clone(), shared(&settings), shutdown.clone()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while server.state.requests().len() < 3 {
+        assert!(tokio::time::Instant::now() < deadline, "crawler never reached its third request");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    shutdown.cancel(); // "kill" while page 3 is in flight
+    tokio::time::timeout(Duration::from_secs(10), first).await.unwrap().unwrap().unwrap();
+    let saved = Checkpoints::open(dir.path()).unwrap().load(&source(), "tag:saigon").unwrap();
+    assert_eq!(saved.as_deref(), Some("80"), "two pages of 40 acknowledged");
+
+    let shutdown = CancellationToken::new();
+    let second = tokio::spawn(ingest::run_with(settings.sources.clone(), shared(&settings), shutdown.clone()));
+    let expected = expected_mastodon_keys(1..=100);
+    let posts = read_posts(&kafka, expected.len(), Duration::from_millis(1500)).await;
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), second).await.unwrap().unwrap().unwrap();
+
+    let keys: Vec<String> = posts.iter().map(|p| p.key()).collect();
+    let unique: BTreeSet<String> = keys.iter().cloned().collect();
+    assert_eq!(unique, expected, "no gap");
+    assert!(keys.len() - unique.len() <= 40, "at most one page repeated: {} duplicates", keys.len() - unique.len());
+    let log = server.state.requests();
+    assert!(log[3].1.contains("min_id=80"), "restart resumed from the checkpoint: {:?}", log[3]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reddit_and_rss_arrive_once_across_polls() {
+    let server = TestServer::start().await;
+    let kafka = Kafka::start();
+    let dir = tempfile::tempdir().unwrap();
+    let base = server.base();
+    let toml = format!(
+        r#"
+        [defaults]
+        backoff_initial_ms = 20
+
+        [[reddit]]
+        name = "reddit_test"
+        base_url = "{base}"
+        subreddits = ["saigon"]
+        poll_interval_ms = 1000
+
+        [[feed]]
+        name = "feed_test"
+        url = "{base}/rss/vnexpress.rss"
+        poll_interval_ms = 1000
+        require_place = false
+        "#
+    );
+    let settings = settings(&toml, &kafka, dir.path());
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(ingest::run_with(settings.sources.clone(), shared(&settings), shutdown.clone()));
+    // Three polls of each: the watermark cursor must keep later polls from producing again.
+    let posts = read_posts(&kafka, 4, Duration::from_millis(2500)).await;
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), task).await.unwrap().unwrap().unwrap();
+
+    let keys: BTreeSet<String> = posts.iter().map(|p| p.key()).collect();
+    let expected: BTreeSet<String> = [
+        "reddit_test:1gvx1ab",
+        "reddit_test:1gvwa00",
+        "feed_test:https://vnexpress.net/ngap-sau-o-nguyen-huu-canh-4820001.html",
+        "feed_test:https://vnexpress.net/metro-so-1-4820002.html",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(keys, expected);
+    assert_eq!(posts.len(), 4, "a post arrived twice");
+    let log = server.state.requests();
+    assert!(log.len() >= 4, "polled more than once: {log:?}");
+    let feed_polls: Vec<&String> = log.iter().map(|(_, p)| p).filter(|p| p.starts_with("/rss/")).collect();
+    assert!(feed_polls.len() >= 2 && feed_polls[1..].iter().all(|p| p.ends_with("if-none-match")), "{feed_polls:?}");
+    let flood = posts.iter().find(|p| p.id == "1gvx1ab").unwrap();
+    assert_eq!(flood.places, [schema::PlaceId::new("district_7").unwrap()]);
+    let metro = posts.iter().find(|p| p.id.contains("metro-so-1")).unwrap();
+    assert!(metro.places.contains(&schema::PlaceId::new("metro_line_1").unwrap()), "{:?}", metro.places);
+    assert!(metro.places.contains(&schema::PlaceId::new("hcmc").unwrap()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_file_to_kafka_and_resume() {
+    let kafka = Kafka::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("posts.jsonl");
+    let demo = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../config/demo/posts.jsonl")).unwrap();
+    let good = demo.lines().filter(|l| !l.trim().is_empty()).count();
+    std::fs::write(&file, format!("{demo}\nnot json\n")).unwrap();
+    let toml = format!("[[replay]]\nname = \"replay_test\"\npath = \"{}\"\n", file.display());
+    let settings = settings(&toml, &kafka, &dir.path().join("state"));
+    // Replay ends at the end of the file: run returns without a shutdown.
+    let run = ingest::run_with(settings.sources.clone(), shared(&settings), CancellationToken::new());
+    tokio::time::timeout(Duration::from_secs(20), run).await.unwrap().unwrap();
+    // Again: the checkpoint says the file is done, nothing is produced twice.
+    let run = ingest::run_with(settings.sources.clone(), shared(&settings), CancellationToken::new());
+    tokio::time::timeout(Duration::from_secs(20), run).await.unwrap().unwrap();
+    let posts = read_posts(&kafka, good, Duration::from_millis(1000)).await;
+    assert_eq!(posts.len(), good);
+    assert_eq!(posts.iter().map(|p| p.key()).collect::<BTreeSet<_>>().len(), good);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_outage_holds_the_cursor_and_loses_nothing() {
+    let server = TestServer::start().await;
+    server.set_statuses(1..=100);
+    let kafka = Kafka::start();
+    let cluster = kafka.cluster.as_ref().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    Checkpoints::open(dir.path()).unwrap().save(&source(), "tag:saigon", "0").unwrap();
+    let mut settings = settings(&mastodon_sources(&server.base()), &kafka, dir.path());
+    settings.kafka.delivery_timeout_ms = 1500;
+    cluster.broker_down(1).unwrap();
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(ingest::run_with(settings.sources.clone(), shared(&settings), shutdown.clone()));
+
+    // While Kafka is down deliveries time out: the page is fetched again and again, never skipped.
+    tokio::time::sleep(Duration::from_millis(4000)).await;
+    let held = Checkpoints::open(dir.path()).unwrap().load(&source(), "tag:saigon").unwrap();
+    assert_eq!(held.as_deref(), Some("0"), "cursor moved without acknowledgements");
+    let refetched = server.state.requests().iter().filter(|(_, q)| q.contains("min_id=0")).count();
+    assert!(refetched >= 2, "the unacknowledged page was fetched again ({refetched})");
+
+    cluster.broker_up(1).unwrap();
+    let expected = expected_mastodon_keys(1..=100);
+    let posts = read_posts(&kafka, expected.len(), Duration::from_millis(1500)).await;
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), task).await.unwrap().unwrap().unwrap();
+    let unique: BTreeSet<String> = posts.iter().map(|p| p.key()).collect();
+    assert_eq!(unique, expected, "nothing lost across the outage");
+    assert!(posts.len() - unique.len() <= 40, "at most one page repeated: {}", posts.len() - unique.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reddit_follows_after_to_close_a_gap_and_no_further() {
+    let server = TestServer::start().await;
+    *server.state.reddit.lock().unwrap() = (1..=35).collect();
+    let kafka = Kafka::start();
+    let dir = tempfile::tempdir().unwrap();
+    // Delivered up to p5 before: p6..p35 are new, three full pages and part of a fourth.
+    let mark = ingest::crawl::watermark::Watermark { at_us: reddit_created(5) * 1_000_000, ids: vec!["p5".into()] };
+    let reddit = SourceId::new("reddit_test").unwrap();
+    Checkpoints::open(dir.path()).unwrap().save(&reddit, "r/saigon", &mark.encode()).unwrap();
+    let toml = format!(
+        "[defaults]\nbackoff_initial_ms = 20\n\n[[reddit]]\nname = \"reddit_test\"\nbase_url = \"{}\"\nsubreddits = [\"saigon\"]\npoll_interval_ms = 1000\n",
+        server.base()
+    );
+    let settings = settings(&toml, &kafka, dir.path());
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(ingest::run_with(settings.sources.clone(), shared(&settings), shutdown.clone()));
+    let posts = read_posts(&kafka, 30, Duration::from_millis(1500)).await;
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), task).await.unwrap().unwrap().unwrap();
+
+    let keys: BTreeSet<String> = posts.iter().map(|p| p.key()).collect();
+    let expected: BTreeSet<String> = (6..=35).map(|i| format!("reddit_test:p{i}")).collect();
+    assert_eq!(keys, expected);
+    assert_eq!(posts.len(), 30, "a post arrived twice");
+    let log: Vec<String> = server.state.requests().into_iter().map(|(_, p)| p).collect();
+    assert_eq!(
+        log[..4],
+        [
+            "/r/saigon/new.json",
+            "/r/saigon/new.json?after=t3_p26",
+            "/r/saigon/new.json?after=t3_p16",
+            "/r/saigon/new.json?after=t3_p6"
+        ]
+    );
+    // Later polls find nothing new on the first page and stop there.
+    assert!(log[4..].iter().all(|p| p == "/r/saigon/new.json"), "{log:?}");
+    assert!(posts.iter().all(|p| p.places == [schema::PlaceId::new("district_3").unwrap()]));
+}
