@@ -77,7 +77,7 @@ pub struct IngestSettings {
     /// `[ingest] state_dir` of citypulse.toml.
     pub state_dir: PathBuf,
     pub limits: Limits,
-    /// Quota of hosts with no `[[host_quota]]`. [`QuotaSpec::DEFAULT`] unless configured.
+    /// Quota of hosts with no `[[host_quota]]` (sources.toml `[defaults]`).
     pub default_quota: QuotaSpec,
 }
 
@@ -89,7 +89,10 @@ impl IngestSettings {
             kafka: config.services.kafka.clone(),
             state_dir: config.path(&config.services.ingest.state_dir),
             limits: config.services.limits.limits(),
-            default_quota: QuotaSpec::DEFAULT,
+            default_quota: QuotaSpec {
+                requests_per_second: config.sources.defaults.requests_per_second,
+                burst: config.sources.defaults.burst,
+            },
         }
     }
 }

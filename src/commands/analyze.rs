@@ -22,6 +22,7 @@ pub fn run(cli: &Cli, args: &ModelArgs) -> Result<ExitCode> {
         let classifier = Classifier::load(&opts, &config.topics).context("loading the classifier")?;
         tracing::info!(backend = %classifier.backend_name(), model = %classifier.model().version, "classifier ready");
         health.set_ok("model");
+        super::kafka_topics::ensure_topics(&config.services.kafka).await?;
         analyze::service::run(&config, classifier, shutdown.clone()).await?;
         shutdown.cancel();
         if let Some(task) = metrics {

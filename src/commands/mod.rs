@@ -5,7 +5,11 @@ mod check_config;
 mod classify;
 mod demo;
 mod eval;
+mod ingest;
+mod kafka_topics;
 mod model;
+mod store_cmds;
+mod time_args;
 mod train_head;
 
 use crate::cli::{Cli, Command};
@@ -17,18 +21,18 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::CheckConfig => check_config::run(&cli),
         Command::Demo => demo::run(&cli),
-        Command::Ingest => not_built("ingest", "#6"),
+        Command::Ingest => ingest::run(&cli),
         Command::Analyze(args) => analyze::run(&cli, args),
-        Command::Store => not_built("store", "#5"),
+        Command::Store => store_cmds::serve(&cli),
         Command::Alert => not_built("alert", "a later issue (alerts)"),
         Command::Serve => not_built("serve", "a later issue (analysts' surfaces)"),
         Command::Run => not_built("run", "the later stages"),
         Command::Classify(args) => classify::run(&cli, args),
         Command::Eval(args) => eval::run(&cli, args),
         Command::TrainHead(args) => train_head::run(&cli, args),
-        Command::Trends(_) => not_built("trends", "#5"),
-        Command::Migrate => not_built("migrate", "#5"),
-        Command::Dlq { .. } => not_built("dlq", "#5"),
+        Command::Trends(args) => store_cmds::trends(&cli, args),
+        Command::Migrate => store_cmds::migrate(&cli),
+        Command::Dlq { action } => store_cmds::dlq(&cli, action),
         Command::Report(_) => not_built("report", "a later issue (reports)"),
     }
 }

@@ -47,6 +47,10 @@ pub struct SourceDefaults {
     pub pause_ms: u64,
     /// How many recent post keys are remembered to drop exact duplicates. Default 100000.
     pub dedup_window_posts: usize,
+    /// Quota of a host with no `[[host_quota]]`, requests per second. Default 1.0.
+    pub requests_per_second: f64,
+    /// Burst of a host with no `[[host_quota]]`, requests. Default 1.
+    pub burst: u32,
 }
 
 impl Default for SourceDefaults {
@@ -60,6 +64,8 @@ impl Default for SourceDefaults {
             pause_after_failures: 8,
             pause_ms: 900_000,
             dedup_window_posts: 100_000,
+            requests_per_second: 1.0,
+            burst: 1,
         }
     }
 }
@@ -198,6 +204,13 @@ impl SourcesConfig {
             "must be at least backoff_initial_ms",
         );
         p.check(d.pause_after_failures >= 1, "defaults.pause_after_failures", "must be at least 1");
+        let rate_ok = d.requests_per_second.is_finite() && d.requests_per_second > 0.0;
+        p.check(
+            rate_ok,
+            "defaults.requests_per_second",
+            format!("must be a positive rate, got {}", d.requests_per_second),
+        );
+        p.check(d.burst >= 1, "defaults.burst", "must be at least 1");
         for (i, q) in self.host_quota.iter().enumerate() {
             let ok = q.requests_per_second.is_finite() && q.requests_per_second > 0.0;
             p.check(

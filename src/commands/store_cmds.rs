@@ -1,0 +1,222 @@
+//! The store's commands: `citypulse migrate`, `citypulse store` (service), `citypulse trends`
+//! (analysts) and `citypulse dlq` (operators). The logic lives in the `store` crate.
+
+use super::time_args::parse_instant;
+use crate::cli::{ByArg, Cli, DlqAction, FormatArg, GranularityArg, TrendsArgs, TrendsView};
+use crate::telemetry;
+use anyhow::{Context, Result};
+use schema::config::Config;
+use schema::SentimentLabel;
+use std::process::ExitCode;
+use std::time::Duration;
+use store::{CityZone, Database, Dimension, Granularity, Queries, TrendQuery};
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Runtime::new().context("starting the async runtime")
+}
+
+fn ids(config: &Config) -> Result<(clickhouse::Client, Database, CityZone)> {
+    let ch = &config.services.clickhouse;
+    Ok((store::client(ch), Database::new(&ch.database)?, CityZone::new(&config.services.city.time_zone)?))
+}
+
+pub fn migrate(cli: &Cli) -> Result<ExitCode> {
+    let config = super::load_config(cli)?;
+    super::init_logging(cli, &config);
+    let (client, db, zone) = ids(&config)?;
+    let report = runtime()?.block_on(store::migrate(&client, &db, zone))?;
+    println!("migrations applied: {:?}; already applied: {:?}", report.applied, report.already);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn serve(cli: &Cli) -> Result<ExitCode> {
+    let config = super::load_config(cli)?;
+    super::init_logging(cli, &config);
+    runtime()?.block_on(async {
+        let shutdown = telemetry::shutdown_on_signals();
+        let health = telemetry::Health::default();
+        let metrics =
+            super::serve_metrics_if_enabled(&config, config.services.store.metrics_port, &health, &shutdown).await?;
+        let (client, db, zone) = ids(&config)?;
+        store::migrate(&client, &db, zone).await.context("applying migrations")?;
+        super::kafka_topics::ensure_topics(&config.services.kafka).await?;
+        let writer = store::writer_for(&config.services)?;
+        let writer_health = writer.health();
+        let limit = Duration::from_millis(config.services.store.unhealthy_after_ms);
+        let watch = {
+            let (health, shutdown) = (health.clone(), shutdown.clone());
+            tokio::spawn(async move {
+                while !shutdown.is_cancelled() {
+                    match writer_health.failing_for() {
+                        Some(d) if !writer_health.healthy(limit) => {
+                            health.set_unhealthy("clickhouse", format!("unreachable for {} s", d.as_secs()))
+                        }
+                        _ => health.set_ok("clickhouse"),
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            })
+        };
+        let stats =
+            store::run_with(store::ConsumerSettings::from_config(&config.services), writer, shutdown.clone()).await;
+        shutdown.cancel();
+        let _ = watch.await;
+        if let Some(task) = metrics {
+            let _ = task.await;
+        }
+        let stats = stats?;
+        tracing::info!(?stats, "store stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn trends(cli: &Cli, args: &TrendsArgs) -> Result<ExitCode> {
+    let config = super::load_config(cli)?;
+    super::init_logging(cli, &config);
+    let (client, db, zone) = ids(&config)?;
+    let tz = config.tz();
+    let now = chrono::Utc::now();
+    let queries = Queries::new(client, db, zone);
+    let rt = runtime()?;
+    if let Some(TrendsView::TopPosts { topic, sentiment, since, limit }) = &args.view {
+        let sentiment = sentiment.as_deref().map(parse_sentiment).transpose()?;
+        let since = parse_instant(since, tz, now)?;
+        let posts = rt.block_on(queries.top_posts(topic, sentiment, since, now, *limit))?;
+        for p in posts {
+            let at =
+                chrono::DateTime::from_timestamp(i64::from(p.created_at), 0).unwrap_or_default().with_timezone(&tz);
+            println!(
+                "{}  {:<8} {:+.2}  {}  {}",
+                at.format("%Y-%m-%d %H:%M"),
+                p.sentiment,
+                p.score,
+                p.key,
+                p.text_redacted
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let query = TrendQuery {
+        since: parse_instant(&args.since, tz, now)?,
+        until: args.until.as_deref().map(|u| parse_instant(u, tz, now)).transpose()?.unwrap_or(now),
+        by: match args.by {
+            ByArg::Topic => Dimension::Topic,
+            ByArg::Place => Dimension::Place,
+            ByArg::Source => Dimension::Source,
+        },
+        granularity: match args.granularity {
+            GranularityArg::Hour => Granularity::Hour,
+            GranularityArg::Day => Granularity::Day,
+        },
+        topic: args.topic.clone(),
+        place: None,
+        source: None,
+        sentiment: args.sentiment.as_deref().map(parse_sentiment).transpose()?,
+    };
+    let rows = rt.block_on(queries.trends(&query))?;
+    let fmt = if args.granularity == GranularityArg::Hour { "%Y-%m-%d %H:00" } else { "%Y-%m-%d" };
+    match args.format {
+        FormatArg::Json => {
+            for r in &rows {
+                let line = serde_json::json!({"bucket": r.bucket.to_rfc3339(), "key": r.key, "posts": r.posts, "avg_score": r.avg_score, "net_sentiment": r.net_sentiment, "positive": r.positive, "neutral": r.neutral, "negative": r.negative});
+                println!("{line}");
+            }
+        }
+        FormatArg::Csv => {
+            println!("bucket,key,posts,avg_score,net_sentiment,positive,neutral,negative");
+            for r in &rows {
+                println!(
+                    "{},{},{},{:.4},{:.4},{},{},{}",
+                    r.bucket.format(fmt),
+                    r.key,
+                    r.posts,
+                    r.avg_score,
+                    r.net_sentiment,
+                    r.positive,
+                    r.neutral,
+                    r.negative
+                );
+            }
+        }
+        FormatArg::Table => {
+            println!(
+                "{:<16} {:<20} {:>7} {:>9} {:>8} {:>6} {:>6} {:>6}",
+                "bucket", "key", "posts", "avg score", "net", "pos", "neu", "neg"
+            );
+            for r in &rows {
+                println!(
+                    "{:<16} {:<20} {:>7} {:>9.3} {:>8.3} {:>6} {:>6} {:>6}",
+                    r.bucket.format(fmt).to_string(),
+                    r.key,
+                    r.posts,
+                    r.avg_score,
+                    r.net_sentiment,
+                    r.positive,
+                    r.neutral,
+                    r.negative
+                );
+            }
+            if rows.is_empty() {
+                println!("(no posts in that period)");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_sentiment(s: &str) -> Result<SentimentLabel> {
+    SentimentLabel::parse(s).ok_or_else(|| anyhow::anyhow!("--sentiment {s:?}: use negative, neutral or positive"))
+}
+
+pub fn dlq(cli: &Cli, action: &DlqAction) -> Result<ExitCode> {
+    let config = super::load_config(cli)?;
+    super::init_logging(cli, &config);
+    let kafka = &config.services.kafka;
+    let entries = store::dlq::read_all(&kafka.brokers, &kafka.topic_dlq, Duration::from_secs(10))?;
+    match action {
+        DlqAction::List { limit } => {
+            println!("{:>4} {:>10} {:<8} {:<22} {:<28} reason", "part", "offset", "stage", "kind", "source message");
+            for e in entries.iter().rev().take(*limit) {
+                match &e.record {
+                    Ok(r) => println!(
+                        "{:>4} {:>10} {:<8} {:<22} {:<28} {}",
+                        e.partition,
+                        e.offset,
+                        r.stage.as_str(),
+                        r.error_kind,
+                        format!("{}/{}@{}", r.topic, r.partition, r.offset),
+                        r.reason.chars().take(100).collect::<String>()
+                    ),
+                    Err(why) => println!("{:>4} {:>10} unreadable: {why}", e.partition, e.offset),
+                }
+            }
+        }
+        DlqAction::Show { offset } => {
+            let entry = entries
+                .iter()
+                .find(|e| e.offset == *offset)
+                .with_context(|| format!("no DLQ entry at offset {offset}"))?;
+            match &entry.record {
+                Ok(r) => println!("{}", serde_json::to_string_pretty(r)?),
+                Err(why) => println!("unreadable entry: {why}"),
+            }
+        }
+        DlqAction::Replay { stage } => {
+            let wanted: Vec<store::dlq::DlqEntry> = entries
+                .into_iter()
+                .filter(|e| stage.as_deref().is_none_or(|s| e.record.as_ref().is_ok_and(|r| r.stage.as_str() == s)))
+                .collect();
+            let writer = store::writer_for(&config.services)?;
+            let report = runtime()?.block_on(store::dlq::replay(
+                &wanted,
+                &writer,
+                &tokio_util::sync::CancellationToken::new(),
+            ))?;
+            println!("replayed {} entries: {:?}", report.replayed.len(), report.write);
+            for (p, o, why) in report.skipped {
+                println!("skipped {p}/{o}: {why}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

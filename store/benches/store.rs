@@ -1,0 +1,187 @@
+//! Store benchmarks against a real ClickHouse (CITYPULSE_TEST_CLICKHOUSE_URL; skipped without it):
+//!
+//! 1. Writer throughput: realistic analysed posts (Vietnamese text of ~300 bytes, 1–3 topics, 0–2
+//!    places) in batches of `CITYPULSE_BENCH_BATCH` [50000] — including the per-batch lookup of
+//!    stored keys that keeps the trend tables exact — then the same posts again (all duplicates).
+//! 2. Trend query latency with `CITYPULSE_BENCH_POSTS` [1000000] synthetic posts generated inside
+//!    ClickHouse (INSERT ... SELECT FROM numbers(), through the materialized views): p50/p95 of the
+//!    main queries over 20 runs each.
+
+use chrono::{Duration as ChronoDuration, Utc};
+use schema::{
+    AnalyzedPost, Lang, ModelInfo, PlaceId, Sentiment, SentimentProbabilities, SourceId, TopicId, TopicScore,
+};
+use std::time::{Duration, Instant};
+use store::{CityZone, Database, Dimension, Granularity, Queries, TrendQuery, Writer, WriterConfig};
+use tokio_util::sync::CancellationToken;
+
+const TOPICS: [&str; 8] =
+    ["flooding", "traffic", "air_quality", "public_transport", "digital_services", "administrative", "safety", "other"];
+const PLACES: [&str; 6] = ["quan_1", "quan_3", "binh_thanh", "thu_duc", "go_vap", "tan_binh"];
+const SOURCES: [&str; 3] = ["mastodon_social", "reddit_saigon", "vnexpress_rss"];
+const TEXT: &str = "Sáng nay đường Nguyễn Hữu Cảnh lại ngập sâu sau cơn mưa lớn, xe máy chết máy hàng loạt, \
+    người dân phải dắt bộ qua đoạn ngập. Mong thành phố sớm có giải pháp chống ngập lâu dài cho khu vực này.";
+
+fn env_usize(var: &str, default: usize) -> usize {
+    std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn posts(n: usize) -> Vec<AnalyzedPost> {
+    let now = Utc::now();
+    (0..n)
+        .map(|i| {
+            let h = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let neg = (h % 61) as f32 / 100.0;
+            let pos = ((h >> 8) % 31) as f32 / 100.0;
+            let p = SentimentProbabilities { negative: neg, neutral: 1.0 - neg - pos, positive: pos };
+            let topics = (0..1 + (h >> 16) % 3)
+                .map(|k| TopicScore {
+                    id: TopicId::new(TOPICS[((h >> (20 + k * 3)) % 8) as usize]).expect("topic"),
+                    score: 0.8,
+                })
+                .fold(Vec::new(), |mut v: Vec<TopicScore>, t| {
+                    if !v.iter().any(|x| x.id == t.id) {
+                        v.push(t);
+                    }
+                    v
+                });
+            let places = (0..(h >> 30) % 3)
+                .map(|k| PlaceId::new(PLACES[((h >> (33 + k)) % 6) as usize]).expect("place"))
+                .collect();
+            let created = now - ChronoDuration::seconds(((h >> 40) % (7 * 86_400)) as i64);
+            AnalyzedPost {
+                id: format!("{i:09}"),
+                source: SourceId::new(SOURCES[i % 3]).expect("source"),
+                url: Some(format!("https://mastodon.social/@x/{i}")),
+                author: format!("{:064x}", h % 200_000),
+                lang_declared: Some("vi".into()),
+                created_at: created,
+                fetched_at: created + ChronoDuration::seconds(40),
+                places,
+                engagement: Default::default(),
+                text_redacted: format!("{TEXT} #{i}"),
+                lang: Lang::Vi,
+                sentiment: Sentiment::from_probabilities(p),
+                topics,
+                model: ModelInfo { id: "multilingual-e5-small".into(), version: "e5s-q4+heads-2026-11-26".into() },
+                analyzed_at: created + ChronoDuration::seconds(45),
+            }
+        })
+        .collect()
+}
+
+fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * q).round() as usize]
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let Some(url) = std::env::var("CITYPULSE_TEST_CLICKHOUSE_URL").ok().filter(|u| !u.is_empty()) else {
+        eprintln!("skipped: CITYPULSE_TEST_CLICKHOUSE_URL not set");
+        return;
+    };
+    let client = clickhouse::Client::default().with_url(url).with_validation(false);
+    let db = Database::new(&format!("cp_bench_{}", std::process::id())).expect("db");
+    let zone = CityZone::new("Asia/Ho_Chi_Minh").expect("zone");
+    store::migrate(&client, &db, zone).await.expect("migrate");
+
+    let n = env_usize("CITYPULSE_BENCH_ROWS", 200_000);
+    let batch = env_usize("CITYPULSE_BENCH_BATCH", 50_000);
+    let data = posts(n);
+    let writer = Writer::new(client.clone(), db.clone(), WriterConfig::default());
+    let token = CancellationToken::new();
+    for (label, expect_new) in [("new posts", true), ("redelivered (all duplicates)", false)] {
+        let t0 = Instant::now();
+        let mut inserted = 0;
+        for chunk in data.chunks(batch) {
+            inserted += writer.write(chunk, &token).await.expect("write").inserted;
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        assert_eq!(inserted, if expect_new { n } else { 0 });
+        println!("writer, {label}: {n} posts in {secs:.2} s = {:.0} posts/s (batches of {batch})", n as f64 / secs);
+    }
+
+    let synthetic = env_usize("CITYPULSE_BENCH_POSTS", 1_000_000);
+    let t0 = Instant::now();
+    let sql = format!(
+        "INSERT INTO {db}.posts (key, source, id, author, lang, text_redacted, sentiment, score, topics, topic_scores, \
+         primary_topic, places, created_at, fetched_at, analyzed_at, model_id, model_version, sign, version) \
+         SELECT concat('synthetic:', toString(number)), ['mastodon_social', 'reddit_saigon', 'vnexpress_rss'][number % 3 + 1], \
+         toString(number), toString(intHash32(number) % 200000), 'vi', 'synthetic', \
+         ['negative', 'neutral', 'positive'][intHash32(number) % 3 + 1], ((intHash32(number) % 129) - 64) / 64, \
+         arrayDistinct([['flooding', 'traffic', 'air_quality', 'public_transport', 'digital_services', 'administrative', 'safety', 'other'][intHash32(number + 1000000007) % 8 + 1], \
+                        ['flooding', 'traffic', 'air_quality', 'public_transport', 'digital_services', 'administrative', 'safety', 'other'][intHash32(number + 2000000014) % 8 + 1]]), \
+         [toFloat32(0.8)], 'flooding', \
+         if(number % 3 = 0, emptyArrayString(), [['quan_1', 'quan_3', 'binh_thanh', 'thu_duc', 'go_vap', 'tan_binh'][intHash32(number + 3000000021) % 6 + 1]]), \
+         toDateTime(toUInt32(now()) - intHash32(number + 4000000028) % (30 * 86400)), now(), now(), 'e5', 'synthetic', 1, 1 \
+         FROM system.numbers LIMIT {synthetic}"
+    );
+    client.query(&sql).execute().await.expect("synthetic insert");
+    println!("synthetic: {synthetic} posts generated in ClickHouse in {:.1} s", t0.elapsed().as_secs_f64());
+
+    let queries = Queries::new(client.clone(), db.clone(), zone);
+    let now = Utc::now();
+    let base = TrendQuery {
+        since: now - ChronoDuration::days(7),
+        until: now,
+        by: Dimension::Topic,
+        granularity: Granularity::Hour,
+        topic: None,
+        place: None,
+        source: None,
+        sentiment: None,
+    };
+    let cases = [
+        ("topic x hour, 7 days", base.clone()),
+        (
+            "place x day, 30 days, topic flooding",
+            TrendQuery {
+                since: now - ChronoDuration::days(30),
+                by: Dimension::Place,
+                granularity: Granularity::Day,
+                topic: Some("flooding".into()),
+                ..base.clone()
+            },
+        ),
+        (
+            "source x hour, 1 day, negative",
+            TrendQuery {
+                since: now - ChronoDuration::days(1),
+                by: Dimension::Source,
+                sentiment: Some(schema::SentimentLabel::Negative),
+                ..base.clone()
+            },
+        ),
+    ];
+    for (label, q) in cases {
+        let mut times = Vec::new();
+        let mut rows = 0;
+        for _ in 0..20 {
+            let t0 = Instant::now();
+            rows = queries.trends(&q).await.expect("trends").len();
+            times.push(t0.elapsed());
+        }
+        times.sort();
+        println!(
+            "trends {label}: {rows} rows, p50 {:.1} ms, p95 {:.1} ms",
+            percentile(&times, 0.5).as_secs_f64() * 1e3,
+            percentile(&times, 0.95).as_secs_f64() * 1e3
+        );
+    }
+    let mut times = Vec::new();
+    for _ in 0..20 {
+        let t0 = Instant::now();
+        queries
+            .top_posts("flooding", Some(schema::SentimentLabel::Negative), now - ChronoDuration::days(1), now, 20)
+            .await
+            .expect("top");
+        times.push(t0.elapsed());
+    }
+    times.sort();
+    println!(
+        "top_posts flooding negative 1 day: p50 {:.1} ms, p95 {:.1} ms",
+        percentile(&times, 0.5).as_secs_f64() * 1e3,
+        percentile(&times, 0.95).as_secs_f64() * 1e3
+    );
+    client.query(&format!("DROP DATABASE {db}")).execute().await.expect("drop");
+}

@@ -1,0 +1,131 @@
+//! Numbered migrations (`store/migrations/NNN_name.sql`, embedded at build time), applied in order
+//! and recorded in `schema_migrations`. Every statement is `IF NOT EXISTS`, so a migration that was
+//! interrupted half-way is simply applied again. Statements are sent one per request (ClickHouse
+//! does not take several) with `${db}` and `${tz}` replaced by validated values.
+
+use crate::error::{ClickHouseError, StoreError};
+use crate::ident::{CityZone, Database};
+use clickhouse::Client;
+
+/// One schema change.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    pub version: u32,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+/// Every migration, in the order they are applied. Append only: never edit a released one.
+pub const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "schema_migrations", sql: include_str!("../migrations/001_schema_migrations.sql") },
+    Migration { version: 2, name: "posts", sql: include_str!("../migrations/002_posts.sql") },
+    Migration { version: 3, name: "trends", sql: include_str!("../migrations/003_trends.sql") },
+];
+
+/// What [`migrate`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MigrateReport {
+    /// Versions applied by this run.
+    pub applied: Vec<u32>,
+    /// Versions that were already recorded.
+    pub already: Vec<u32>,
+}
+
+/// The statements of `sql` with comments removed and placeholders filled in.
+pub fn statements(sql: &str, db: &Database, zone: CityZone) -> Vec<String> {
+    let text: String = sql
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        .replace("${db}", db.as_str())
+        .replace("${tz}", zone.name());
+    text.split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
+/// Creates the database if needed and applies every migration not yet recorded. Safe to run
+/// concurrently and repeatedly. Fails if the trend views were built for another time zone.
+pub async fn migrate(client: &Client, db: &Database, zone: CityZone) -> Result<MigrateReport, StoreError> {
+    exec(client, &format!("CREATE DATABASE IF NOT EXISTS {db}"), 0, "database").await?;
+    // The ledger itself must exist before it can be read.
+    let ledger = &MIGRATIONS[0];
+    for stmt in statements(ledger.sql, db, zone) {
+        exec(client, &stmt, ledger.version, ledger.name).await?;
+    }
+    let applied: Vec<u32> = client
+        .query(&format!("SELECT DISTINCT version FROM {db}.schema_migrations ORDER BY version"))
+        .fetch_all()
+        .await
+        .map_err(|e| ClickHouseError::new("reading schema_migrations", e))?;
+    let mut report = MigrateReport::default();
+    for m in MIGRATIONS {
+        if applied.contains(&m.version) {
+            report.already.push(m.version);
+            continue;
+        }
+        for stmt in statements(m.sql, db, zone) {
+            exec(client, &stmt, m.version, m.name).await?;
+        }
+        client
+            .query(&format!("INSERT INTO {db}.schema_migrations (version, name, applied_at) VALUES (?, ?, now())"))
+            .bind(m.version)
+            .bind(m.name)
+            .execute()
+            .await
+            .map_err(|e| StoreError::Migration {
+                version: m.version,
+                name: m.name,
+                source: ClickHouseError::new("recording", e),
+            })?;
+        tracing::info!(version = m.version, name = m.name, "migration applied");
+        report.applied.push(m.version);
+    }
+    check_zone(client, db, zone).await?;
+    Ok(report)
+}
+
+/// The views bake the zone into their SELECT; a changed `city.time_zone` would silently mix zones.
+async fn check_zone(client: &Client, db: &Database, zone: CityZone) -> Result<(), StoreError> {
+    let create: String = client
+        .query(&format!("SHOW CREATE TABLE {db}.trends_hourly_mv"))
+        .fetch_one()
+        .await
+        .map_err(|e| ClickHouseError::new("reading the trend view", e))?;
+    if create.contains(&format!("'{}'", zone.name())) {
+        return Ok(());
+    }
+    let found = create
+        .split("toStartOfHour(created_at, '")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .unwrap_or("unknown")
+        .to_owned();
+    Err(StoreError::TimeZoneChanged { found, configured: zone.name().to_owned() })
+}
+
+async fn exec(client: &Client, sql: &str, version: u32, name: &'static str) -> Result<(), StoreError> {
+    client.query(sql).execute().await.map_err(|e| StoreError::Migration {
+        version,
+        name,
+        source: ClickHouseError::new(sql.lines().next().unwrap_or_default().to_owned(), e),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_numbered_in_order_and_split_into_statements() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version as usize, i + 1);
+        }
+        let db = Database::new("cp").expect("db");
+        let zone = CityZone::new("Asia/Ho_Chi_Minh").expect("zone");
+        let trends = statements(MIGRATIONS[2].sql, &db, zone);
+        assert_eq!(trends.len(), 4);
+        assert!(trends[2].contains("toStartOfHour(created_at, 'Asia/Ho_Chi_Minh')"));
+        assert!(trends.iter().all(|s| !s.contains("${") && !s.contains("--")));
+        assert!(trends[0].starts_with("CREATE TABLE IF NOT EXISTS cp.trends_hourly"));
+    }
+}

@@ -1,0 +1,277 @@
+//! [`Queries`]: what analysts, the alert engine and the HTTP API ask. User input reaches SQL only
+//! through `?` binds; the only text spliced in is the validated database name and fixed fragments.
+
+use crate::error::{ClickHouseError, StoreError};
+use crate::ident::{CityZone, Database};
+use chrono::{DateTime, NaiveDate, TimeZone, Timelike, Utc};
+use chrono_tz::Tz;
+use clickhouse::{Client, Row};
+use schema::SentimentLabel;
+use serde::Deserialize;
+
+/// Bucket size of a trend query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Granularity {
+    Hour,
+    Day,
+}
+
+/// What a trend query groups by (besides the bucket).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dimension {
+    Topic,
+    Place,
+    Source,
+}
+
+/// A trend query. Buckets are those whose start (in the city's zone) is in `[since, until)`, with
+/// `since` rounded down to its bucket.
+#[derive(Debug, Clone)]
+pub struct TrendQuery {
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    pub by: Dimension,
+    pub granularity: Granularity,
+    /// Only this topic (posts tagged with it).
+    pub topic: Option<String>,
+    /// Only this place.
+    pub place: Option<String>,
+    /// Only this source.
+    pub source: Option<String>,
+    /// Only posts with this label.
+    pub sentiment: Option<SentimentLabel>,
+}
+
+/// One bucket × key of a trend query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrendRow {
+    /// Start of the bucket in the city's zone.
+    pub bucket: DateTime<Tz>,
+    /// The topic, place or source id.
+    pub key: String,
+    pub posts: i64,
+    /// Mean of P(positive) − P(negative).
+    pub avg_score: f64,
+    /// (positive − negative) / posts.
+    pub net_sentiment: f64,
+    pub positive: i64,
+    pub neutral: i64,
+    pub negative: i64,
+}
+
+/// A post behind a number.
+#[derive(Debug, Clone, PartialEq, Row, Deserialize)]
+pub struct TopPost {
+    pub key: String,
+    pub source: String,
+    pub url: String,
+    pub text_redacted: String,
+    pub sentiment: String,
+    pub score: f32,
+    pub topics: Vec<String>,
+    pub places: Vec<String>,
+    /// Unix seconds, UTC.
+    pub created_at: u32,
+}
+
+#[derive(Debug, Row, Deserialize)]
+struct RawTrend {
+    bucket: u32,
+    key: String,
+    posts: i64,
+    score_sum: f64,
+    positive: i64,
+    neutral: i64,
+    negative: i64,
+}
+
+/// Read-side API over the store's tables.
+#[derive(Clone)]
+pub struct Queries {
+    client: Client,
+    db: Database,
+    zone: CityZone,
+}
+
+impl Queries {
+    pub fn new(client: Client, db: Database, zone: CityZone) -> Self {
+        Queries { client, db, zone }
+    }
+
+    pub async fn trends(&self, q: &TrendQuery) -> Result<Vec<TrendRow>, StoreError> {
+        if q.until <= q.since {
+            return Err(StoreError::Invalid(format!("until ({}) is not after since ({})", q.until, q.since)));
+        }
+        let tz = self.zone.tz();
+        let db = &self.db;
+        // Hour buckets are stored as the UTC instant of the local hour start; day buckets as the
+        // local date. Both are read back as a number: seconds, or days since 1970-01-01.
+        let (bucket_expr, table, range) = match q.granularity {
+            Granularity::Hour => {
+                ("toUInt32(bucket)", "trends_hourly", "bucket >= toDateTime(?) AND bucket < toDateTime(?)")
+            }
+            Granularity::Day => ("toUInt32(toUInt16(day))", "trends_daily", "day >= toDate(?) AND day < toDate(?)"),
+        };
+        let key = match q.by {
+            Dimension::Topic => "topic",
+            Dimension::Place => "place",
+            Dimension::Source => "source",
+        };
+        // The cube holds '*' rows for "every topic" and "every place": pick the slice that counts
+        // each post once per key.
+        let mut filters = vec![range.to_owned()];
+        let mut binds: Vec<String> = Vec::new();
+        match q.by {
+            Dimension::Topic => filters.push("topic != '*'".into()),
+            Dimension::Place => filters.push("place != '*'".into()),
+            Dimension::Source => {}
+        }
+        if q.by != Dimension::Topic || q.topic.is_some() {
+            filters.push("topic = ?".into());
+            binds.push(q.topic.clone().unwrap_or_else(|| "*".into()));
+        }
+        if q.by != Dimension::Place || q.place.is_some() {
+            filters.push("place = ?".into());
+            binds.push(q.place.clone().unwrap_or_else(|| "*".into()));
+        }
+        if let Some(source) = &q.source {
+            filters.push("source = ?".into());
+            binds.push(source.clone());
+        }
+        if let Some(s) = q.sentiment {
+            filters.push("sentiment = ?".into());
+            binds.push(s.as_str().to_owned());
+        }
+        let sql = format!(
+            "SELECT {bucket_expr} AS b, {key} AS k, sum(posts) AS n, sum(score_sum) AS s, \
+             sumIf(posts, sentiment = 'positive') AS pos, sumIf(posts, sentiment = 'neutral') AS neu, \
+             sumIf(posts, sentiment = 'negative') AS neg \
+             FROM {db}.{table} WHERE {} GROUP BY b, k HAVING n != 0 ORDER BY b, k",
+            filters.join(" AND ")
+        );
+        let mut query = self.client.query(&sql);
+        query = match q.granularity {
+            Granularity::Hour => {
+                let since = floor_hour(q.since.with_timezone(&tz)).timestamp();
+                query.bind(since).bind(q.until.timestamp())
+            }
+            Granularity::Day => {
+                let since = q.since.with_timezone(&tz).date_naive().to_string();
+                // A day counts if it starts before `until`.
+                let until_local = q.until.with_timezone(&tz);
+                let last = if until_local.time() == chrono::NaiveTime::MIN {
+                    until_local.date_naive()
+                } else {
+                    until_local.date_naive().succ_opt().unwrap_or(until_local.date_naive())
+                };
+                query.bind(since).bind(last.to_string())
+            }
+        };
+        for b in binds {
+            query = query.bind(b);
+        }
+        let raw: Vec<RawTrend> = query.fetch_all().await.map_err(|e| ClickHouseError::new("trends query", e))?;
+        Ok(raw.into_iter().map(|r| self.trend_row(r, q.granularity)).collect())
+    }
+
+    fn trend_row(&self, r: RawTrend, g: Granularity) -> TrendRow {
+        let tz = self.zone.tz();
+        let bucket = match g {
+            Granularity::Hour => {
+                Utc.timestamp_opt(i64::from(r.bucket), 0).single().unwrap_or_default().with_timezone(&tz)
+            }
+            Granularity::Day => {
+                let day = NaiveDate::default() + chrono::Duration::days(i64::from(r.bucket));
+                local_midnight(tz, day)
+            }
+        };
+        let n = r.posts as f64;
+        TrendRow {
+            bucket,
+            key: r.key,
+            posts: r.posts,
+            avg_score: r.score_sum / n,
+            net_sentiment: (r.positive - r.negative) as f64 / n,
+            positive: r.positive,
+            neutral: r.neutral,
+            negative: r.negative,
+        }
+    }
+
+    /// The posts behind a number: tagged `topic`, optionally with `sentiment`, published in
+    /// `[since, until)`. Negative posts come most negative first, positive most positive first,
+    /// otherwise newest first.
+    pub async fn top_posts(
+        &self,
+        topic: &str,
+        sentiment: Option<SentimentLabel>,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<TopPost>, StoreError> {
+        let order = match sentiment {
+            Some(SentimentLabel::Negative) => "score ASC, created_at DESC, key",
+            Some(SentimentLabel::Positive) => "score DESC, created_at DESC, key",
+            _ => "created_at DESC, key",
+        };
+        let sentiment_filter = if sentiment.is_some() { "AND sentiment = ?" } else { "" };
+        let sql = format!(
+            "SELECT ?fields FROM {}.posts FINAL WHERE sign = 1 AND created_at >= toDateTime(?) \
+             AND created_at < toDateTime(?) AND has(topics, ?) {sentiment_filter} ORDER BY {order} LIMIT ?",
+            self.db
+        );
+        let mut query = self.client.query(&sql).bind(secs(since)).bind(secs(until)).bind(topic);
+        if let Some(s) = sentiment {
+            query = query.bind(s.as_str());
+        }
+        query.bind(limit).fetch_all().await.map_err(|e| ClickHouseError::new("top posts query", e).into())
+    }
+
+    /// Distinct authors of posts published in `[since, until)`, optionally only those tagged with
+    /// `topic` and/or mentioning `place`.
+    pub async fn distinct_authors(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        topic: Option<&str>,
+        place: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        let mut sql = format!(
+            "SELECT uniqExact(author) FROM {}.posts FINAL WHERE sign = 1 AND created_at >= toDateTime(?) \
+             AND created_at < toDateTime(?)",
+            self.db
+        );
+        if topic.is_some() {
+            sql.push_str(" AND has(topics, ?)");
+        }
+        if place.is_some() {
+            sql.push_str(" AND has(places, ?)");
+        }
+        let mut query = self.client.query(&sql).bind(secs(since)).bind(secs(until));
+        for v in topic.into_iter().chain(place) {
+            query = query.bind(v);
+        }
+        query.fetch_one::<u64>().await.map_err(|e| ClickHouseError::new("distinct authors query", e).into())
+    }
+}
+
+/// Seconds for a DateTime bind; clamped to ClickHouse's DateTime range.
+fn secs(t: DateTime<Utc>) -> u32 {
+    u32::try_from(t.timestamp().max(0)).unwrap_or(u32::MAX)
+}
+
+fn floor_hour(t: DateTime<Tz>) -> DateTime<Tz> {
+    t.with_minute(0).and_then(|t| t.with_second(0)).and_then(|t| t.with_nanosecond(0)).unwrap_or(t)
+}
+
+/// Midnight of `day` in `tz`; on a day that starts inside a DST gap, the first valid instant.
+fn local_midnight(tz: Tz, day: NaiveDate) -> DateTime<Tz> {
+    let mut t = day.and_time(chrono::NaiveTime::MIN);
+    for _ in 0..4 {
+        if let Some(dt) = tz.from_local_datetime(&t).earliest() {
+            return dt;
+        }
+        t += chrono::Duration::minutes(30);
+    }
+    Utc.from_utc_datetime(&t).with_timezone(&tz)
+}

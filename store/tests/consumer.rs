@@ -1,0 +1,326 @@
+//! The `citypulse store` loop against librdkafka's in-process mock cluster and a real ClickHouse:
+//! duplicates and re-analyses produce exact counts, undecodable messages land in the DLQ with their
+//! reason, and offsets are committed so a restarted consumer re-reads nothing.
+
+mod common;
+mod support;
+
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Message};
+use std::collections::HashMap;
+use std::time::Duration;
+use store::{ConsumerSettings, Writer, WriterConfig};
+use support::*;
+use tokio_util::sync::CancellationToken;
+
+fn settings(brokers: &str) -> ConsumerSettings {
+    ConsumerSettings {
+        brokers: brokers.to_owned(),
+        group: "citypulse-store-test".into(),
+        topic: "posts.analyzed".into(),
+        dlq_topic: "posts.dlq".into(),
+        batch_max_rows: 64,
+        batch_max_bytes: 1 << 20,
+        batch_period: Duration::from_millis(200),
+        limits: schema::Limits::default(),
+        delivery_timeout: Duration::from_secs(10),
+        retry_max_backoff: Duration::from_secs(1),
+        extra: vec![],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_stores_exactly_and_dead_letters_undecodable_messages() {
+    let Some(url) = common::clickhouse_url() else { return };
+    let t = TestDb::new(&url, "cp_consumer").await;
+    let mock = MockCluster::new(1).expect("mock cluster");
+    mock.create_topic("posts.analyzed", 3, 1).expect("topic");
+    mock.create_topic("posts.dlq", 1, 1).expect("dlq topic");
+    let brokers = mock.bootstrap_servers();
+    let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", &brokers).create().expect("producer");
+
+    // 300 posts; every 4th delivered twice; every 5th re-analysed later with other labels.
+    let mut rng = Lcg(7);
+    let now = chrono::Utc::now().timestamp() - 3 * 86_400;
+    let mut messages: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut later = Vec::new();
+    let mut latest: HashMap<String, schema::AnalyzedPost> = HashMap::new();
+    for i in 0..300 {
+        let created = ts(now + rng.below(86_400) as i64);
+        let (probs, topics, places) = random_labels(&mut rng);
+        let p = post(SOURCES[i % 3], &format!("{i}"), "author", created, created, probs, &topics, &places, "v1");
+        messages.push((p.key(), schema::encode(&p)));
+        if i % 4 == 0 {
+            messages.push((p.key(), schema::encode(&p)));
+        }
+        if i % 5 == 0 {
+            let (p2, t2, _) = random_labels(&mut rng);
+            let q = post(
+                SOURCES[i % 3],
+                &format!("{i}"),
+                "author",
+                created,
+                created + chrono::Duration::seconds(99),
+                p2,
+                &t2,
+                &places,
+                "v2",
+            );
+            later.push((q.key(), schema::encode(&q)));
+            latest.insert(q.key(), q);
+        } else {
+            latest.insert(p.key(), p);
+        }
+    }
+    messages.extend(later);
+    messages.insert(100, ("mastodon_social:bad".into(), b"{not json".to_vec()));
+    messages.insert(200, ("mastodon_social:v9".into(), br#"{"schema_version":"9.0","id":"x"}"#.to_vec()));
+    for (key, body) in &messages {
+        producer
+            .send(FutureRecord::to("posts.analyzed").key(key).payload(body), Duration::from_secs(10))
+            .await
+            .expect("produce");
+    }
+    let expected_posts = latest.len() as i64;
+    let expected_score: f64 = latest.values().map(|p| f64::from(p.sentiment.score)).sum();
+
+    let writer = Writer::new(t.client.clone(), t.db.clone(), WriterConfig::default());
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(store::run_with(settings(&brokers), writer.clone(), shutdown.clone()));
+    let started = std::time::Instant::now();
+    let total_sql = "SELECT toInt64(sum(posts)) FROM DB.trends_hourly WHERE topic = '*' AND place = '*'";
+    let score_sql = "SELECT sum(score_sum) FROM DB.trends_daily WHERE topic = '*' AND place = '*'";
+    loop {
+        let n: i64 = t.scalar(total_sql).await;
+        let score: f64 = t.scalar(score_sql).await;
+        if n == expected_posts && score == expected_score {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "timed out: {n} of {expected_posts} posts");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Let the last batch's offsets be stored before stopping.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    eprintln!("all {} messages stored in {:?}", messages.len(), started.elapsed());
+    shutdown.cancel();
+    let stats = task.await.expect("join").expect("run");
+    eprintln!("{stats:?}");
+    assert_eq!(stats.messages, messages.len() as u64);
+    // A re-analysis that shares a batch with its first delivery supersedes it there: counted as a
+    // duplicate, not a replacement. Either way every message is accounted for once.
+    assert_eq!((stats.inserted, stats.dlq), (300, 2));
+    assert!(stats.replaced <= 60 && stats.replaced >= 30, "{stats:?}");
+    assert_eq!(stats.inserted + stats.replaced + stats.duplicates + stats.stale + stats.dlq, stats.messages);
+    let score: f64 = t.scalar(score_sql).await;
+    assert_eq!(score, expected_score, "score sums exact");
+
+    // The DLQ holds both undecodable messages with their reasons and positions.
+    let dlq: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("group.id", "dlq-reader")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("dlq consumer");
+    dlq.subscribe(&["posts.dlq"]).expect("subscribe");
+    let mut records = Vec::new();
+    while records.len() < 2 {
+        let m =
+            tokio::time::timeout(Duration::from_secs(20), dlq.recv()).await.expect("DLQ record in time").expect("recv");
+        let r: schema::DlqRecord =
+            schema::decode(m.payload().unwrap_or_default(), &schema::Limits::default()).expect("decode");
+        records.push(r);
+    }
+    records.sort_by(|a, b| a.key.cmp(&b.key));
+    assert_eq!(records[0].key.as_deref(), Some("mastodon_social:bad"));
+    assert_eq!((records[0].stage, records[0].error_kind.as_str()), (schema::Stage::Store, "malformed"));
+    assert_eq!(records[0].payload_redacted.as_deref(), Some("{not json"));
+    assert_eq!(records[1].error_kind, "unsupported_version");
+    assert!(records[1].reason.contains("9.0"), "{}", records[1].reason);
+
+    // Offsets were committed: the same group, restarted, has nothing left to read.
+    let shutdown = CancellationToken::new();
+    let again = tokio::spawn(store::run_with(settings(&brokers), writer, shutdown.clone()));
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    shutdown.cancel();
+    let stats = again.await.expect("join").expect("run");
+    assert_eq!(stats.messages, 0, "restart re-read {stats:?}");
+    let n: i64 = t.scalar(total_sql).await;
+    assert_eq!(n, expected_posts);
+    t.drop_db().await;
+}
+
+async fn produce(producer: &FutureProducer, posts: &[schema::AnalyzedPost]) {
+    for p in posts {
+        producer
+            .send(FutureRecord::to("posts.analyzed").key(&p.key()).payload(&schema::encode(p)), Duration::from_secs(10))
+            .await
+            .expect("produce");
+    }
+}
+
+async fn dlq_entries(brokers: &str) -> Vec<store::dlq::DlqEntry> {
+    let brokers = brokers.to_owned();
+    tokio::task::spawn_blocking(move || store::dlq::read_all(&brokers, "posts.dlq", Duration::from_secs(10)))
+        .await
+        .expect("join")
+        .expect("read dlq")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poisoned_batch_lands_in_the_dlq_with_its_reason_and_replays_after_the_fix() {
+    let Some(url) = common::clickhouse_url() else { return };
+    let t = TestDb::new(&url, "cp_poison").await;
+    let mock = MockCluster::new(1).expect("mock cluster");
+    mock.create_topic("posts.analyzed", 2, 1).expect("topic");
+    mock.create_topic("posts.dlq", 1, 1).expect("dlq topic");
+    let brokers = mock.bootstrap_servers();
+    let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", &brokers).create().expect("producer");
+    let writer = Writer::new(t.client.clone(), t.db.clone(), WriterConfig::default());
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(store::run_with(settings(&brokers), writer.clone(), shutdown.clone()));
+
+    let created = ts(chrono::Utc::now().timestamp() - 86_400);
+    let mk = |i: usize, probs, analyzed: i64| {
+        post(
+            "reddit_saigon",
+            &format!("p{i}"),
+            "a",
+            created,
+            created + chrono::Duration::seconds(analyzed),
+            probs,
+            &["traffic"],
+            &[],
+            "v1",
+        )
+    };
+    let first: Vec<_> = (0..10).map(|i| mk(i, (40, 20, 4), 0)).collect();
+    produce(&producer, &first).await;
+    let total_sql = "SELECT toInt64(sum(posts)) FROM DB.trends_daily WHERE topic = '*' AND place = '*'";
+    let wait_for = |want: i64| {
+        let t = &t;
+        async move {
+            let started = std::time::Instant::now();
+            loop {
+                let n: i64 = t.scalar(total_sql).await;
+                if n == want {
+                    return;
+                }
+                assert!(started.elapsed() < Duration::from_secs(60), "timed out at {n} posts, want {want}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    wait_for(10).await;
+
+    // Poison: the table disappears (what an operator's mistake or a bad migration looks like).
+    t.client.query(&format!("RENAME TABLE {0}.posts TO {0}.posts_broken", t.db)).execute().await.expect("rename");
+    let second: Vec<_> = (10..15).map(|i| mk(i, (4, 20, 40), 0)).chain([mk(0, (2, 2, 60), 60)]).collect();
+    produce(&producer, &second).await;
+    let started = std::time::Instant::now();
+    let entries = loop {
+        let entries = dlq_entries(&brokers).await;
+        if entries.len() >= 6 {
+            break entries;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "DLQ has {} of 6", entries.len());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(entries.len(), 6);
+    for e in &entries {
+        let r = e.record.as_ref().expect("record");
+        assert_eq!((r.stage, r.error_kind.as_str()), (schema::Stage::Store, "clickhouse_rejected"));
+        assert!(r.reason.contains("posts") && r.reason.contains("Code: 60"), "ClickHouse's reason kept: {}", r.reason);
+    }
+    eprintln!("DLQ reason: {}", entries[0].record.as_ref().map(|r| r.reason.as_str()).unwrap_or_default());
+
+    // Fix, then replay: the 5 new posts are inserted and p0 moves to its new labels. Twice: idempotent.
+    t.client.query(&format!("RENAME TABLE {0}.posts_broken TO {0}.posts", t.db)).execute().await.expect("rename back");
+    let replay = store::dlq::replay(&entries, &writer, &CancellationToken::new()).await.expect("replay");
+    assert!(replay.skipped.is_empty(), "{:?}", replay.skipped);
+    assert_eq!((replay.write.inserted, replay.write.replaced), (5, 1), "{:?}", replay.write);
+    let again = store::dlq::replay(&entries, &writer, &CancellationToken::new()).await.expect("replay");
+    assert_eq!((again.write.inserted, again.write.replaced, again.write.duplicates), (0, 0, 6));
+    wait_for(15).await;
+    let pos: i64 = t
+        .scalar("SELECT toInt64(sumIf(posts, sentiment = 'positive')) FROM DB.trends_daily WHERE topic = '*' AND place = '*'")
+        .await;
+    assert_eq!(pos, 6, "5 new positive posts and p0 re-analysed as positive");
+    shutdown.cancel();
+    let stats = task.await.expect("join").expect("run");
+    assert_eq!((stats.inserted, stats.dlq), (10, 6), "{stats:?}");
+    t.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebalance_mid_stream_keeps_the_trend_tables_exact() {
+    let Some(url) = common::clickhouse_url() else { return };
+    let t = TestDb::new(&url, "cp_rebalance").await;
+    let mock = MockCluster::new(1).expect("mock cluster");
+    mock.create_topic("posts.analyzed", 4, 1).expect("topic");
+    mock.create_topic("posts.dlq", 1, 1).expect("dlq topic");
+    let brokers = mock.bootstrap_servers();
+    let (all, latest) = stream(400, 99);
+    let writer = Writer::new(t.client.clone(), t.db.clone(), WriterConfig::default());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let small = ConsumerSettings {
+        batch_max_rows: 16,
+        batch_period: Duration::from_millis(50),
+        // The mock cluster's coordinator can hold a rebalance for a whole session timeout (45 s by
+        // default) while members rejoin: short sessions keep the test within its time limits.
+        extra: vec![("session.timeout.ms".into(), "6000".into()), ("heartbeat.interval.ms".into(), "500".into())],
+        ..settings(&brokers)
+    };
+    let (stop_a, stop_b) = (CancellationToken::new(), CancellationToken::new());
+    let a = tokio::spawn(store::run_with(small.clone(), writer.clone(), stop_a.clone()));
+    // Produce slowly so that consumer B joins, and A leaves, while messages are flowing.
+    let producing = {
+        let brokers = brokers.clone();
+        tokio::spawn(async move {
+            let producer: FutureProducer =
+                ClientConfig::new().set("bootstrap.servers", &brokers).create().expect("producer");
+            for chunk in all.chunks(40) {
+                produce(&producer, chunk).await;
+                tokio::time::sleep(Duration::from_millis(400)).await;
+            }
+            all.len()
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let b = tokio::spawn(store::run_with(small, writer.clone(), stop_b.clone()));
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    stop_a.cancel();
+    let stats_a = a.await.expect("join").expect("run a");
+    let produced = producing.await.expect("join");
+    let started = std::time::Instant::now();
+    let expected = expected_cells(&latest, true);
+    loop {
+        if actual_cells(&t, true).await == expected {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(45) {
+            stop_b.cancel();
+            let stats_b = b.await.expect("join").expect("run b");
+            let n: i64 =
+                t.scalar("SELECT toInt64(sum(posts)) FROM DB.trends_hourly WHERE topic = '*' AND place = '*'").await;
+            let live: u64 = t.scalar("SELECT toUInt64(count()) FROM DB.posts FINAL WHERE sign = 1").await;
+            panic!(
+                "cells never matched: {n} posts in trends, {live} live, want {}; A {stats_a:?} B {stats_b:?}",
+                latest.len()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    stop_b.cancel();
+    let stats_b = b.await.expect("join").expect("run b");
+    eprintln!("produced {produced}; A {stats_a:?}; B {stats_b:?}");
+    assert!(stats_a.messages > 0 && stats_b.messages > 0, "both consumers took part");
+    assert!(stats_a.messages + stats_b.messages >= produced as u64);
+    assert_eq!(stats_a.inserted + stats_b.inserted, latest.len() as u64, "each post inserted once");
+    assert_eq!(actual_cells(&t, false).await, expected_cells(&latest, false));
+    t.drop_db().await;
+}
