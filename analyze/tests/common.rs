@@ -81,3 +81,19 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     let nb = b.iter().map(|x| x * x).sum::<f32>().sqrt();
     dot / (na * nb)
 }
+
+/// The tansu broker of `make test` (scripts/services.sh). Unset: skipped, unless
+/// `CITYPULSE_REQUIRE_SERVICES` is set, then a failure.
+pub fn kafka_brokers() -> Option<String> {
+    match std::env::var("CITYPULSE_TEST_KAFKA_BROKERS") {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ => {
+            assert!(
+                std::env::var_os("CITYPULSE_REQUIRE_SERVICES").is_none(),
+                "CITYPULSE_TEST_KAFKA_BROKERS is not set"
+            );
+            eprintln!("skipped: CITYPULSE_TEST_KAFKA_BROKERS not set");
+            None
+        }
+    }
+}

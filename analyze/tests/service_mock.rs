@@ -15,16 +15,25 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 fn config(brokers: &str) -> schema::config::Config {
+    config_with_topics(brokers, "posts")
+}
+
+/// The shipped config pointed at `brokers`, with topics `<prefix>.raw|analyzed|dlq`.
+fn config_with_topics(brokers: &str, prefix: &str) -> schema::config::Config {
     let repo = common::repo();
     let env = [
         ("CITYPULSE__KAFKA__BROKERS", brokers.to_owned()),
+        ("CITYPULSE__KAFKA__TOPIC_RAW", format!("{prefix}.raw")),
+        ("CITYPULSE__KAFKA__TOPIC_ANALYZED", format!("{prefix}.analyzed")),
+        ("CITYPULSE__KAFKA__TOPIC_DLQ", format!("{prefix}.dlq")),
+        ("CITYPULSE__KAFKA__ANALYZE_GROUP", format!("{prefix}-analyze")),
         ("CITYPULSE__ANALYZE__MODEL_DIR", repo.join("models/multilingual-e5-small").display().to_string()),
         ("CITYPULSE__ANALYZE__HEADS_DIR", repo.join("models/heads").display().to_string()),
         ("CITYPULSE__ANALYZE__BACKEND", "candle".to_owned()),
         ("CITYPULSE__ANALYZE__BATCH_MAX_WAIT_MS", "50".to_owned()),
     ];
-    schema::config::Config::load_with_env(&repo.join("config"), env.map(|(k, v)| (k.to_owned(), v)))
-        .expect("shipped config with overrides")
+    let env: Vec<(String, String)> = env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    schema::config::Config::load_with_env(&repo.join("config"), env).expect("shipped config with overrides")
 }
 
 fn post(i: usize) -> Post {
@@ -138,4 +147,102 @@ async fn every_post_analysed_bad_input_to_dlq_and_restart_resumes() {
     let keys: Vec<String> = again.iter().map(|b| schema::decode::<AnalyzedPost>(b, &limits).unwrap().key()).collect();
     assert_eq!(keys.len(), n + 1, "old posts were not analysed again: {keys:?}");
     assert!(keys.contains(&p.key()));
+}
+
+/// Two instances share the partitions; one is killed (its task aborted, nothing drained) mid-stream
+/// and the other takes its partitions over: every post still comes out, duplicates allowed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_split_the_work_and_survive_a_kill() {
+    if !common::model_available() {
+        return;
+    }
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    cluster.create_topic("posts.raw", 4, 1).unwrap();
+    cluster.create_topic("posts.analyzed", 4, 1).unwrap();
+    cluster.create_topic("posts.dlq", 1, 1).unwrap();
+    let config = config(&brokers);
+    let start = |shutdown: CancellationToken| {
+        let config = config.clone();
+        tokio::spawn(async move {
+            let opts = analyze::ModelOptions::from_config(&config.services.analyze);
+            let classifier = analyze::Classifier::load(&opts, &config.topics).unwrap();
+            analyze::service::run(&config, classifier, shutdown).await
+        })
+    };
+    let mut expected = BTreeSet::new();
+    for i in 0..40 {
+        let p = post(i);
+        expected.insert(p.key());
+        produce(&brokers, "posts.raw", &p.key(), &schema::encode(&p)).await;
+    }
+    let a = start(CancellationToken::new());
+    let b_shutdown = CancellationToken::new();
+    let b = start(b_shutdown.clone());
+    let first = read_all(&brokers, "posts.analyzed", 10, Duration::from_secs(120)).await;
+    assert!(first.len() >= 10, "the pair started working");
+    a.abort(); // killed: no drain, no commit
+    for i in 40..80 {
+        let p = post(i);
+        expected.insert(p.key());
+        produce(&brokers, "posts.raw", &p.key(), &schema::encode(&p)).await;
+    }
+    let limits = Limits::default();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+    let mut seen = BTreeSet::new();
+    while seen != expected && tokio::time::Instant::now() < deadline {
+        let all = read_all(&brokers, "posts.analyzed", usize::MAX, Duration::from_secs(10)).await;
+        seen = all.iter().map(|b| schema::decode::<AnalyzedPost>(b, &limits).unwrap().key()).collect();
+    }
+    b_shutdown.cancel();
+    b.await.unwrap().unwrap();
+    let missing: Vec<&String> = expected.difference(&seen).collect();
+    assert!(missing.is_empty(), "lost after the kill: {missing:?}");
+}
+
+/// End to end against the tansu broker process: posts in, analysed posts out, bad input in the DLQ.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analyses_through_tansu() {
+    if !common::model_available() {
+        return;
+    }
+    let Some(brokers) = common::kafka_brokers() else { return };
+    let prefix = format!("analyze{}", rand_suffix() % 1_000_000_000);
+    let config = config_with_topics(&brokers, &prefix);
+    let admin: rdkafka::admin::AdminClient<_> =
+        ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
+    let topics: Vec<String> = ["raw", "analyzed", "dlq"].iter().map(|t| format!("{prefix}.{t}")).collect();
+    let new: Vec<_> = topics
+        .iter()
+        .map(|t| rdkafka::admin::NewTopic::new(t, 2, rdkafka::admin::TopicReplication::Fixed(1)))
+        .collect();
+    for r in admin.create_topics(&new, &rdkafka::admin::AdminOptions::new()).await.unwrap() {
+        r.unwrap();
+    }
+    let mut expected = BTreeSet::new();
+    for i in 0..20 {
+        let p = post(i);
+        expected.insert(p.key());
+        produce(&brokers, &topics[0], &p.key(), &schema::encode(&p)).await;
+    }
+    produce(&brokers, &topics[0], "replay:bad", b"\xff\xfe not json").await;
+    let shutdown = CancellationToken::new();
+    let service = {
+        let (config, shutdown) = (config.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let opts = analyze::ModelOptions::from_config(&config.services.analyze);
+            let classifier = analyze::Classifier::load(&opts, &config.topics).unwrap();
+            analyze::service::run(&config, classifier, shutdown).await
+        })
+    };
+    let out = read_all(&brokers, &topics[1], expected.len(), Duration::from_secs(120)).await;
+    let dlq = read_all(&brokers, &topics[2], 1, Duration::from_secs(30)).await;
+    shutdown.cancel();
+    service.await.unwrap().unwrap();
+    let limits = Limits::default();
+    let seen: BTreeSet<String> =
+        out.iter().map(|b| schema::decode::<AnalyzedPost>(b, &limits).unwrap().key()).collect();
+    assert_eq!(seen, expected);
+    let record: DlqRecord = schema::decode(&dlq[0], &limits).unwrap();
+    assert_eq!(record.error_kind, "malformed");
 }
