@@ -319,7 +319,10 @@ async fn a_rebalance_mid_stream_keeps_the_trend_tables_exact() {
     let stats_b = b.await.expect("join").expect("run b");
     eprintln!("produced {produced}; A {stats_a:?}; B {stats_b:?}");
     assert!(stats_a.messages > 0 && stats_b.messages > 0, "both consumers took part");
-    assert!(stats_a.messages + stats_b.messages >= produced as u64);
+    // Not asserted: A + B messages ≥ produced. The loop stops B as soon as the cells are exact, and
+    // trailing redeliveries of already-stored posts may still be unread then (a race, seen once in
+    // CI-like runs). Nothing lost is proven by the exact cells and the inserted count below.
+    assert!(produced > 0);
     assert_eq!(stats_a.inserted + stats_b.inserted, latest.len() as u64, "each post inserted once");
     assert_eq!(actual_cells(&t, false).await, expected_cells(&latest, false));
     t.drop_db().await;
