@@ -80,20 +80,13 @@ impl ModelOptions {
 pub fn load_backend(opts: &ModelOptions) -> Result<Box<dyn Backend>, ClassifierError> {
     for file in ["config.json", "tokenizer.json"] {
         if !opts.model_dir.join(file).exists() {
-            return Err(ClassifierError::MissingModel(opts.model_dir.display().to_string(), file_name(file)));
+            return Err(ClassifierError::MissingModel(opts.model_dir.display().to_string(), file));
         }
     }
     match opts.resolved_backend() {
         BackendKind::Onnx => load_onnx(opts),
         // candle's CPU kernels size their own thread pool (all cores; RAYON_NUM_THREADS caps it).
         _ => Ok(Box::new(CandleBackend::load(&opts.model_dir)?)),
-    }
-}
-
-fn file_name(file: &str) -> &'static str {
-    match file {
-        "config.json" => "config.json",
-        _ => "tokenizer.json",
     }
 }
 
@@ -105,10 +98,7 @@ fn load_onnx(opts: &ModelOptions) -> Result<Box<dyn Backend>, ClassifierError> {
     };
     let path = opts.model_dir.join(file);
     if !path.exists() {
-        return Err(ClassifierError::MissingModel(
-            opts.model_dir.display().to_string(),
-            if file == "model.onnx" { "model.onnx" } else { "model.int8.onnx" },
-        ));
+        return Err(ClassifierError::MissingModel(opts.model_dir.display().to_string(), file));
     }
     Ok(Box::new(crate::backend::onnx::OnnxBackend::load(&opts.onnxruntime_path, &path, opts.threads)?))
 }

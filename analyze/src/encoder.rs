@@ -89,11 +89,6 @@ pub fn plan_batches(order: &[usize], len: impl Fn(usize) -> usize, budget: usize
     batches
 }
 
-/// Cosine of two L2-normalised vectors.
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,15 +17,14 @@ pub fn run(cli: &Cli, args: &ClassifyArgs) -> Result<ExitCode> {
     let opts = options(&config, &args.model)?;
     let mut classifier = Classifier::load(&opts, &config.topics).context("loading the classifier")?;
     tracing::info!(backend = %classifier.backend_name(), model = %classifier.model().version, "classifier ready");
-    let input: Box<dyn BufRead> = match &args.input {
-        Some(path) => Box::new(std::io::BufReader::new(
-            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?,
-        )),
-        None => Box::new(std::io::stdin().lock()),
-    };
-    let total = match &args.input {
-        Some(path) => std::fs::read_to_string(path).map(|t| t.lines().count()).unwrap_or(0),
-        None => 0,
+    // A file is read once (its line count drives the progress line); stdin streams.
+    let (input, total): (Box<dyn BufRead>, usize) = match &args.input {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let total = text.lines().count();
+            (Box::new(std::io::Cursor::new(text)), total)
+        }
+        None => (Box::new(std::io::stdin().lock()), 0),
     };
     let mut progress = Progress::new("classify", total);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());

@@ -49,6 +49,7 @@ pub async fn run<T: Tokens + Send>(
                     }
                     tokens += item.token_count();
                     pending.push(item);
+                    metrics::gauge!("citypulse_analyze_pending_posts").set(pending.len() as f64);
                     if tokens < budget {
                         continue;
                     }
