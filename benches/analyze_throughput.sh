@@ -52,7 +52,8 @@ eval_json=$($BIN --config "$work/config" eval --data "$DATA" --json --threads 2 
 eval_rate=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["posts_per_second"])' "$eval_json")
 
 $BIN --config "$work/config" analyze --threads 2 2> "$work/analyze.log" & apid=$!
-metric() { curl -s "127.0.0.1:$CITYPULSE__ANALYZE__METRICS_PORT/metrics" 2>/dev/null \
+# Until the service has bound its port curl fails; that reads as 0, not as the end of the script.
+metric() { { curl -s "127.0.0.1:$CITYPULSE__ANALYZE__METRICS_PORT/metrics" 2>/dev/null || true; } \
   | awk '/^citypulse_analyze_posts_total/ {s += $NF} END {print s + 0}'; }
 first="" t0="" deadline=$((SECONDS + 900))
 while :; do

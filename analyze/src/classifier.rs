@@ -120,6 +120,33 @@ pub fn prepare(post_text: &str) -> String {
     text::prepare_for_model(&text::redact(&text::normalize(post_text)).text)
 }
 
+/// What a post's text gives without the model: computed where the posts arrive, so the model
+/// thread only runs forward passes (the analyze service).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreparedText {
+    pub text_redacted: String,
+    pub lang: Lang,
+    /// Token ids of [`prepare`]d text.
+    pub tokens: Vec<u32>,
+}
+
+/// Normalises, redacts, detects the language and tokenises once.
+pub fn prepare_text(tokenizer: &PostTokenizer, post_text: &str) -> Result<PreparedText, TokenizeError> {
+    let normalized = text::normalize(post_text);
+    let text_redacted = text::redact(&normalized).text;
+    let tokens = tokenizer.encode(&text::prepare_for_model(&text_redacted))?;
+    Ok(PreparedText { lang: text::detect_language(&normalized), text_redacted, tokens })
+}
+
+/// The labels the model gives one post.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Labels {
+    pub sentiment: Sentiment,
+    pub topics: Vec<TopicScore>,
+    /// Best configured topic regardless of thresholds (for evaluation).
+    pub best_topic: TopicId,
+}
+
 /// Embeds posts, taking what it can from `cache` and adding the rest to it.
 pub fn embed_cached(
     encoder: &mut Encoder,
@@ -185,13 +212,12 @@ impl Classifier {
         let topic_path = opts.heads_dir.join(TOPIC_HEAD);
         let topic_head = if topic_path.exists() { Some(load_head(&topic_path, &opts.encoder_id())?) } else { None };
         let center = topic_head.as_ref().map_or_else(|| sentiment.center.clone(), |h| h.center.clone());
+        // All topics' texts in one call: batched by length together, not topic by topic.
         let texts = topics::prototype_texts(topics_config);
-        let mut embeddings = Vec::with_capacity(texts.len());
-        for group in &texts {
-            let prepared: Vec<String> = group.iter().map(|t| text::prepare_for_model(t)).collect();
-            let refs: Vec<&str> = prepared.iter().map(String::as_str).collect();
-            embeddings.push(encoder.embed(&refs, &mut |_| {})?);
-        }
+        let prepared: Vec<String> = texts.iter().flatten().map(|t| text::prepare_for_model(t)).collect();
+        let refs: Vec<&str> = prepared.iter().map(String::as_str).collect();
+        let mut flat = encoder.embed(&refs, &mut |_| {})?.into_iter();
+        let embeddings: Vec<Vec<Embedding>> = texts.iter().map(|g| flat.by_ref().take(g.len()).collect()).collect();
         let topics = TopicModel::build(topics_config, &embeddings, center, topic_head);
         let model = ModelInfo { id: opts.encoder_id(), version: version(&opts.heads_dir, topics_config) };
         Ok(Self { encoder, sentiment, topics, model })
@@ -219,10 +245,10 @@ impl Classifier {
         self.encoder.tokenizer()
     }
 
-    /// Classifies posts whose prepared text was already tokenised (`tokenizer().encode(&prepare(t))`).
-    pub fn classify_tokens(&mut self, texts: &[&str], tokens: &[Vec<u32>]) -> Result<Vec<Analysis>, ClassifierError> {
+    /// Labels posts from their [`PreparedText::tokens`]: forward passes and heads only.
+    pub fn label_tokens(&mut self, tokens: &[&[u32]]) -> Result<Vec<Labels>, ClassifierError> {
         let embeddings = self.encoder.embed_tokens(tokens, &mut |_| {})?;
-        Ok(texts.iter().zip(embeddings).map(|(t, e)| self.label(t, &e)).collect())
+        Ok(embeddings.iter().map(|e| self.labels(e)).collect())
     }
 
     /// Classifies `texts` in one batched pass; output in input order.
@@ -236,6 +262,18 @@ impl Classifier {
     }
 
     fn label(&self, original: &str, embedding: &[f32]) -> Analysis {
+        let normalized = text::normalize(original);
+        let labels = self.labels(embedding);
+        Analysis {
+            text_redacted: text::redact(&normalized).text,
+            lang: text::detect_language(&normalized),
+            sentiment: labels.sentiment,
+            topics: labels.topics,
+            best_topic: labels.best_topic,
+        }
+    }
+
+    fn labels(&self, embedding: &[f32]) -> Labels {
         let p = self.sentiment.probabilities(embedding);
         let prob = |label: SentimentLabel| {
             self.sentiment.labels.iter().position(|l| l == label.as_str()).map_or(0.0, |i| p[i])
@@ -246,10 +284,7 @@ impl Classifier {
             positive: prob(SentimentLabel::Positive),
         };
         let topics = self.topics.classify(embedding);
-        let normalized = text::normalize(original);
-        Analysis {
-            text_redacted: text::redact(&normalized).text,
-            lang: text::detect_language(&normalized),
+        Labels {
             sentiment: Sentiment::from_probabilities(probabilities),
             topics: topics.ranked,
             best_topic: topics.best,

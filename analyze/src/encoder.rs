@@ -40,13 +40,14 @@ impl Encoder {
     /// with the number of texts done after each batch.
     pub fn embed(&mut self, texts: &[&str], progress: &mut dyn FnMut(usize)) -> Result<Vec<Embedding>, EncodeError> {
         let tokens = texts.iter().map(|t| self.tokenizer.encode(t)).collect::<Result<Vec<_>, _>>()?;
-        self.embed_tokens(&tokens, progress)
+        let refs: Vec<&[u32]> = tokens.iter().map(Vec::as_slice).collect();
+        self.embed_tokens(&refs, progress)
     }
 
     /// Embeds already tokenised sequences, in input order.
     pub fn embed_tokens(
         &mut self,
-        tokens: &[Vec<u32>],
+        tokens: &[&[u32]],
         progress: &mut dyn FnMut(usize),
     ) -> Result<Vec<Embedding>, EncodeError> {
         let mut order: Vec<usize> = (0..tokens.len()).collect();
@@ -54,7 +55,7 @@ impl Encoder {
         let mut out: Vec<Embedding> = vec![Vec::new(); tokens.len()];
         let mut done = 0;
         for batch_idx in plan_batches(&order, |i| tokens[i].len(), self.batch_max_tokens) {
-            let seqs: Vec<&[u32]> = batch_idx.iter().map(|&i| tokens[i].as_slice()).collect();
+            let seqs: Vec<&[u32]> = batch_idx.iter().map(|&i| tokens[i]).collect();
             let batch = PaddedBatch::new(&seqs, self.tokenizer.pad_id());
             let hidden = self.backend.hidden_states(&batch)?;
             for (&i, emb) in batch_idx.iter().zip(mean_pool_normalise(&hidden, &batch)) {

@@ -1,9 +1,11 @@
 //! `citypulse analyze`: the classifier behind a Kafka consumer group, at least once.
 //!
 //! ```text
-//! consumer task ──Pending──▶ batcher (token budget, max wait, length-sorted) ──batch──▶ model thread
-//!      ▲   decode errors → posts.dlq                                                     │
-//!      └──── store offset (partition order) ◀── produce posts.analyzed, acked ◀──results─┘
+//! consumer task ──Pending──▶ batcher window ──one batch when the model can take it──▶ model thread
+//!  decode, redact, detect      (length-sorted,          (forward pass + heads only)         │
+//!  language, tokenise          token budget, max wait)                                      │
+//!      ▲   decode errors → posts.dlq                                                        │
+//!      └──── store offset (partition order) ◀── produce posts.analyzed, acked ◀──results────┘
 //! ```
 //! - [`offsets`]: the offset that may be stored per partition when posts finish out of order.
 //! - [`batcher`]: the pending window and how it is cut into batches.
@@ -15,7 +17,7 @@
 pub mod batcher;
 pub mod offsets;
 
-use crate::classifier::{prepare, Analysis, Classifier};
+use crate::classifier::{prepare_text, Classifier, Labels, PreparedText};
 use crate::tokenize::PostTokenizer;
 use offsets::OffsetTracker;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
@@ -37,18 +39,23 @@ pub enum ServiceError {
     Model(String),
 }
 
-/// A received post waiting for the model.
+/// How many batches' worth of tokens the pending window holds: enough that batches cut from the
+/// length-sorted window pad about as little as a fully sorted input (measured in
+/// benches/analyze_throughput.sh), few enough that a post waits only a few batches.
+const WINDOW_BATCHES: usize = 8;
+
+/// A received post waiting for the model, its text already prepared and tokenised.
 pub struct Pending {
     partition: i32,
     offset: i64,
     post: Post,
-    tokens: Vec<u32>,
+    prepared: PreparedText,
     received: std::time::Instant,
 }
 
 impl batcher::Tokens for Pending {
     fn token_count(&self) -> usize {
-        self.tokens.len()
+        self.prepared.tokens.len()
     }
 }
 
@@ -58,7 +65,20 @@ struct RebalanceContext {
     tracker: Arc<Mutex<OffsetTracker>>,
 }
 
-impl ClientContext for RebalanceContext {}
+impl ClientContext for RebalanceContext {
+    /// Consumer lag per partition from librdkafka's statistics (`statistics.interval.ms`); -1
+    /// (unknown) is skipped, e.g. for partitions this instance does not own.
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        for (topic, t) in &statistics.topics {
+            for (partition, p) in &t.partitions {
+                if *partition >= 0 && p.consumer_lag >= 0 {
+                    metrics::gauge!("citypulse_analyze_consumer_lag", "topic" => topic.clone(), "partition" => partition.to_string())
+                        .set(p.consumer_lag as f64);
+                }
+            }
+        }
+    }
+}
 
 impl ConsumerContext for RebalanceContext {
     fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -86,6 +106,7 @@ pub async fn run(config: &Config, classifier: Classifier, shutdown: Cancellation
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")
+            .set("statistics.interval.ms", "5000")
             .create_with_context(RebalanceContext { tracker: tracker.clone() })?,
     );
     consumer.subscribe(&[&kafka.topic_raw])?;
@@ -108,15 +129,17 @@ pub async fn run(config: &Config, classifier: Classifier, shutdown: Cancellation
     let tokenizer = classifier.tokenizer().clone();
     let limits = config.services.limits.limits();
 
-    let (pending_tx, pending_rx) = mpsc::channel::<Pending>(4 * analyze.batch_max_tokens / 16);
-    let (batch_tx, batch_rx) = mpsc::channel::<Vec<Pending>>(2);
+    let (pending_tx, pending_rx) = mpsc::channel::<Pending>(256);
+    // One batch waits while the model runs another: batches are cut as late as possible, from the
+    // fullest window.
+    let (batch_tx, batch_rx) = mpsc::channel::<Vec<Pending>>(1);
     let (result_tx, mut result_rx) = mpsc::channel::<ModelResult>(2);
-    let batcher = tokio::spawn(batcher::run(
-        pending_rx,
-        batch_tx,
-        analyze.batch_max_tokens,
-        Duration::from_millis(analyze.batch_max_wait_ms),
-    ));
+    let window = batcher::Limits {
+        batch_tokens: analyze.batch_max_tokens,
+        window_tokens: WINDOW_BATCHES * analyze.batch_max_tokens,
+        max_wait: Duration::from_millis(analyze.batch_max_wait_ms),
+    };
+    let batcher = tokio::spawn(batcher::run(pending_rx, batch_tx, window));
     let model = spawn_model_thread(classifier, batch_rx, result_tx);
     let writer = {
         let out = out.clone();
@@ -169,15 +192,21 @@ async fn consume(
         if let Ok(mut t) = out.tracker.lock() {
             t.start(partition, offset);
         }
-        match decode(&msg, limits) {
-            Ok(post) => {
-                let tokens = tokenizer.encode(&prepare(&post.text)).unwrap_or_default();
-                let item = Pending { partition, offset, post, tokens, received: std::time::Instant::now() };
+        let post = match decode(&msg, limits) {
+            Ok(post) => post,
+            Err(err) => {
+                out.dead_letter(&msg, err.kind(), &err.to_string()).await;
+                continue;
+            }
+        };
+        match prepare_text(tokenizer, &post.text) {
+            Ok(prepared) => {
+                let item = Pending { partition, offset, post, prepared, received: std::time::Instant::now() };
                 if pending.send(item).await.is_err() {
                     return;
                 }
             }
-            Err(err) => out.dead_letter(&msg, &err).await,
+            Err(err) => out.dead_letter(&msg, "tokenize", &err.to_string()).await,
         }
     }
 }
@@ -186,7 +215,7 @@ fn decode(msg: &BorrowedMessage<'_>, limits: &Limits) -> Result<Post, DecodeErro
     schema::decode::<Post>(msg.payload().unwrap_or_default(), limits)
 }
 
-type ModelResult = Result<Vec<(Pending, Analysis)>, (Vec<Pending>, String)>;
+type ModelResult = Result<Vec<(Pending, Labels)>, (Vec<Pending>, String)>;
 
 /// The model runs on its own thread: forward passes are long and CPU-bound and must not stall the
 /// async runtime that consumes and produces.
@@ -200,10 +229,9 @@ fn spawn_model_thread(
         .spawn(move || {
             while let Some(batch) = batches.blocking_recv() {
                 metrics::histogram!("citypulse_analyze_batch_posts").record(batch.len() as f64);
-                let texts: Vec<&str> = batch.iter().map(|p| p.post.text.as_str()).collect();
-                let tokens: Vec<Vec<u32>> = batch.iter().map(|p| p.tokens.clone()).collect();
-                let result = match classifier.classify_tokens(&texts, &tokens) {
-                    Ok(analyses) => Ok(batch.into_iter().zip(analyses).collect()),
+                let tokens: Vec<&[u32]> = batch.iter().map(|p| p.prepared.tokens.as_slice()).collect();
+                let result = match classifier.label_tokens(&tokens) {
+                    Ok(labels) => Ok(batch.into_iter().zip(labels).collect()),
                     Err(err) => Err((batch, err.to_string())),
                 };
                 if results.blocking_send(result).is_err() {
@@ -230,7 +258,7 @@ impl Output {
     async fn write(&self, result: ModelResult) {
         match result {
             Ok(items) => {
-                let sends = items.into_iter().map(|(pending, analysis)| self.publish(pending, analysis));
+                let sends = items.into_iter().map(|(pending, labels)| self.publish(pending, labels));
                 for (partition, offset, ok) in futures::future::join_all(sends).await {
                     if ok {
                         self.finish(partition, offset);
@@ -258,12 +286,12 @@ impl Output {
     }
 
     /// Produces one analysed post; true when Kafka acknowledged it.
-    async fn publish(&self, pending: Pending, analysis: Analysis) -> (i32, i64, bool) {
+    async fn publish(&self, pending: Pending, labels: Labels) -> (i32, i64, bool) {
         let (partition, offset) = (pending.partition, pending.offset);
         let key = pending.post.key();
-        let label = analysis.sentiment.label.as_str();
-        let topic = analysis.topics.first().map(|t| t.id.to_string()).unwrap_or_default();
-        let analyzed = analyzed_post(pending.post, analysis, &self.model);
+        let label = labels.sentiment.label.as_str();
+        let topic = labels.topics.first().map(|t| t.id.to_string()).unwrap_or_default();
+        let analyzed = analyzed_post(pending.post, pending.prepared, labels, &self.model);
         let payload = schema::encode(&analyzed);
         let record = FutureRecord::to(&self.topic_analyzed).key(&key).payload(&payload);
         match self.producer.send(record, Duration::from_secs(60)).await {
@@ -284,23 +312,16 @@ impl Output {
         }
     }
 
-    async fn dead_letter(&self, msg: &BorrowedMessage<'_>, err: &DecodeError) {
-        metrics::counter!("citypulse_analyze_dlq_total", "kind" => err.kind()).increment(1);
+    async fn dead_letter(&self, msg: &BorrowedMessage<'_>, kind: &'static str, reason: &str) {
+        metrics::counter!("citypulse_analyze_dlq_total", "kind" => kind).increment(1);
         let key = msg.key().and_then(|k| std::str::from_utf8(k).ok()).map(str::to_owned);
         let payload = msg.payload().map(|p| {
             let text: String = String::from_utf8_lossy(p).chars().take(4096).collect();
             crate::text::redact(&text).text
         });
-        tracing::warn!(partition = msg.partition(), offset = msg.offset(), kind = err.kind(), %err, "undecodable post sent to the DLQ");
-        let record = dlq_record(
-            &self.topic_raw,
-            msg.partition(),
-            msg.offset(),
-            key.clone(),
-            err.kind(),
-            &err.to_string(),
-            payload,
-        );
+        let redacted_reason = crate::text::redact(reason).text;
+        tracing::warn!(partition = msg.partition(), offset = msg.offset(), kind, reason = %redacted_reason, "post sent to the DLQ");
+        let record = dlq_record(&self.topic_raw, msg.partition(), msg.offset(), key.clone(), kind, reason, payload);
         if self.send_dlq(&record, key.unwrap_or_default()).await {
             self.finish(msg.partition(), msg.offset());
         }
@@ -352,8 +373,8 @@ fn dlq_record(
     }
 }
 
-/// The Post's fields except `text`, plus the labels.
-pub fn analyzed_post(post: Post, a: Analysis, model: &ModelInfo) -> AnalyzedPost {
+/// The Post's fields except `text`, plus the prepared text's redaction and language and the labels.
+pub fn analyzed_post(post: Post, prepared: PreparedText, labels: Labels, model: &ModelInfo) -> AnalyzedPost {
     AnalyzedPost {
         id: post.id,
         source: post.source,
@@ -364,10 +385,10 @@ pub fn analyzed_post(post: Post, a: Analysis, model: &ModelInfo) -> AnalyzedPost
         fetched_at: post.fetched_at,
         places: post.places,
         engagement: post.engagement,
-        text_redacted: a.text_redacted,
-        lang: a.lang,
-        sentiment: a.sentiment,
-        topics: a.topics,
+        text_redacted: prepared.text_redacted,
+        lang: prepared.lang,
+        sentiment: labels.sentiment,
+        topics: labels.topics,
         model: model.clone(),
         analyzed_at: chrono::Utc::now(),
     }

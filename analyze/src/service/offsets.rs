@@ -55,7 +55,9 @@ impl OffsetTracker {
     }
 
     /// Forgets a partition (revoked in a rebalance): its in-flight messages will be redelivered to
-    /// the new owner, so nothing of it is stored any more.
+    /// the new owner, so nothing of it is stored any more. If the partition comes back, a post of
+    /// the old assignment that finishes late can only remove its own offset from the new state —
+    /// safe, since `finish` is called after its output was acknowledged.
     pub fn forget(&mut self, partition: i32) {
         self.partitions.remove(&partition);
     }
