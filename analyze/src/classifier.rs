@@ -86,7 +86,7 @@ pub fn load_backend(opts: &ModelOptions) -> Result<Box<dyn Backend>, ClassifierE
     match opts.resolved_backend() {
         BackendKind::Onnx => load_onnx(opts),
         // candle's CPU kernels size their own thread pool (all cores; RAYON_NUM_THREADS caps it).
-        _ => Ok(Box::new(CandleBackend::load(&opts.model_dir)?)),
+        _ => Ok(Box::new(CandleBackend::load(&opts.model_dir, opts.threads)?)),
     }
 }
 

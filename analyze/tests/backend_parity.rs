@@ -25,7 +25,7 @@ fn candle_matches_reference_engine_and_nfd_equals_nfc() {
     }
     let posts = common::golden_posts();
     assert!(posts.len() >= 50);
-    let mut candle = encoder(Box::new(CandleBackend::load(&common::model_dir()).unwrap()));
+    let mut candle = encoder(Box::new(CandleBackend::load(&common::model_dir(), 2).unwrap()));
     let ours = embed(&mut candle, &posts);
     // NFD input embeds as its NFC form (the tokenizer normalises first).
     let nfc: Vec<String> = posts.iter().map(|p| p.nfc().collect()).collect();
@@ -53,7 +53,7 @@ fn onnx_matches_candle_within_1e_4() {
     let dylib = std::env::var_os("ORT_DYLIB_PATH")
         .map_or_else(|| common::repo().join("models/onnxruntime/libonnxruntime.so"), std::path::PathBuf::from);
     let mut onnx = encoder(Box::new(OnnxBackend::load(&dylib, &common::model_dir().join("model.onnx"), 2).unwrap()));
-    let mut candle = encoder(Box::new(CandleBackend::load(&common::model_dir()).unwrap()));
+    let mut candle = encoder(Box::new(CandleBackend::load(&common::model_dir(), 2).unwrap()));
     let a = embed(&mut onnx, &posts);
     let b = embed(&mut candle, &posts);
     let worst = a.iter().zip(&b).map(|(x, y)| common::cosine(x, y)).fold(1.0f32, f32::min);

@@ -1,30 +1,33 @@
-//! The pure-Rust backend: candle-transformers' BERT over model.safetensors (fp32, CPU).
+//! The pure-Rust backend: a BERT forward pass in candle ([`super::bert`]) over model.safetensors
+//! (fp32, CPU).
 
+use super::bert::{BertConfig, BertEncoder};
 use super::{Backend, BackendError, PaddedBatch};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
 use std::path::Path;
 
 pub struct CandleBackend {
-    model: BertModel,
+    model: BertEncoder,
     device: Device,
 }
 
 impl CandleBackend {
-    /// Loads `config.json` and `model.safetensors` from an HF model folder.
-    pub fn load(model_dir: &Path) -> Result<Self, BackendError> {
+    /// Loads `config.json` and `model.safetensors` from an HF model folder. `threads` splits the
+    /// element-wise work; candle's matrix products size their own pool (all cores;
+    /// RAYON_NUM_THREADS caps it).
+    pub fn load(model_dir: &Path, threads: usize) -> Result<Self, BackendError> {
         let err = |path: &Path, message: String| BackendError::Load { path: path.display().to_string(), message };
         let config_path = model_dir.join("config.json");
         let weights = model_dir.join("model.safetensors");
         let text = std::fs::read_to_string(&config_path).map_err(|e| err(&config_path, e.to_string()))?;
-        let config: Config = serde_json::from_str(&text).map_err(|e| err(&config_path, e.to_string()))?;
+        let config: BertConfig = serde_json::from_str(&text).map_err(|e| err(&config_path, e.to_string()))?;
         let device = Device::Cpu;
         // SAFETY: the weights file is memory-mapped read-only; nothing in this process writes it,
         // and scripts/fetch-model.sh replaces it only by rename.
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &device) }
             .map_err(|e| err(&weights, e.to_string()))?;
-        let model = BertModel::load(vb, &config).map_err(|e| err(&weights, e.to_string()))?;
+        let model = BertEncoder::load(vb, &config, threads).map_err(|e| err(&weights, e.to_string()))?;
         Ok(Self { model, device })
     }
 }
@@ -39,8 +42,7 @@ impl Backend for CandleBackend {
         let shape = (batch.rows, batch.seq_len);
         let ids = Tensor::from_slice(&batch.ids, shape, &self.device).map_err(fwd)?;
         let mask = Tensor::from_slice(&batch.mask, shape, &self.device).map_err(fwd)?;
-        let types = ids.zeros_like().map_err(fwd)?;
-        let hidden = self.model.forward(&ids, &types, Some(&mask)).map_err(fwd)?;
+        let hidden = self.model.forward(&ids, &mask).map_err(fwd)?;
         hidden.flatten_all().and_then(|t| t.to_vec1::<f32>()).map_err(fwd)
     }
 }

@@ -2,9 +2,10 @@
 //! a backend turns a padded batch of token ids into the last hidden state; pooling is shared code
 //! so every backend pools the same way.
 //!
-//! - [`candle`]: pure Rust, always built.
+//! - [`candle`]: pure Rust ([`bert`]'s forward pass in candle), always built.
 //! - `onnx` (cargo feature `onnx`): ONNX Runtime loaded at run time; the faster one on CPU.
 
+pub mod bert;
 pub mod candle;
 #[cfg(feature = "onnx")]
 pub mod onnx;
