@@ -208,7 +208,9 @@ pub enum DlqAction {
     },
     /// One entry in full.
     Show { offset: i64 },
-    /// Send entries through again once the cause is fixed.
+    /// Send entries through again once the cause is fixed: store-stage entries are written to
+    /// ClickHouse again; analyzer-stage entries are re-read from posts.raw at their offset (while
+    /// it is retained) and produced to posts.raw again.
     Replay {
         /// Only entries of this stage.
         #[arg(long)]

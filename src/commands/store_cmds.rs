@@ -41,26 +41,34 @@ pub fn serve(cli: &Cli) -> Result<ExitCode> {
         store::migrate(&client, &db, zone).await.context("applying migrations")?;
         super::kafka_topics::ensure_topics(&config.services.kafka).await?;
         let writer = store::writer_for(&config.services)?;
-        let writer_health = writer.health();
         let limit = Duration::from_millis(config.services.store.unhealthy_after_ms);
-        let watch = {
-            let (health, shutdown) = (health.clone(), shutdown.clone());
-            tokio::spawn(async move {
-                while !shutdown.is_cancelled() {
-                    match writer_health.failing_for() {
-                        Some(d) if !writer_health.healthy(limit) => {
-                            health.set_unhealthy("clickhouse", format!("unreachable for {} s", d.as_secs()))
-                        }
-                        _ => health.set_ok("clickhouse"),
-                    }
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+        let watch = tokio::spawn(store::watch_health(
+            writer.clone(),
+            limit,
+            {
+                let health = health.clone();
+                move |problem| match problem {
+                    Some(reason) => health.set_unhealthy("clickhouse", reason),
+                    None => health.set_ok("clickhouse"),
                 }
-            })
-        };
+            },
+            shutdown.clone(),
+        ));
+        let retention = (config.services.store.retention_every_ms > 0).then(|| {
+            let r = store::Retention {
+                posts_days: config.services.clickhouse.posts_retention_days,
+                trends_days: config.services.clickhouse.trends_retention_days,
+                every: Duration::from_millis(config.services.store.retention_every_ms),
+            };
+            tokio::spawn(store::run_retention(client.clone(), db.clone(), r, shutdown.clone()))
+        });
         let stats =
             store::run_with(store::ConsumerSettings::from_config(&config.services), writer, shutdown.clone()).await;
         shutdown.cancel();
         let _ = watch.await;
+        if let Some(task) = retention {
+            let _ = task.await;
+        }
         if let Some(task) = metrics {
             let _ = task.await;
         }
@@ -206,17 +214,38 @@ pub fn dlq(cli: &Cli, action: &DlqAction) -> Result<ExitCode> {
                 .into_iter()
                 .filter(|e| stage.as_deref().is_none_or(|s| e.record.as_ref().is_ok_and(|r| r.stage.as_str() == s)))
                 .collect();
-            let writer = store::writer_for(&config.services)?;
-            let report = runtime()?.block_on(store::dlq::replay(
-                &wanted,
-                &writer,
-                &tokio_util::sync::CancellationToken::new(),
-            ))?;
-            println!("replayed {} entries: {:?}", report.replayed.len(), report.write);
-            for (p, o, why) in report.skipped {
-                println!("skipped {p}/{o}: {why}");
-            }
+            replay(&config, &wanted)?;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Store-stage entries go through the writer again; analyzer-stage ones are re-produced to
+/// `posts.raw` from their offset there (while it is retained); anything else is reported.
+fn replay(config: &Config, wanted: &[store::dlq::DlqEntry]) -> Result<()> {
+    use schema::Stage;
+    let stage_of = |e: &store::dlq::DlqEntry| e.record.as_ref().ok().map(|r| r.stage);
+    let (store_entries, rest): (Vec<_>, Vec<_>) =
+        wanted.iter().cloned().partition(|e| stage_of(e) != Some(Stage::Analyze));
+    let rt = runtime()?;
+    if !store_entries.is_empty() {
+        let writer = store::writer_for(&config.services)?;
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let report = rt.block_on(store::dlq::replay(&store_entries, &writer, &shutdown))?;
+        println!("store stage: replayed {} entries: {:?}", report.replayed.len(), report.write);
+        for (p, o, why) in report.skipped {
+            println!("skipped {p}/{o}: {why}");
+        }
+    }
+    if !rest.is_empty() {
+        let kafka = &config.services.kafka;
+        let timeout = Duration::from_millis(u64::from(kafka.delivery_timeout_ms));
+        let report =
+            rt.block_on(store::replay_raw::replay_analyze(&kafka.brokers, &kafka.topic_raw, &rest, timeout))?;
+        println!("analyze stage: {} raw posts sent to {} again", report.replayed.len(), kafka.topic_raw);
+        for (p, o, why) in report.skipped {
+            println!("skipped {p}/{o}: {why}");
+        }
+    }
+    Ok(())
 }

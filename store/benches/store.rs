@@ -3,6 +3,12 @@
 //! 1. Writer throughput: realistic analysed posts (Vietnamese text of ~300 bytes, 1–3 topics, 0–2
 //!    places) in batches of `CITYPULSE_BENCH_BATCH` [50000] — including the per-batch lookup of
 //!    stored keys that keeps the trend tables exact — then the same posts again (all duplicates).
+//!    Two shapes of stream: "live" (published over the last hour, in arrival order, as crawlers
+//!    deliver them) and "backfill" (published anywhere in the last 7 days: 7 day partitions and
+//!    ~5x more trend cells per batch). Each line gives wall-clock posts/s and the CPU spent per
+//!    1000 posts by this process and by ClickHouse's query threads (`system.events`): on a shared
+//!    machine the CPU figures are the stable ones. `CITYPULSE_BENCH_NO_VIEWS=1` drops the trend
+//!    views first, to show what the materialized views cost.
 //! 2. Trend query latency with `CITYPULSE_BENCH_POSTS` [1000000] synthetic posts generated inside
 //!    ClickHouse (INSERT ... SELECT FROM numbers(), through the materialized views): p50/p95 of the
 //!    main queries over 20 runs each.
@@ -26,7 +32,9 @@ fn env_usize(var: &str, default: usize) -> usize {
     std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-fn posts(n: usize) -> Vec<AnalyzedPost> {
+/// `n` posts published over the last `spread_secs` seconds: spread uniformly at random, or (`live`)
+/// in arrival order with a few minutes of jitter.
+fn posts(n: usize, spread_secs: u64, live: bool, id_base: usize) -> Vec<AnalyzedPost> {
     let now = Utc::now();
     (0..n)
         .map(|i| {
@@ -48,7 +56,10 @@ fn posts(n: usize) -> Vec<AnalyzedPost> {
             let places = (0..(h >> 30) % 3)
                 .map(|k| PlaceId::new(PLACES[((h >> (33 + k)) % 6) as usize]).expect("place"))
                 .collect();
-            let created = now - ChronoDuration::seconds(((h >> 40) % (7 * 86_400)) as i64);
+            let age =
+                if live { (n - i) as u64 * spread_secs / n as u64 + (h >> 40) % 300 } else { (h >> 40) % spread_secs };
+            let created = now - ChronoDuration::seconds(age as i64);
+            let i = id_base + i;
             AnalyzedPost {
                 id: format!("{i:09}"),
                 source: SourceId::new(SOURCES[i % 3]).expect("source"),
@@ -70,6 +81,26 @@ fn posts(n: usize) -> Vec<AnalyzedPost> {
         .collect()
 }
 
+fn token_never() -> CancellationToken {
+    CancellationToken::new()
+}
+
+/// User + system CPU seconds of this process so far (Linux `/proc/self/stat`, 100 ticks/s); 0 elsewhere.
+fn process_cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the `(comm)`: utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<f64> = rest.split_whitespace().map(|x| x.parse().unwrap_or(0.0)).collect();
+    f.get(11).zip(f.get(12)).map(|(u, s)| (u + s) / 100.0).unwrap_or(0.0)
+}
+
+/// CPU seconds ClickHouse's query threads have used since it started (not background merges).
+async fn server_cpu_secs(client: &clickhouse::Client) -> f64 {
+    let sql = "SELECT toFloat64(sum(value)) / 1e6 FROM system.events \
+               WHERE event IN ('UserTimeMicroseconds', 'SystemTimeMicroseconds')";
+    client.query(sql).fetch_one::<f64>().await.unwrap_or(0.0)
+}
+
 fn percentile(sorted: &[Duration], q: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * q).round() as usize]
 }
@@ -85,20 +116,36 @@ async fn main() {
     let zone = CityZone::new("Asia/Ho_Chi_Minh").expect("zone");
     store::migrate(&client, &db, zone).await.expect("migrate");
 
+    if std::env::var_os("CITYPULSE_BENCH_NO_VIEWS").is_some() {
+        for view in ["trends_hourly_mv", "trends_daily_mv"] {
+            client.query(&format!("DROP TABLE {db}.{view}")).execute().await.expect("drop view");
+        }
+    }
     let n = env_usize("CITYPULSE_BENCH_ROWS", 200_000);
     let batch = env_usize("CITYPULSE_BENCH_BATCH", 50_000);
-    let data = posts(n);
     let writer = Writer::new(client.clone(), db.clone(), WriterConfig::default());
-    let token = CancellationToken::new();
-    for (label, expect_new) in [("new posts", true), ("redelivered (all duplicates)", false)] {
-        let t0 = Instant::now();
-        let mut inserted = 0;
-        for chunk in data.chunks(batch) {
-            inserted += writer.write(chunk, &token).await.expect("write").inserted;
+    for (shape, spread, live) in [("live", 3_600, true), ("backfill", 7 * 86_400, false)] {
+        let data = posts(n, spread, live, if live { 0 } else { n });
+        for (label, expect_new) in [("new posts", true), ("redelivered (all duplicates)", false)] {
+            // Owned batches made before the clock starts: the consumer hands decoded posts over.
+            let batches: Vec<Vec<AnalyzedPost>> = data.chunks(batch).map(<[_]>::to_vec).collect();
+            let (cpu0, server0) = (process_cpu_secs(), server_cpu_secs(&client).await);
+            let t0 = Instant::now();
+            let mut inserted = 0;
+            for b in batches {
+                inserted += writer.write(b, &token_never()).await.expect("write").inserted;
+            }
+            let secs = t0.elapsed().as_secs_f64();
+            let (cpu, server) = (process_cpu_secs() - cpu0, server_cpu_secs(&client).await - server0);
+            assert_eq!(inserted, if expect_new { n } else { 0 });
+            println!(
+                "writer, {shape}, {label}: {n} posts in {secs:.2} s = {:.0} posts/s (batches of {batch}); \
+                 CPU per 1000 posts: writer {:.1} ms, ClickHouse queries {:.1} ms",
+                n as f64 / secs,
+                cpu * 1e6 / n as f64,
+                server * 1e6 / n as f64
+            );
         }
-        let secs = t0.elapsed().as_secs_f64();
-        assert_eq!(inserted, if expect_new { n } else { 0 });
-        println!("writer, {label}: {n} posts in {secs:.2} s = {:.0} posts/s (batches of {batch})", n as f64 / secs);
     }
 
     let synthetic = env_usize("CITYPULSE_BENCH_POSTS", 1_000_000);

@@ -142,13 +142,14 @@ impl StoreContext {
 
 type StoreConsumer = StreamConsumer<StoreContext>;
 
-/// One consumed message, owned.
+/// One consumed message, owned. The payload is kept as received: a post the writer refuses goes to
+/// the DLQ as those bytes, while the decoded post itself moves into the writer without a copy.
 struct Pending {
     partition: i32,
-    size: usize,
     offset: i64,
     key: Option<String>,
-    decoded: Result<AnalyzedPost, (DecodeError, Vec<u8>)>,
+    payload: Vec<u8>,
+    decoded: Option<Result<AnalyzedPost, DecodeError>>,
 }
 
 #[derive(Default)]
@@ -215,10 +216,10 @@ pub async fn run_with(
                 batch.opened.get_or_insert_with(Instant::now);
                 batch.items.push(Pending {
                     partition: msg.partition(),
-                    size: payload.len(),
                     offset: msg.offset(),
                     key: msg.key().and_then(|k| std::str::from_utf8(k).ok()).map(str::to_owned),
-                    decoded: schema::decode::<AnalyzedPost>(payload, &s.limits).map_err(|e| (e, payload.to_vec())),
+                    payload: payload.to_vec(),
+                    decoded: Some(schema::decode::<AnalyzedPost>(payload, &s.limits)),
                 });
                 stats.messages += 1;
                 if batch.items.len() >= s.batch_max_rows || batch.bytes >= s.batch_max_bytes {
@@ -249,7 +250,7 @@ fn drop_revoked(consumer: &StoreConsumer, batch: &mut Batch) {
     let revoked = consumer.context().take_revoked();
     if !revoked.is_empty() {
         batch.items.retain(|i| !revoked.contains(&i.partition));
-        batch.bytes = batch.items.iter().map(|i| i.size).sum();
+        batch.bytes = batch.items.iter().map(|i| i.payload.len()).sum();
         if batch.items.is_empty() {
             batch.opened = None;
         }
@@ -277,27 +278,36 @@ async fn flush(
     if batch.items.is_empty() {
         return Ok(());
     }
+    // Taken out whole: if anything below fails or is cancelled, none of these offsets is stored and
+    // Kafka redelivers all of them (the writer recognises what was written already).
+    let mut items = std::mem::take(batch).items;
     let mut posts = Vec::new();
-    let mut post_item = Vec::new(); // index in `posts` → index in `batch.items`
+    let mut post_item = Vec::new(); // index in `posts` → index in `items`
     let mut dead: Vec<(usize, &'static str, String)> = Vec::new();
-    for (i, item) in batch.items.iter().enumerate() {
-        match &item.decoded {
-            Ok(post) => {
-                posts.push(post.clone());
+    for (i, item) in items.iter_mut().enumerate() {
+        // Moved into the writer: `items` keeps the payload for the DLQ.
+        match item.decoded.take() {
+            Some(Ok(post)) => {
+                posts.push(post);
                 post_item.push(i);
             }
-            Err((e, _)) => dead.push((i, e.kind(), e.to_string())),
+            Some(Err(e)) => dead.push((i, e.kind(), e.to_string())),
+            None => {}
         }
     }
-    let report = writer.write(&posts, shutdown).await?;
+    let report = writer.write(posts, shutdown).await?;
     dead.extend(report.rejected.iter().map(|r| (post_item[r.index], r.kind, r.reason.clone())));
     dead.sort_by_key(|d| d.0);
     for (i, kind, reason) in dead {
-        let item = &batch.items[i];
-        let payload = match &item.decoded {
-            Ok(post) => String::from_utf8_lossy(&schema::encode(post)).into_owned(),
-            Err((_, bytes)) => String::from_utf8_lossy(&bytes[..bytes.len().min(DLQ_PAYLOAD_MAX)]).into_owned(),
+        let item = &items[i];
+        // A decoded post's payload is analysed JSON (redacted text) and within the message limit; an
+        // undecodable one may be anything, so only its start is kept.
+        let bytes = if post_item.contains(&i) {
+            &item.payload[..]
+        } else {
+            &item.payload[..item.payload.len().min(DLQ_PAYLOAD_MAX)]
         };
+        let payload = String::from_utf8_lossy(bytes).into_owned();
         let record = DlqRecord {
             stage: Stage::Store,
             error_kind: kind.to_owned(),
@@ -316,7 +326,7 @@ async fn flush(
     }
     // Everything in the batch is stored or dead-lettered: acknowledge up to each partition's last.
     let mut last: BTreeMap<i32, i64> = BTreeMap::new();
-    for item in &batch.items {
+    for item in &items {
         let e = last.entry(item.partition).or_insert(item.offset);
         *e = (*e).max(item.offset);
     }
@@ -337,7 +347,6 @@ async fn flush(
     stats.duplicates += report.duplicates as u64;
     stats.stale += report.stale as u64;
     stats.expired += report.expired as u64;
-    *batch = Batch::default();
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 //! `citypulse dlq list|show|replay` for the store: read what is in `posts.dlq`, and send store-stage
 //! records through the [`Writer`] again once the cause is fixed. Replaying is idempotent (the writer
 //! skips posts already stored), so replaying a record twice, or one that already succeeded, is safe.
-//! Analyzer-stage records are replayed by the analyzer (re-reading `posts.raw`), not here.
+//! Analyzer-stage records are replayed by [`crate::replay_raw`] (re-reading `posts.raw`), not here.
 
 use crate::error::StoreError;
 use crate::writer::{WriteReport, Writer};
@@ -103,6 +103,6 @@ pub async fn replay(
             Err(why) => report.skipped.push((e.partition, e.offset, why)),
         }
     }
-    report.write = writer.write(&posts, shutdown).await?;
+    report.write = writer.write(posts, shutdown).await?;
     Ok(report)
 }

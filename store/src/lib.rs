@@ -8,8 +8,11 @@
 //! - [`consumer`]: [`run`], the `citypulse store` service: Kafka `posts.analyzed` → [`Writer`], offsets
 //!   stored only after ClickHouse accepted the batch, undecodable or refused posts → `posts.dlq`.
 //! - [`dlq`]: reading `posts.dlq` and replaying store-stage records through the [`Writer`].
+//! - [`replay_raw`]: replaying analyzer-stage records by re-producing their `posts.raw` message.
 //! - [`query`]: [`Queries`], the trend, top-posts and distinct-author queries (CLI, alerts, HTTP).
 //! - [`retention`]: drops `posts` and trend partitions older than the configured days.
+//! - [`upkeep`]: the service's periodic duties: the ClickHouse reachability watch behind /healthz
+//!   and scheduled retention.
 //! - [`rows`]: the `posts` row type; [`ident`]: the validated names spliced into SQL;
 //!   [`error`]: errors and the transient/permanent classification of ClickHouse failures.
 //!
@@ -46,8 +49,10 @@ pub mod error;
 pub mod ident;
 pub mod migrate;
 pub mod query;
+pub mod replay_raw;
 pub mod retention;
 pub mod rows;
+pub mod upkeep;
 pub mod writer;
 
 pub use consumer::{run, run_with, writer_for, ConsumerSettings, RunStats};
@@ -56,6 +61,7 @@ pub use ident::{CityZone, Database};
 pub use migrate::{migrate, MigrateReport, MIGRATIONS};
 pub use query::{Dimension, Granularity, Queries, TopPost, TrendQuery, TrendRow};
 pub use retention::{apply_retention, RetentionReport};
+pub use upkeep::{run_retention, watch_health, Retention};
 pub use writer::{Health, Rejected, WriteReport, Writer, WriterConfig};
 
 use schema::config::services::ClickHouseConfig;

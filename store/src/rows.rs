@@ -57,36 +57,38 @@ fn seconds(field: &'static str, t: &DateTime<Utc>) -> Result<(u32, u16), RowErro
 }
 
 impl PostRow {
-    /// The live (+1) row for `post`. Topics and places are de-duplicated, keeping their order, so a
-    /// post never counts twice in one trend cell.
-    pub fn from_post(post: &AnalyzedPost, version: u64) -> Result<Self, RowError> {
+    /// The live (+1) row for `post`, moving its strings (no copies: this runs for every post).
+    /// Topics and places are de-duplicated, keeping their order, so a post never counts twice in
+    /// one trend cell.
+    pub fn from_post(post: AnalyzedPost, version: u64) -> Result<Self, RowError> {
         let (created_at, created_ms) = seconds("created_at", &post.created_at)?;
         let (fetched_at, _) = seconds("fetched_at", &post.fetched_at)?;
         let (analyzed_at, analyzed_ms) = seconds("analyzed_at", &post.analyzed_at)?;
-        let mut topics = Vec::with_capacity(post.topics.len());
+        let key = post.key();
+        let mut topics: Vec<String> = Vec::with_capacity(post.topics.len());
         let mut topic_scores = Vec::with_capacity(post.topics.len());
-        for t in &post.topics {
-            if !topics.iter().any(|s: &String| s == t.id.as_str()) {
-                topics.push(t.id.as_str().to_owned());
+        for t in post.topics {
+            if !topics.iter().any(|s| s == t.id.as_str()) {
+                topics.push(t.id.into());
                 topic_scores.push(t.score);
             }
         }
         let mut places: Vec<String> = Vec::with_capacity(post.places.len());
-        for p in &post.places {
+        for p in post.places {
             if !places.iter().any(|s| s == p.as_str()) {
-                places.push(p.as_str().to_owned());
+                places.push(p.into());
             }
         }
         let s = &post.sentiment;
         let mut row = PostRow {
-            key: post.key(),
-            source: post.source.as_str().to_owned(),
-            id: post.id.clone(),
-            url: post.url.clone().unwrap_or_default(),
-            author: post.author.clone(),
+            key,
+            source: post.source.into(),
+            id: post.id,
+            url: post.url.unwrap_or_default(),
+            author: post.author,
             lang: post.lang.as_str().to_owned(),
-            lang_declared: post.lang_declared.clone().unwrap_or_default(),
-            text_redacted: post.text_redacted.clone(),
+            lang_declared: post.lang_declared.unwrap_or_default(),
+            text_redacted: post.text_redacted,
             sentiment: s.label.as_str().to_owned(),
             score: s.score,
             p_negative: s.probabilities.negative,
@@ -104,8 +106,8 @@ impl PostRow {
             fetched_at,
             analyzed_at,
             analyzed_ms,
-            model_id: post.model.id.clone(),
-            model_version: post.model.version.clone(),
+            model_id: post.model.id,
+            model_version: post.model.version,
             content_hash: 0,
             sign: 1,
             version,
@@ -126,20 +128,101 @@ impl PostRow {
 
     /// FNV-1a over the row's JSON without fetch/analysis times and bookkeeping columns: equal for a
     /// redelivery or a re-analysis that changed nothing, so such posts need no write. Stable across
-    /// builds (field order is fixed by the struct; FNV has no random seed).
+    /// builds (field order is fixed by [`Content`]; FNV has no random seed). Streams the JSON into
+    /// the hash instead of cloning the row and building a buffer: this runs for every post.
     pub fn content_hash(&self) -> u64 {
-        let content = PostRow {
+        let mut fnv = Fnv(0xcbf2_9ce4_8422_2325);
+        // Writing plain fields into a hasher cannot fail; a failure would only weaken dedup.
+        let _ = serde_json::to_writer(&mut fnv, &Content::of(self));
+        fnv.0
+    }
+}
+
+/// FNV-1a 64 as an `io::Write` sink.
+struct Fnv(u64);
+
+impl std::io::Write for Fnv {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 = buf.iter().fold(self.0, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3));
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The hashed view of a [`PostRow`]: the same fields in the same order with the excluded ones as
+/// zero, so its JSON is byte for byte that of the row with those fields zeroed (the hashes already
+/// stored in ClickHouse stay valid; a test pins this).
+#[derive(Serialize)]
+struct Content<'a> {
+    key: &'a str,
+    source: &'a str,
+    id: &'a str,
+    url: &'a str,
+    author: &'a str,
+    lang: &'a str,
+    lang_declared: &'a str,
+    text_redacted: &'a str,
+    sentiment: &'a str,
+    score: f32,
+    p_negative: f32,
+    p_neutral: f32,
+    p_positive: f32,
+    topics: &'a [String],
+    topic_scores: &'a [f32],
+    primary_topic: &'a str,
+    places: &'a [String],
+    likes: Option<u64>,
+    shares: Option<u64>,
+    replies: Option<u64>,
+    created_at: u32,
+    created_ms: u16,
+    fetched_at: u32,
+    analyzed_at: u32,
+    analyzed_ms: u16,
+    model_id: &'a str,
+    model_version: &'a str,
+    content_hash: u64,
+    sign: i8,
+    version: u64,
+}
+
+impl<'a> Content<'a> {
+    fn of(r: &'a PostRow) -> Self {
+        Content {
+            key: &r.key,
+            source: &r.source,
+            id: &r.id,
+            url: &r.url,
+            author: &r.author,
+            lang: &r.lang,
+            lang_declared: &r.lang_declared,
+            text_redacted: &r.text_redacted,
+            sentiment: &r.sentiment,
+            score: r.score,
+            p_negative: r.p_negative,
+            p_neutral: r.p_neutral,
+            p_positive: r.p_positive,
+            topics: &r.topics,
+            topic_scores: &r.topic_scores,
+            primary_topic: &r.primary_topic,
+            places: &r.places,
+            likes: r.likes,
+            shares: r.shares,
+            replies: r.replies,
+            created_at: r.created_at,
+            created_ms: r.created_ms,
             fetched_at: 0,
             analyzed_at: 0,
             analyzed_ms: 0,
+            model_id: &r.model_id,
+            model_version: &r.model_version,
             content_hash: 0,
             sign: 0,
             version: 0,
-            ..self.clone()
-        };
-        // Serialising plain fields to JSON cannot fail; an empty buffer would only weaken dedup.
-        let bytes = serde_json::to_vec(&content).unwrap_or_default();
-        bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+        }
     }
 }
 
@@ -157,5 +240,65 @@ pub struct StoredVersion {
 impl StoredVersion {
     pub fn analyzed_ms_total(&self) -> u64 {
         u64::from(self.analyzed_at) * 1000 + u64::from(self.analyzed_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hash as first shipped (JSON of a zeroed clone): stored rows carry it, so it must not move.
+    fn reference_hash(r: &PostRow) -> u64 {
+        let content = PostRow {
+            fetched_at: 0,
+            analyzed_at: 0,
+            analyzed_ms: 0,
+            content_hash: 0,
+            sign: 0,
+            version: 0,
+            ..r.clone()
+        };
+        let bytes = serde_json::to_vec(&content).expect("json");
+        bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+    }
+
+    #[test]
+    fn the_streamed_hash_equals_the_shipped_one() {
+        let mut r = PostRow {
+            key: "m:1".into(),
+            source: "m".into(),
+            id: "1".into(),
+            url: "https://x/\"q\"".into(),
+            author: "a".into(),
+            lang: "vi".into(),
+            lang_declared: String::new(),
+            text_redacted: "Đường ngập\n\u{1F30A} 'x'".into(),
+            sentiment: "negative".into(),
+            score: -0.25,
+            p_negative: 0.5,
+            p_neutral: 0.25,
+            p_positive: 0.25,
+            topics: vec!["flooding".into(), "traffic".into()],
+            topic_scores: vec![0.9, 0.1],
+            primary_topic: "flooding".into(),
+            places: vec!["quan_1".into()],
+            likes: Some(3),
+            shares: None,
+            replies: Some(0),
+            created_at: 1_764_000_000,
+            created_ms: 7,
+            fetched_at: 1_764_000_001,
+            analyzed_at: 1_764_000_002,
+            analyzed_ms: 9,
+            model_id: "e5".into(),
+            model_version: "v1".into(),
+            content_hash: 0,
+            sign: 1,
+            version: 4,
+        };
+        assert_eq!(r.content_hash(), reference_hash(&r));
+        r.likes = None;
+        r.places.clear();
+        assert_eq!(r.content_hash(), reference_hash(&r));
     }
 }

@@ -16,16 +16,21 @@ use chrono::Datelike;
 use clickhouse::Client;
 use schema::AnalyzedPost;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// Keys per `SELECT ... WHERE key IN (...)`: bounds one lookup query (keys are at most ~330 bytes).
-const LOOKUP_CHUNK: usize = 5_000;
-/// The lookup's `max_query_size`, bytes: ClickHouse's default (256 KiB) refuses a long IN list with
-/// a syntax error, which would look permanent and send a healthy batch post by post.
-const LOOKUP_MAX_QUERY_BYTES: &str = "4194304";
+/// Most keys per lookup query. The keys travel as one bound array (`key IN (SELECT arrayJoin(?))`):
+/// 18.16 parses one array literal ~4x faster than a tuple of as many literals, and one bind avoids
+/// the client's per-`?` scan, so one query per batch is cheaper than many small ones.
+const LOOKUP_CHUNK: usize = 50_000;
+/// Most key bytes per lookup query: bounds its size whatever the keys' lengths (a key is ≤ ~330 bytes).
+const LOOKUP_CHUNK_BYTES: usize = 4 << 20;
+/// The lookup's `max_query_size`, bytes: ClickHouse's default (256 KiB) refuses a long key list with
+/// a syntax error, which would look permanent and send a healthy batch post by post. Escaping at
+/// most doubles a key, plus quotes and commas: 16 MiB covers a full chunk.
+const LOOKUP_MAX_QUERY_BYTES: &str = "16777216";
 
 /// How the writer retries and what it refuses.
 #[derive(Debug, Clone)]
@@ -83,11 +88,16 @@ pub struct WriteReport {
     pub post_by_post: bool,
 }
 
-/// ClickHouse reachability for /healthz: when the current run of failures started.
+/// ClickHouse reachability for /healthz: when the current run of failures started. Writes report
+/// every attempt; while no write is in flight, [`Writer::probe`] keeps it current (an idle writer
+/// would otherwise never notice ClickHouse going away).
 #[derive(Debug, Default)]
 pub struct Health {
     /// Unix milliseconds of the first failure since the last success; 0 while healthy.
     failing_since_ms: AtomicI64,
+    /// Writes in flight: a probe then stays out, so a `SELECT 1` that works cannot mask inserts
+    /// that keep failing.
+    writing: AtomicUsize,
 }
 
 impl Health {
@@ -110,6 +120,22 @@ impl Health {
     /// False once ClickHouse has been failing longer than `limit`.
     pub fn healthy(&self, limit: Duration) -> bool {
         self.failing_for().is_none_or(|d| d <= limit)
+    }
+}
+
+/// Counts a write as in flight for as long as it lives.
+struct Writing<'a>(&'a Health);
+
+impl<'a> Writing<'a> {
+    fn start(health: &'a Health) -> Self {
+        health.writing.fetch_add(1, Ordering::Relaxed);
+        Writing(health)
+    }
+}
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        self.0.writing.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -146,22 +172,50 @@ impl Writer {
         self.health.clone()
     }
 
+    /// Asks ClickHouse `SELECT 1` unless a write is in flight (its attempts are the better signal),
+    /// and records the answer in [`Health`]. The `citypulse store` service calls it periodically.
+    pub async fn probe(&self) {
+        if self.health.writing.load(Ordering::Relaxed) > 0 {
+            return;
+        }
+        let limit = self.cfg.attempt_timeout.min(Duration::from_secs(10));
+        let answer = match tokio::time::timeout(limit, self.client.query("SELECT 1").fetch_one::<u8>()).await {
+            Ok(r) => r.map(drop).map_err(|e| ClickHouseError::new("health probe", e)),
+            Err(_) => Err(ClickHouseError::new("health probe", clickhouse::error::Error::TimedOut)),
+        };
+        match answer {
+            // Any answer from the server, even an error, means it is reachable.
+            Err(e) if e.retry() != Retry::Permanent => {
+                tracing::debug!(error = %e, "ClickHouse probe failed");
+                self.health.failed();
+            }
+            _ if self.health.writing.load(Ordering::Relaxed) == 0 => self.health.ok(),
+            _ => {}
+        }
+    }
+
     /// Stores `posts`. Transient failures are retried with backoff until they succeed or `shutdown`
     /// fires ([`StoreError::Cancelled`]: nothing is acknowledged, Kafka redelivers). A batch refused
     /// permanently is retried post by post so that only the poisoned posts end up in `rejected`.
-    pub async fn write(&self, posts: &[AnalyzedPost], shutdown: &CancellationToken) -> Result<WriteReport, StoreError> {
+    /// Takes the posts by value: their strings move into the rows instead of being copied.
+    pub async fn write(
+        &self,
+        posts: Vec<AnalyzedPost>,
+        shutdown: &CancellationToken,
+    ) -> Result<WriteReport, StoreError> {
         let mut report = WriteReport::default();
-        let candidates = self.candidates(posts, &mut report);
-        match self.write_retrying(&candidates, shutdown).await? {
+        let mut candidates = self.candidates(posts, &mut report);
+        match self.write_retrying(&mut candidates, shutdown).await? {
             Ok(counts) => add(&mut report, counts),
             Err(e) if candidates.len() > 1 => {
                 tracing::warn!(error = %e, posts = candidates.len(), "batch refused; retrying post by post");
                 metrics::counter!("citypulse_store_batch_fallbacks_total").increment(1);
                 report.post_by_post = true;
-                for c in &candidates {
-                    match self.write_retrying(std::slice::from_ref(c), shutdown).await? {
+                for c in &mut candidates {
+                    let index = c.index;
+                    match self.write_retrying(std::slice::from_mut(c), shutdown).await? {
                         Ok(counts) => add(&mut report, counts),
-                        Err(e) => report.rejected.push(rejected(c.index, &e)),
+                        Err(e) => report.rejected.push(rejected(index, &e)),
                     }
                 }
             }
@@ -178,15 +232,17 @@ impl Writer {
         Ok(report)
     }
 
-    /// Converts posts to rows and keeps, per key, only the newest analysis in the batch.
-    fn candidates(&self, posts: &[AnalyzedPost], report: &mut WriteReport) -> Vec<Candidate> {
+    /// Converts posts to rows and keeps, per key, only the newest analysis in the batch (at the
+    /// position of the key's first delivery; order does not matter to the write).
+    fn candidates(&self, posts: Vec<AnalyzedPost>, report: &mut WriteReport) -> Vec<Candidate> {
         let horizon = self.cfg.posts_retention_days.map(|days| {
             let today = chrono::Utc::now().date_naive();
             let first_kept = today - chrono::Duration::days(i64::from(days));
             first_kept.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp()).unwrap_or(0)
         });
-        let mut by_key: HashMap<String, Candidate> = HashMap::with_capacity(posts.len());
-        for (index, post) in posts.iter().enumerate() {
+        let mut out: Vec<Candidate> = Vec::with_capacity(posts.len());
+        let mut position: HashMap<String, usize> = HashMap::with_capacity(posts.len());
+        for (index, post) in posts.into_iter().enumerate() {
             if horizon.is_some_and(|h| post.created_at.timestamp() < h) {
                 report.expired += 1;
                 continue;
@@ -198,7 +254,7 @@ impl Writer {
                     continue;
                 }
             };
-            match by_key.get_mut(&row.key) {
+            match position.get(&row.key).map(|&at| &mut out[at]) {
                 // Later offsets win ties: within a partition they are the later analysis.
                 Some(kept) if row.analyzed_ms_total() >= kept.row.analyzed_ms_total() => {
                     *kept = Candidate { index, row };
@@ -206,28 +262,28 @@ impl Writer {
                 }
                 Some(_) => report.duplicates += 1,
                 None => {
-                    by_key.insert(row.key.clone(), Candidate { index, row });
+                    position.insert(row.key.clone(), out.len());
+                    out.push(Candidate { index, row });
                 }
             }
         }
-        let mut out: Vec<Candidate> = by_key.into_values().collect();
-        out.sort_by_key(|c| c.index);
         out
     }
 
     /// Ok(Ok) stored; Ok(Err) refused permanently; Err(Cancelled) shutdown during a retry pause.
     async fn write_retrying(
         &self,
-        candidates: &[Candidate],
+        candidates: &mut [Candidate],
         shutdown: &CancellationToken,
     ) -> Result<Result<Counts, ClickHouseError>, StoreError> {
         if candidates.is_empty() {
             return Ok(Ok(Counts::default()));
         }
+        let _writing = Writing::start(&self.health);
         let mut attempt = 0u32;
         let mut unknown = 0u32;
         loop {
-            let result = match tokio::time::timeout(self.cfg.attempt_timeout, self.attempt(candidates)).await {
+            let result = match tokio::time::timeout(self.cfg.attempt_timeout, self.attempt(&mut *candidates)).await {
                 Ok(r) => r,
                 Err(_) => Err(ClickHouseError::new("insert attempt", clickhouse::error::Error::TimedOut)),
             };
@@ -266,12 +322,14 @@ impl Writer {
         }
     }
 
-    async fn attempt(&self, candidates: &[Candidate]) -> Result<Counts, ClickHouseError> {
+    /// One try: lookup, plan, insert. Sets the version of each candidate it writes in place (a
+    /// retry plans again from what is stored then), so no row is copied on the way to the insert.
+    async fn attempt(&self, candidates: &mut [Candidate]) -> Result<Counts, ClickHouseError> {
         let stored = self.stored_versions(candidates).await?;
         let mut counts = Counts::default();
-        let mut rows = Vec::with_capacity(candidates.len());
+        let mut versions: Vec<Option<u64>> = Vec::with_capacity(candidates.len());
         let mut cancels: Vec<(&Candidate, Vec<u64>)> = Vec::new();
-        for c in candidates {
+        for c in candidates.iter() {
             let plan = plan(&c.row, stored.get(&c.row.key).map(Vec::as_slice).unwrap_or_default());
             match plan.outcome {
                 Outcome::Inserted => counts.inserted += 1,
@@ -279,16 +337,15 @@ impl Writer {
                 Outcome::Duplicate => counts.duplicates += 1,
                 Outcome::Stale => counts.stale += 1,
             }
-            if let Some(version) = plan.insert_version {
-                rows.push(PostRow { version, ..c.row.clone() });
-            }
+            versions.push(plan.insert_version);
             if !plan.cancel.is_empty() {
                 cancels.push((c, plan.cancel));
             }
         }
-        rows.extend(self.cancelling_rows(&cancels).await?);
-        counts.rows = rows.len();
-        if rows.is_empty() {
+        let cancelling = self.cancelling_rows(&cancels).await?;
+        drop(cancels);
+        counts.rows = cancelling.len() + versions.iter().flatten().count();
+        if counts.rows == 0 {
             return Ok(counts);
         }
         let timeout = Some(self.cfg.attempt_timeout);
@@ -298,7 +355,12 @@ impl Writer {
             .await
             .map_err(|e| ClickHouseError::new("starting insert", e))?
             .with_timeouts(timeout, timeout);
-        for row in &rows {
+        for (c, version) in candidates.iter_mut().zip(versions) {
+            let Some(version) = version else { continue };
+            c.row.version = version;
+            insert.write(&c.row).await.map_err(|e| ClickHouseError::new("writing rows", e))?;
+        }
+        for row in &cancelling {
             insert.write(row).await.map_err(|e| ClickHouseError::new("writing rows", e))?;
         }
         insert.end().await.map_err(|e| ClickHouseError::new("inserting into posts", e))?;
@@ -326,20 +388,17 @@ impl Writer {
         Ok(out)
     }
 
-    /// `SELECT ?fields ... PREWHERE key IN (keys) WHERE day partition IN (days)`, keys bound.
+    /// `SELECT ?fields ... PREWHERE key IN (keys) WHERE day partition IN (days)`, keys bound as one
+    /// array; the days are numbers we computed.
     fn lookup_query(&self, chunk: &Chunk<'_>, extra: &str) -> clickhouse::query::Query {
         let days: Vec<String> = chunk.days.iter().map(u32::to_string).collect();
         let sql = format!(
-            "SELECT ?fields FROM {}.posts PREWHERE key IN ({}) WHERE toYYYYMMDD(created_at) IN ({}){extra}",
+            "SELECT ?fields FROM {}.posts PREWHERE key IN (SELECT arrayJoin(?)) \
+             WHERE toYYYYMMDD(created_at) IN ({}){extra}",
             self.db,
-            vec!["?"; chunk.keys.len()].join(","),
             days.join(",")
         );
-        let mut q = self.client.query(&sql).with_setting("max_query_size", LOOKUP_MAX_QUERY_BYTES);
-        for k in &chunk.keys {
-            q = q.bind(*k);
-        }
-        q
+        self.client.query(&sql).with_setting("max_query_size", LOOKUP_MAX_QUERY_BYTES).bind(&chunk.keys)
     }
 
     /// The −1 rows for the given (candidate, versions to cancel): exact copies of the stored +1 rows.
@@ -376,18 +435,27 @@ struct Chunk<'a> {
     days: Vec<u32>,
 }
 
-/// Splits candidates into lookup chunks, sorted by day so a chunk touches few partitions.
+/// Splits candidates into lookup chunks (at most [`LOOKUP_CHUNK`] keys and [`LOOKUP_CHUNK_BYTES`]
+/// key bytes each), sorted by day so a chunk touches few partitions.
 fn lookup_chunks<'a>(candidates: impl Iterator<Item = &'a Candidate>) -> Vec<Chunk<'a>> {
     let mut keyed: Vec<(u32, &str)> = candidates.map(|c| (utc_day(c.row.created_at), c.row.key.as_str())).collect();
     keyed.sort_unstable();
-    keyed
-        .chunks(LOOKUP_CHUNK)
-        .map(|part| {
-            let mut days: Vec<u32> = part.iter().map(|(d, _)| *d).collect();
-            days.dedup();
-            Chunk { keys: part.iter().map(|(_, k)| *k).collect(), days }
-        })
-        .collect()
+    let mut chunks: Vec<Chunk<'a>> = Vec::new();
+    let mut bytes = 0;
+    for (day, key) in keyed {
+        let full = chunks.last().is_none_or(|c| c.keys.len() >= LOOKUP_CHUNK || bytes + key.len() > LOOKUP_CHUNK_BYTES);
+        if full {
+            chunks.push(Chunk { keys: Vec::new(), days: Vec::new() });
+            bytes = 0;
+        }
+        let Some(chunk) = chunks.last_mut() else { continue };
+        if chunk.days.last() != Some(&day) {
+            chunk.days.push(day);
+        }
+        chunk.keys.push(key);
+        bytes += key.len();
+    }
+    chunks
 }
 
 /// `YYYYMMDD` of a Unix time in UTC: the `posts` partition id.
@@ -543,6 +611,18 @@ mod tests {
         assert_eq!(chunks[0].keys.len(), LOOKUP_CHUNK);
         assert_eq!(chunks[1].days, vec![20251125], "sorted by day: the tail is all the second day");
         assert_eq!(chunks[0].days, vec![20251124, 20251125]);
+        // Long keys close a chunk on bytes first.
+        let long: Vec<Candidate> = (0..100u32)
+            .map(|i| Candidate {
+                index: i as usize,
+                row: PostRow {
+                    key: format!("{i:03}{}", "k".repeat(LOOKUP_CHUNK_BYTES / 40 - 3)),
+                    ..incoming("positive", 1)
+                },
+            })
+            .collect();
+        let chunks = lookup_chunks(long.iter());
+        assert_eq!(chunks.iter().map(|c| c.keys.len()).collect::<Vec<_>>(), vec![40, 40, 20]);
     }
 
     #[test]

@@ -20,7 +20,7 @@ async fn duplicates_and_reanalyses_give_exact_trend_tables() {
     let shutdown = CancellationToken::new();
     let mut totals = store::WriteReport::default();
     for batch in all.chunks(53) {
-        let r = writer.write(batch, &shutdown).await.expect("write");
+        let r = writer.write(batch.to_vec(), &shutdown).await.expect("write");
         assert!(r.rejected.is_empty(), "{:?}", r.rejected);
         totals.inserted += r.inserted;
         totals.replaced += r.replaced;
@@ -121,7 +121,7 @@ async fn a_large_batch_of_long_keys_is_written_whole() {
         .collect();
     // 12 000 keys of 216 bytes: 2.6 MB of IN lists, far over ClickHouse's default max_query_size.
     for expect_new in [true, false] {
-        let r = writer.write(&posts, &CancellationToken::new()).await.expect("write");
+        let r = writer.write(posts.clone(), &CancellationToken::new()).await.expect("write");
         assert!(!r.post_by_post, "the lookup must not be refused");
         assert_eq!((r.inserted, r.duplicates), if expect_new { (12_000, 0) } else { (0, 12_000) });
     }
@@ -140,5 +140,25 @@ async fn migrations_apply_from_empty_and_reapply_as_no_ops() {
     let other = store::CityZone::new("Europe/Paris").expect("zone");
     let err = store::migrate(&t.client, &t.db, other).await.expect_err("zone change must be refused");
     assert!(err.to_string().contains("Asia/Ho_Chi_Minh"), "{err}");
+    t.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_with_quotes_and_backslashes_are_recognised_on_redelivery() {
+    let Some(url) = common::clickhouse_url() else { return };
+    let t = TestDb::new(&url, "cp_quote").await;
+    let writer = Writer::new(t.client.clone(), t.db.clone(), WriterConfig::default());
+    let created = ts(1_764_000_000);
+    // The lookup binds every key into one array literal: escaping must survive hostile ids.
+    let ids = ["a'b", "c\\'d", "e\\", "f`g\nh\t", "')) OR 1=1 --", "ngập'"];
+    let posts: Vec<_> = ids
+        .iter()
+        .map(|id| post("reddit_saigon", id, "a", created, created, (10, 10, 44), &["traffic"], &[], "v1"))
+        .collect();
+    for expect_new in [true, false] {
+        let r = writer.write(posts.clone(), &CancellationToken::new()).await.expect("write");
+        assert!(r.rejected.is_empty() && !r.post_by_post, "{r:?}");
+        assert_eq!((r.inserted, r.duplicates), if expect_new { (ids.len(), 0) } else { (0, ids.len()) });
+    }
     t.drop_db().await;
 }

@@ -78,7 +78,7 @@ async fn clickhouse_killed_mid_stream_loses_nothing_and_counts_nothing_twice() {
         tokio::spawn(async move {
             let mut inserted = 0;
             for b in &batches {
-                let r = writer.write(b, &CancellationToken::new()).await.expect("write");
+                let r = writer.write(b.to_vec(), &CancellationToken::new()).await.expect("write");
                 assert!(r.rejected.is_empty(), "{:?}", r.rejected);
                 inserted += r.inserted;
                 done.fetch_add(1, Ordering::SeqCst);

@@ -30,7 +30,7 @@ fn posts() -> Vec<schema::AnalyzedPost> {
 async fn setup(url: &str, prefix: &str) -> (TestDb, Queries) {
     let t = TestDb::new(url, prefix).await;
     let writer = Writer::new(t.client.clone(), t.db.clone(), WriterConfig::default());
-    let r = writer.write(&posts(), &CancellationToken::new()).await.expect("write");
+    let r = writer.write(posts(), &CancellationToken::new()).await.expect("write");
     assert_eq!(r.inserted, 6);
     let q = Queries::new(t.client.clone(), t.db.clone(), t.zone);
     (t, q)
@@ -137,7 +137,7 @@ async fn retention_drops_old_post_days_and_keeps_trends_longer() {
         .iter()
         .map(|&d| post("reddit_saigon", &format!("r{d}"), "a", noon(d), noon(d), (10, 10, 44), &["traffic"], &[], "v1"))
         .collect();
-    writer.write(&batch, &CancellationToken::new()).await.expect("write");
+    writer.write(batch, &CancellationToken::new()).await.expect("write");
     let report = store::apply_retention(&t.client, &t.db, today, 30, 60).await.expect("retention");
     // Posts: 2025-10-15 (40 days) and 2025-07-27 (120 days) go. Trends: only July 2025 is wholly
     // older than 60 days; October stays.
@@ -170,7 +170,7 @@ async fn retention_drops_old_post_days_and_keeps_trends_longer() {
         &[],
         "v1",
     );
-    let r = horizon.write(&[old, fresh], &CancellationToken::new()).await.expect("write");
+    let r = horizon.write(vec![old, fresh], &CancellationToken::new()).await.expect("write");
     assert_eq!((r.expired, r.inserted), (1, 1));
     t.drop_db().await;
 }

@@ -270,10 +270,16 @@ pub struct StoreConfig {
     pub batch_max_bytes: u64,
     /// Longest a row waits before its insert is sent, milliseconds. Default 1000.
     pub batch_period_ms: u64,
-    /// /healthz turns unhealthy after ClickHouse has been unreachable this long, milliseconds. Default 60000.
+    /// /healthz turns unhealthy after ClickHouse has been unreachable this long, milliseconds: inserts
+    /// failing with network errors, timeouts or overload, or (while idle) a `SELECT 1` probe run every
+    /// quarter of this time (1–10 s) failing. Default 60000.
     pub unhealthy_after_ms: u64,
     /// Longest pause between retries of a failed insert, milliseconds. Default 30000.
     pub retry_max_backoff_ms: u64,
+    /// How often the writer service drops `posts` and trend partitions past
+    /// `clickhouse.posts_retention_days` / `trends_retention_days` (first run at start-up),
+    /// milliseconds; 0 disables (run retention elsewhere). Default 3600000.
+    pub retention_every_ms: u64,
 }
 
 impl Default for StoreConfig {
@@ -285,6 +291,7 @@ impl Default for StoreConfig {
             batch_period_ms: 1000,
             unhealthy_after_ms: 60_000,
             retry_max_backoff_ms: 30_000,
+            retention_every_ms: 3_600_000,
         }
     }
 }
@@ -370,6 +377,12 @@ impl ServicesConfig {
         p.check(a.batch_max_tokens >= a.max_seq_tokens, "analyze.batch_max_tokens", "must be at least max_seq_tokens");
         p.check(self.store.batch_max_rows >= 1, "store.batch_max_rows", "must be at least 1");
         p.check(self.store.batch_period_ms >= 1, "store.batch_period_ms", "must be at least 1");
+        p.check(self.store.unhealthy_after_ms >= 1000, "store.unhealthy_after_ms", "must be at least 1000");
+        p.check(
+            self.store.retention_every_ms == 0 || self.store.retention_every_ms >= 1000,
+            "store.retention_every_ms",
+            "must be 0 (off) or at least 1000",
+        );
         p.check(self.alert.evaluate_every_ms >= 1000, "alert.evaluate_every_ms", "must be at least 1000");
         p.check(
             self.serve.listen.parse::<std::net::SocketAddr>().is_ok(),
