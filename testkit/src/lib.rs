@@ -1,0 +1,34 @@
+//! Helpers shared by the workspace's tests that talk to real services (started by `make test` via
+//! scripts/services.sh, which exports their addresses). A dev-dependency only.
+
+/// The address of a service from the environment. When the variable is unset the test is skipped,
+/// unless `CITYPULSE_REQUIRE_SERVICES` is set (as `make test` and CI do): then a missing service is
+/// a failure, so the suite cannot pass by silently skipping.
+pub fn service_env(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ if std::env::var_os("CITYPULSE_REQUIRE_SERVICES").is_some() => {
+            panic!("{var} is not set but CITYPULSE_REQUIRE_SERVICES is: start the services (scripts/services.sh start)")
+        }
+        _ => {
+            eprintln!("skipped: {var} not set (run through `make test` to start the services)");
+            None
+        }
+    }
+}
+
+/// ClickHouse's HTTP address for tests (`CITYPULSE_TEST_CLICKHOUSE_URL`).
+pub fn clickhouse_url() -> Option<String> {
+    service_env("CITYPULSE_TEST_CLICKHOUSE_URL")
+}
+
+/// The tansu broker for tests (`CITYPULSE_TEST_KAFKA_BROKERS`).
+pub fn kafka_brokers() -> Option<String> {
+    service_env("CITYPULSE_TEST_KAFKA_BROKERS")
+}
+
+/// A name unique to this test run, so tests never see each other's tables or topics.
+pub fn unique_name(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{prefix}_{}_{}", std::process::id(), nanos % 1_000_000_000)
+}
