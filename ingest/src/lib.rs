@@ -87,7 +87,7 @@ impl IngestSettings {
             sources: config.sources.clone(),
             places: config.places.clone(),
             kafka: config.services.kafka.clone(),
-            state_dir: config.path(&config.services.ingest.state_dir),
+            state_dir: config.services.ingest.state_dir.clone(),
             limits: config.services.limits.limits(),
             default_quota: QuotaSpec {
                 requests_per_second: config.sources.defaults.requests_per_second,

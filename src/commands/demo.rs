@@ -70,7 +70,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
 
 fn read_replay(config: &schema::config::Config) -> Result<Vec<schema::Post>> {
     let limits = config.services.limits.limits();
-    let path = config.path(&config.demo.replay_file);
+    let path = config.demo.replay_file.clone();
     let file =
         std::fs::File::open(&path).with_context(|| format!("opening the demo replay file {}", path.display()))?;
     let mut posts = Vec::new();

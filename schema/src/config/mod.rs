@@ -96,12 +96,6 @@ impl Config {
     pub fn tz(&self) -> chrono_tz::Tz {
         self.services.city.tz()
     }
-
-    /// Resolves a path from config against the working directory (paths are relative to where
-    /// citypulse runs, normally the repository root).
-    pub fn path(&self, p: &Path) -> PathBuf {
-        p.to_owned()
-    }
 }
 
 /// The files that parsed; each is validated on its own, cross-file checks where both sides exist.
