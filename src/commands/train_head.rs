@@ -53,15 +53,28 @@ pub fn run(cli: &Cli, args: &TrainHeadArgs) -> Result<ExitCode> {
         epochs: args.epochs,
         hidden: args.hidden,
         class_weight_power: args.class_weight_power,
-        ..TrainOptions::default()
+        ..match args.task {
+            TaskArg::Sentiment => TrainOptions::default(),
+            TaskArg::Topic => TrainOptions::single_head(),
+        }
     };
     eprintln!("train-head: {} train rows, {} held out; {:?}", train_x.len(), dev_x.len(), train_opts);
-    let mut head =
-        train_head(&train_x, &train_y, labels.clone(), center, opts.encoder_id(), &train_opts, &mut |epoch, loss| {
+    let mut head = train_head(
+        &train_x,
+        &train_y,
+        labels.clone(),
+        center,
+        opts.encoder_id(),
+        &train_opts,
+        &mut |member, epoch, loss| {
             if epoch % 5 == 0 || epoch == train_opts.epochs {
-                eprintln!("train-head: epoch {epoch}/{} loss {loss:.4}", train_opts.epochs);
+                eprintln!(
+                    "train-head: member {member}/{} epoch {epoch}/{} loss {loss:.4}",
+                    train_opts.ensemble, train_opts.epochs
+                );
             }
-        })?;
+        },
+    )?;
     head.temperature = fit_temperature(&head, &dev_x, &dev_y);
 
     let scores = dev_scores(&head, &examples, &embeddings, &files, &labels);
