@@ -17,9 +17,24 @@ impl Dense {
         self.weight
             .iter()
             .zip(&self.bias)
-            .map(|(row, b)| b + row.iter().zip(x).map(|(w, v)| w * v).sum::<f32>())
+            .map(|(row, b)| b + dot(row, x))
             .collect()
     }
+}
+
+/// Dot product in 8 independent lanes: a plain iterator sum is one long dependency chain the
+/// compiler may not reorder (float addition is not associative), so it never vectorises; the
+/// sentiment head's 1,536×384 layer made that a few percent of `eval`'s time.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = a8.remainder().iter().zip(b8.remainder()).map(|(x, y)| x * y).sum();
+    for (ca, cb) in a8.zip(b8) {
+        for i in 0..8 {
+            lanes[i] += ca[i] * cb[i];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
 }
 
 /// The head file.
