@@ -6,14 +6,18 @@
 #   onnx fp32 >= 1.8x python arrival, and >= 1.0x python sorted
 #   onnx int8 >= 2.0x python sorted, and loses at most 1 point of sentiment accuracy vs onnx fp32
 #   candle    >= 0.35x onnx fp32
-# Runs one engine at a time (never in parallel: the numbers are for N threads each).
-# Raw JSON lines (one per engine, with an added "engine" key) go to target/bench/classifier_speed.jsonl,
-# stderr of each run to target/bench/<engine>.log.
+# Runs one engine at a time (never in parallel: the numbers are for N threads each), in
+# BENCH_ROUNDS interleaved rounds, and compares medians: on this shared 2-core VM one run of the
+# same engine varies by up to ±15 % from minute to minute, and interleaving gives every engine the
+# same share of good and bad minutes.
+# Raw JSON lines (one per engine and round, with added "engine" and "round" keys) go to
+# target/bench/classifier_speed.jsonl, stderr of each run to target/bench/<engine>.log.
 #
 # Environment:
 #   BENCH_DATA=PATH      labelled TSV (default ../shared/data/uit-vsfc/dev.tsv, relative to the repo root)
 #   BENCH_THREADS=N      threads per engine (default 2)
 #   BENCH_BATCH=N        python batch size (default 32)
+#   BENCH_ROUNDS=N       rounds of all engines (default 3)
 #   BENCH_SKIP_BUILD=1   use the existing target/release/citypulse
 #   BENCH_STRICT=1       exit 3 when a target fails (default: report only, exit 0)
 set -euo pipefail
@@ -24,6 +28,7 @@ ROOT=$PWD
 DATA=${BENCH_DATA:-../shared/data/uit-vsfc/dev.tsv}
 THREADS=${BENCH_THREADS:-2}
 BATCH=${BENCH_BATCH:-32}
+ROUNDS=${BENCH_ROUNDS:-3}
 MODEL_DIR=models/multilingual-e5-small
 ORT_LIB=models/onnxruntime/libonnxruntime.so
 VENV_PY=.local/venv-model/bin/python
@@ -60,7 +65,8 @@ fi
 mkdir -p "$OUT_DIR"
 : >"$OUT"
 
-# run ENGINE CMD...: runs CMD, takes the last JSON object it printed on stdout, adds "engine", appends it to $OUT.
+# run ENGINE CMD...: runs CMD, takes the last JSON object it printed on stdout, adds "engine" and
+# "round" ($round), appends it to $OUT.
 run() {
     local engine=$1
     shift
@@ -74,14 +80,14 @@ run() {
     fi
     printf '%s\n' "$out" | python3 -c '
 import json, sys
-engine = sys.argv[1]
+engine, round_ = sys.argv[1], int(sys.argv[2])
 lines = [l for l in sys.stdin.read().splitlines() if l.strip().startswith("{")]
 if not lines:
     sys.exit(f"classifier_speed: {engine} printed no JSON object")
 obj = json.loads(lines[-1])
 obj.pop("engine", None)
-print(json.dumps({"engine": engine, **obj}, ensure_ascii=False))
-' "$engine" >>"$OUT"
+print(json.dumps({"engine": engine, "round": round_, **obj}, ensure_ascii=False))
+' "$engine" "$round" >>"$OUT"
     echo "==> $engine: done in $((SECONDS - start)) s" >&2
 }
 
@@ -91,28 +97,36 @@ PY=(
 )
 EVAL=("$BIN" eval --data "$DATA" --json --threads "$THREADS")
 
-run python-ort-arrival "${PY[@]}" --order arrival
-run python-ort-sorted "${PY[@]}" --order sorted
-run citypulse-onnx-fp32 "${EVAL[@]}" --backend onnx --precision fp32
-run citypulse-onnx-int8 "${EVAL[@]}" --backend onnx --precision int8
-run citypulse-candle "${EVAL[@]}" --backend candle
+for ((round = 1; round <= ROUNDS; round++)); do
+    echo "==> round $round of $ROUNDS" >&2
+    run python-ort-arrival "${PY[@]}" --order arrival
+    run python-ort-sorted "${PY[@]}" --order sorted
+    run citypulse-onnx-fp32 "${EVAL[@]}" --backend onnx --precision fp32
+    run citypulse-onnx-int8 "${EVAL[@]}" --backend onnx --precision int8
+    run citypulse-candle "${EVAL[@]}" --backend candle
+done
 
 echo "==> raw results: $OUT" >&2
 
 status=0
 python3 - "$OUT" "$DATA" "$THREADS" "$BATCH" <<'PY' || status=$?
-import json, os, sys
+import json, os, statistics, sys
 
 path, data, threads, batch = sys.argv[1:5]
-runs = {}
+runs, rates = {}, {}
 with open(path, encoding="utf-8") as f:
     for line in f:
         if line.strip():
             obj = json.loads(line)
             runs[obj["engine"]] = obj
+            rates.setdefault(obj["engine"], []).append(float(obj["posts_per_second"]))
 
 def pps(engine):
-    return float(runs[engine]["posts_per_second"])
+    return statistics.median(rates[engine])
+
+def spread(engine):
+    r = rates[engine]
+    return f"{min(r):.0f}–{max(r):.0f}" if len(r) > 1 else ""
 
 def acc(engine):
     s = runs[engine].get("sentiment")
@@ -129,15 +143,16 @@ rows = [
 n_rows = {runs[e]["rows"] for _, e in rows}
 print()
 print(f"Classifier speed on {os.path.basename(os.path.dirname(data)) or data}/{os.path.basename(data)} "
-      f"({', '.join(map(str, sorted(n_rows)))} rows), {threads} threads per engine, one engine at a time")
+      f"({', '.join(map(str, sorted(n_rows)))} rows), {threads} threads per engine, one engine at a time, "
+      f"median of {len(rates['citypulse-onnx-fp32'])} interleaved rounds")
 print()
-print("| engine | posts/s | × python arrival | × python sorted | × onnx fp32 | uit-vsfc dev sentiment accuracy |")
-print("|---|---:|---:|---:|---:|---:|")
+print("| engine | posts/s (median) | range | × python arrival | × python sorted | × onnx fp32 | uit-vsfc dev sentiment accuracy |")
+print("|---|---:|---:|---:|---:|---:|---:|")
 for label, e in rows:
     p = pps(e)
     a = acc(e)
     a_txt = "" if e.startswith("python") else ("n/a" if a is None else f"{a * 100:.2f}%")
-    print(f"| {label} | {p:.1f} | {p / arrival:.2f}× | {p / sorted_:.2f}× | {p / fp32:.2f}× | {a_txt} |")
+    print(f"| {label} | {p:.1f} | {spread(e)} | {p / arrival:.2f}× | {p / sorted_:.2f}× | {p / fp32:.2f}× | {a_txt} |")
 if len(n_rows) != 1:
     print(f"\nWARNING: the engines saw different row counts: {sorted(n_rows)}")
 

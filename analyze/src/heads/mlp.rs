@@ -14,11 +14,7 @@ pub struct Dense {
 
 impl Dense {
     fn forward(&self, x: &[f32]) -> Vec<f32> {
-        self.weight
-            .iter()
-            .zip(&self.bias)
-            .map(|(row, b)| b + dot(row, x))
-            .collect()
+        self.weight.iter().zip(&self.bias).map(|(row, b)| b + dot(row, x)).collect()
     }
 }
 
