@@ -251,26 +251,31 @@ impl Classifier {
         Ok(embeddings.iter().map(|e| self.labels(e)).collect())
     }
 
-    /// Classifies `texts` in one batched pass; output in input order.
+    /// Classifies `texts` in one batched pass; output in input order. Each text is normalised,
+    /// redacted and tokenised once ([`prepare_text`]).
     pub fn classify(
         &mut self,
         texts: &[&str],
         progress: &mut dyn FnMut(usize),
     ) -> Result<Vec<Analysis>, ClassifierError> {
-        let embeddings = self.embed(texts, progress)?;
-        Ok(texts.iter().zip(embeddings).map(|(t, e)| self.label(t, &e)).collect())
-    }
-
-    fn label(&self, original: &str, embedding: &[f32]) -> Analysis {
-        let normalized = text::normalize(original);
-        let labels = self.labels(embedding);
-        Analysis {
-            text_redacted: text::redact(&normalized).text,
-            lang: text::detect_language(&normalized),
-            sentiment: labels.sentiment,
-            topics: labels.topics,
-            best_topic: labels.best_topic,
-        }
+        let tokenizer = self.encoder.tokenizer();
+        let prepared = texts.iter().map(|t| prepare_text(tokenizer, t)).collect::<Result<Vec<_>, _>>()?;
+        let tokens: Vec<&[u32]> = prepared.iter().map(|p| p.tokens.as_slice()).collect();
+        let embeddings = self.encoder.embed_tokens(&tokens, progress)?;
+        Ok(prepared
+            .into_iter()
+            .zip(embeddings)
+            .map(|(p, e)| {
+                let labels = self.labels(&e);
+                Analysis {
+                    text_redacted: p.text_redacted,
+                    lang: p.lang,
+                    sentiment: labels.sentiment,
+                    topics: labels.topics,
+                    best_topic: labels.best_topic,
+                }
+            })
+            .collect())
     }
 
     fn labels(&self, embedding: &[f32]) -> Labels {

@@ -42,7 +42,7 @@ pub enum ServiceError {
 /// How many batches' worth of tokens the pending window holds: enough that batches cut from the
 /// length-sorted window pad about as little as a fully sorted input (measured in
 /// benches/analyze_throughput.sh), few enough that a post waits only a few batches.
-const WINDOW_BATCHES: usize = 8;
+const WINDOW_BATCHES: usize = 16;
 
 /// A received post waiting for the model, its text already prepared and tokenised.
 pub struct Pending {
