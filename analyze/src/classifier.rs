@@ -117,7 +117,12 @@ pub fn load_encoder(opts: &ModelOptions) -> Result<Encoder, ClassifierError> {
 /// The text the encoder sees for a post: normalised, PII removed (nothing personal reaches the
 /// model or its logs), URLs, mentions and hashtags rewritten.
 pub fn prepare(post_text: &str) -> String {
-    text::prepare_for_model(&text::redact(&text::normalize(post_text)).text)
+    text::prepare_for_model(&redacted(&text::normalize(post_text)))
+}
+
+/// Normalised text with PII removed: what `text_redacted` holds and what [`prepare`] starts from.
+fn redacted(normalized: &str) -> String {
+    text::redact(normalized).text
 }
 
 /// What a post's text gives without the model: computed where the posts arrive, so the model
@@ -133,7 +138,7 @@ pub struct PreparedText {
 /// Normalises, redacts, detects the language and tokenises once.
 pub fn prepare_text(tokenizer: &PostTokenizer, post_text: &str) -> Result<PreparedText, TokenizeError> {
     let normalized = text::normalize(post_text);
-    let text_redacted = text::redact(&normalized).text;
+    let text_redacted = redacted(&normalized);
     let tokens = tokenizer.encode(&text::prepare_for_model(&text_redacted))?;
     Ok(PreparedText { lang: text::detect_language(&normalized), text_redacted, tokens })
 }

@@ -319,9 +319,9 @@ impl Output {
             let text: String = String::from_utf8_lossy(p).chars().take(4096).collect();
             crate::text::redact(&text).text
         });
-        let redacted_reason = crate::text::redact(reason).text;
-        tracing::warn!(partition = msg.partition(), offset = msg.offset(), kind, reason = %redacted_reason, "post sent to the DLQ");
         let record = dlq_record(&self.topic_raw, msg.partition(), msg.offset(), key.clone(), kind, reason, payload);
+        // The record's reason is already redacted: log that one.
+        tracing::warn!(partition = msg.partition(), offset = msg.offset(), kind, reason = %record.reason, "post sent to the DLQ");
         if self.send_dlq(&record, key.unwrap_or_default()).await {
             self.finish(msg.partition(), msg.offset());
         }
