@@ -14,11 +14,28 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    size_thread_pools(&cli);
     match commands::run(cli) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// candle and tokenizers size their thread pools from `RAYON_NUM_THREADS` when they first run, so
+/// `--threads N` becomes that variable here, while the process still has one thread (setting the
+/// environment later would race other threads' reads). An explicit variable wins.
+fn size_thread_pools(cli: &cli::Cli) {
+    let threads = match &cli.command {
+        cli::Command::Analyze(m) => m.threads,
+        cli::Command::Classify(a) => a.model.threads,
+        cli::Command::Eval(a) => a.model.threads,
+        cli::Command::TrainHead(a) => a.model.threads,
+        _ => None,
+    };
+    if let (Some(n), None) = (threads, std::env::var_os("RAYON_NUM_THREADS")) {
+        std::env::set_var("RAYON_NUM_THREADS", n.to_string());
     }
 }

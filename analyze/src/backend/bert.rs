@@ -4,10 +4,11 @@
 //! model (2 cores) showed ~20% of the time in its GELU — `erf` element by element on one thread —
 //! and ~8% in a softmax composed of separate exp/sum/div passes. This file computes the same
 //! function with one fused Q·K·V projection, candle-nn's fused last-dimension softmax and layer
-//! norm, and the same GELU (libm's `erff`, as candle uses) split across the backend's threads.
+//! norm, and a vectorised GELU on candle's worker pool ([`super::gelu`]).
 //! Weights keep the HF BertModel names, so any HF BERT folder loads.
 
-use candle_core::{CpuStorage, CustomOp1, DType, Layout, Module, Shape, Tensor};
+use super::gelu::GeluErf;
+use candle_core::{DType, Module, Tensor};
 use candle_nn::{embedding, layer_norm, linear, Embedding, LayerNorm, Linear, VarBuilder};
 
 /// The fields of an HF BERT `config.json` the forward pass needs.
@@ -47,11 +48,10 @@ pub struct BertEncoder {
     embeddings_norm: LayerNorm,
     layers: Vec<Layer>,
     heads: usize,
-    gelu: ParallelGeluErf,
 }
 
 impl BertEncoder {
-    pub fn load(vb: VarBuilder, config: &BertConfig, threads: usize) -> candle_core::Result<Self> {
+    pub fn load(vb: VarBuilder, config: &BertConfig) -> candle_core::Result<Self> {
         if config.hidden_act != "gelu" {
             candle_core::bail!("hidden_act {:?} is not supported (only \"gelu\")", config.hidden_act);
         }
@@ -70,7 +70,6 @@ impl BertEncoder {
             embeddings_norm: layer_norm(h, config.layer_norm_eps, e.pp("LayerNorm"))?,
             layers,
             heads: config.num_attention_heads,
-            gelu: ParallelGeluErf { threads: threads.max(1) },
         })
     }
 
@@ -100,7 +99,7 @@ impl BertEncoder {
         let probs = candle_nn::ops::softmax_last_dim(&scores)?;
         let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, s, h))?;
         let x = l.attention_norm.forward(&(l.attention_out.forward(&context)? + x)?)?;
-        let inner = l.intermediate.forward(&x)?.apply_op1_no_bwd(&self.gelu)?;
+        let inner = l.intermediate.forward(&x)?.apply_op1_no_bwd(&GeluErf)?;
         l.output_norm.forward(&(l.output.forward(&inner)? + x)?)
     }
 }
@@ -122,50 +121,4 @@ fn load_layer(vb: VarBuilder, config: &BertConfig) -> candle_core::Result<Layer>
         output: linear(config.intermediate_size, h, vb.pp("output").pp("dense"))?,
         output_norm: layer_norm(h, config.layer_norm_eps, vb.pp("output").pp("LayerNorm"))?,
     })
-}
-
-/// GELU with the exact error function, x·(1 + erf(x/√2))/2, in `threads` chunks.
-struct ParallelGeluErf {
-    threads: usize,
-}
-
-impl CustomOp1 for ParallelGeluErf {
-    fn name(&self) -> &'static str {
-        "parallel-gelu-erf"
-    }
-
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (CpuStorage::F32(data), Some((start, end))) = (storage, layout.contiguous_offsets()) else {
-            candle_core::bail!("parallel-gelu-erf takes contiguous f32 tensors");
-        };
-        let input = &data[start..end];
-        let mut out = vec![0f32; input.len()];
-        let chunk = input.len().div_ceil(self.threads).max(1);
-        std::thread::scope(|scope| {
-            for (src, dst) in input.chunks(chunk).zip(out.chunks_mut(chunk)) {
-                scope.spawn(move || {
-                    for (o, &x) in dst.iter_mut().zip(src) {
-                        *o = (libm::erff(x * std::f32::consts::FRAC_1_SQRT_2) + 1.0) * 0.5 * x;
-                    }
-                });
-            }
-        });
-        Ok((CpuStorage::F32(out), layout.shape().clone()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use candle_core::{Device, D};
-
-    #[test]
-    fn parallel_gelu_matches_candles_gelu_erf() {
-        let xs: Vec<f32> = (-400..400).map(|i| i as f32 / 50.0).collect();
-        let t = Tensor::from_vec(xs, (8, 100), &Device::Cpu).unwrap();
-        let ours = t.apply_op1_no_bwd(&ParallelGeluErf { threads: 3 }).unwrap().flatten_all().unwrap();
-        let theirs = t.gelu_erf().unwrap().flatten_all().unwrap();
-        let diff = (ours - theirs).unwrap().abs().unwrap().max(D::Minus1).unwrap().to_scalar::<f32>().unwrap();
-        assert!(diff == 0.0, "max difference {diff}");
-    }
 }

@@ -13,9 +13,12 @@ pub struct CandleBackend {
 }
 
 impl CandleBackend {
-    /// Loads `config.json` and `model.safetensors` from an HF model folder. `threads` splits the
-    /// element-wise work; candle's matrix products size their own pool (all cores;
-    /// RAYON_NUM_THREADS caps it).
+    /// Loads `config.json` and `model.safetensors` from an HF model folder.
+    ///
+    /// candle sizes its thread pools once per process from `RAYON_NUM_THREADS` (default: the
+    /// physical cores), not per model; the binary sets that variable from `--threads` at start.
+    /// When `threads` disagrees with candle's count (e.g. `analyze.threads` from the config), this
+    /// says so instead of pretending.
     pub fn load(model_dir: &Path, threads: usize) -> Result<Self, BackendError> {
         let err = |path: &Path, message: String| BackendError::Load { path: path.display().to_string(), message };
         let config_path = model_dir.join("config.json");
@@ -27,7 +30,15 @@ impl CandleBackend {
         // and scripts/fetch-model.sh replaces it only by rename.
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &device) }
             .map_err(|e| err(&weights, e.to_string()))?;
-        let model = BertEncoder::load(vb, &config, threads).map_err(|e| err(&weights, e.to_string()))?;
+        let model = BertEncoder::load(vb, &config).map_err(|e| err(&weights, e.to_string()))?;
+        let pool = candle_core::utils::get_num_threads();
+        if pool != threads {
+            tracing::warn!(
+                requested = threads,
+                running = pool,
+                "candle runs on {pool} threads; set RAYON_NUM_THREADS={threads} (or pass --threads) to change it"
+            );
+        }
         Ok(Self { model, device })
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod bert;
 pub mod candle;
+mod gelu;
 #[cfg(feature = "onnx")]
 pub mod onnx;
 
