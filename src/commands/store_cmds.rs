@@ -104,25 +104,24 @@ pub fn trends(cli: &Cli, args: &TrendsArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
+    let by = match args.by {
+        ByArg::Topic => Dimension::Topic,
+        ByArg::Place => Dimension::Place,
+        ByArg::Source => Dimension::Source,
+    };
+    let granularity = match args.granularity {
+        GranularityArg::Hour => Granularity::Hour,
+        GranularityArg::Day => Granularity::Day,
+    };
+    let since = parse_instant(&args.since, tz, now)?;
+    let until = args.until.as_deref().map(|u| parse_instant(u, tz, now)).transpose()?.unwrap_or(now);
     let query = TrendQuery {
-        since: parse_instant(&args.since, tz, now)?,
-        until: args.until.as_deref().map(|u| parse_instant(u, tz, now)).transpose()?.unwrap_or(now),
-        by: match args.by {
-            ByArg::Topic => Dimension::Topic,
-            ByArg::Place => Dimension::Place,
-            ByArg::Source => Dimension::Source,
-        },
-        granularity: match args.granularity {
-            GranularityArg::Hour => Granularity::Hour,
-            GranularityArg::Day => Granularity::Day,
-        },
         topic: args.topic.clone(),
-        place: None,
-        source: None,
         sentiment: args.sentiment.as_deref().map(parse_sentiment).transpose()?,
+        ..TrendQuery::new(since, until, by, granularity)
     };
     let rows = rt.block_on(queries.trends(&query))?;
-    let fmt = if args.granularity == GranularityArg::Hour { "%Y-%m-%d %H:00" } else { "%Y-%m-%d" };
+    let bucket_format = if args.granularity == GranularityArg::Hour { "%Y-%m-%d %H:00" } else { "%Y-%m-%d" };
     match args.format {
         FormatArg::Json => {
             for r in &rows {
@@ -131,38 +130,25 @@ pub fn trends(cli: &Cli, args: &TrendsArgs) -> Result<ExitCode> {
             }
         }
         FormatArg::Csv => {
-            println!("bucket,key,posts,avg_score,net_sentiment,positive,neutral,negative");
+            println!("{}", TREND_COLUMNS.map(|c| c.0).join(","));
             for r in &rows {
-                println!(
-                    "{},{},{},{:.4},{:.4},{},{},{}",
-                    r.bucket.format(fmt),
-                    r.key,
-                    r.posts,
-                    r.avg_score,
-                    r.net_sentiment,
-                    r.positive,
-                    r.neutral,
-                    r.negative
-                );
+                println!("{}", trend_fields(r, bucket_format, 4).join(","));
             }
         }
         FormatArg::Table => {
-            println!(
-                "{:<16} {:<20} {:>7} {:>9} {:>8} {:>6} {:>6} {:>6}",
-                "bucket", "key", "posts", "avg score", "net", "pos", "neu", "neg"
-            );
+            let line = |fields: [String; 8]| {
+                let cells = TREND_COLUMNS.iter().zip(fields).map(|(&(_, width, left), f)| {
+                    if left {
+                        format!("{f:<width$}")
+                    } else {
+                        format!("{f:>width$}")
+                    }
+                });
+                cells.collect::<Vec<_>>().join(" ")
+            };
+            println!("{}", line(TREND_COLUMNS.map(|c| c.0.replace('_', " "))));
             for r in &rows {
-                println!(
-                    "{:<16} {:<20} {:>7} {:>9.3} {:>8.3} {:>6} {:>6} {:>6}",
-                    r.bucket.format(fmt).to_string(),
-                    r.key,
-                    r.posts,
-                    r.avg_score,
-                    r.net_sentiment,
-                    r.positive,
-                    r.neutral,
-                    r.negative
-                );
+                println!("{}", line(trend_fields(r, bucket_format, 3)));
             }
             if rows.is_empty() {
                 println!("(no posts in that period)");
@@ -170,6 +156,32 @@ pub fn trends(cli: &Cli, args: &TrendsArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The trend columns in CSV and table order: name, table width, left-aligned.
+const TREND_COLUMNS: [(&str, usize, bool); 8] = [
+    ("bucket", 16, true),
+    ("key", 20, true),
+    ("posts", 7, false),
+    ("avg_score", 9, false),
+    ("net_sentiment", 13, false),
+    ("positive", 8, false),
+    ("neutral", 7, false),
+    ("negative", 8, false),
+];
+
+/// One trend row as text in [`TREND_COLUMNS`] order; the two ratios with `decimals` places.
+fn trend_fields(r: &store::TrendRow, bucket_format: &str, decimals: usize) -> [String; 8] {
+    [
+        r.bucket.format(bucket_format).to_string(),
+        r.key.clone(),
+        r.posts.to_string(),
+        format!("{:.decimals$}", r.avg_score),
+        format!("{:.decimals$}", r.net_sentiment),
+        r.positive.to_string(),
+        r.neutral.to_string(),
+        r.negative.to_string(),
+    ]
 }
 
 fn parse_sentiment(s: &str) -> Result<SentimentLabel> {
@@ -248,4 +260,28 @@ fn replay(config: &Config, wanted: &[store::dlq::DlqEntry]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn a_trend_row_prints_the_same_fields_in_csv_and_table_order() {
+        let zone: chrono_tz::Tz = "Asia/Ho_Chi_Minh".parse().unwrap();
+        let row = store::TrendRow {
+            bucket: zone.with_ymd_and_hms(2026, 11, 26, 10, 0, 0).unwrap(),
+            key: "flooding".into(),
+            posts: 3,
+            avg_score: 0.123_456,
+            net_sentiment: -1.0 / 3.0,
+            positive: 1,
+            neutral: 0,
+            negative: 2,
+        };
+        let csv = trend_fields(&row, "%Y-%m-%d %H:00", 4).join(",");
+        assert_eq!(csv, "2026-11-26 10:00,flooding,3,0.1235,-0.3333,1,0,2");
+        assert_eq!(trend_fields(&row, "%Y-%m-%d", 3)[..5], ["2026-11-26", "flooding", "3", "0.123", "-0.333"]);
+    }
 }

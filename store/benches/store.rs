@@ -168,16 +168,7 @@ async fn main() {
 
     let queries = Queries::new(client.clone(), db.clone(), zone);
     let now = Utc::now();
-    let base = TrendQuery {
-        since: now - ChronoDuration::days(7),
-        until: now,
-        by: Dimension::Topic,
-        granularity: Granularity::Hour,
-        topic: None,
-        place: None,
-        source: None,
-        sentiment: None,
-    };
+    let base = TrendQuery::new(now - ChronoDuration::days(7), now, Dimension::Topic, Granularity::Hour);
     let cases = [
         ("topic x hour, 7 days", base.clone()),
         (

@@ -42,6 +42,13 @@ pub struct TrendQuery {
     pub sentiment: Option<SentimentLabel>,
 }
 
+impl TrendQuery {
+    /// Every post in `[since, until)` by `by` and `granularity`, no filters (set the fields to add some).
+    pub fn new(since: DateTime<Utc>, until: DateTime<Utc>, by: Dimension, granularity: Granularity) -> Self {
+        Self { since, until, by, granularity, topic: None, place: None, source: None, sentiment: None }
+    }
+}
+
 /// One bucket × key of a trend query.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrendRow {

@@ -62,16 +62,7 @@ async fn duplicates_and_reanalyses_give_exact_trend_tables() {
 
     // The query API: per-topic hourly and per-source daily numbers equal the expected ones.
     let queries = store::Queries::new(t.client.clone(), t.db.clone(), t.zone);
-    let q = TrendQuery {
-        since: ts(1_763_900_000),
-        until: ts(1_764_500_000),
-        by: Dimension::Topic,
-        granularity: Granularity::Hour,
-        topic: None,
-        place: None,
-        source: None,
-        sentiment: None,
-    };
+    let q = TrendQuery::new(ts(1_763_900_000), ts(1_764_500_000), Dimension::Topic, Granularity::Hour);
     let rows = queries.trends(&q).await.expect("trends");
     let mut want: BTreeMap<(i64, String), (i64, i64, i64, f64)> = BTreeMap::new();
     let tz: chrono_tz::Tz = ZONE.parse().expect("tz");

@@ -54,14 +54,8 @@ async fn top_posts_and_distinct_authors() {
     assert_eq!(q.distinct_authors(since, until, Some("traffic"), Some("thu_duc")).await.expect("authors"), 2);
     let by_place = q
         .trends(&TrendQuery {
-            since,
-            until,
-            by: Dimension::Place,
-            granularity: Granularity::Day,
             topic: Some("flooding".into()),
-            place: None,
-            source: None,
-            sentiment: None,
+            ..TrendQuery::new(since, until, Dimension::Place, Granularity::Day)
         })
         .await
         .expect("trends");
@@ -89,16 +83,7 @@ async fn sql_injection_through_every_parameter_is_harmless() {
     for h in hostile {
         for by in [Dimension::Topic, Dimension::Place, Dimension::Source] {
             for g in [Granularity::Hour, Granularity::Day] {
-                let base = TrendQuery {
-                    since,
-                    until,
-                    by,
-                    granularity: g,
-                    topic: None,
-                    place: None,
-                    source: None,
-                    sentiment: None,
-                };
+                let base = TrendQuery::new(since, until, by, g);
                 for query in [
                     TrendQuery { topic: Some(h.into()), ..base.clone() },
                     TrendQuery { place: Some(h.into()), ..base.clone() },
