@@ -48,6 +48,8 @@ const WINDOW_BATCHES: usize = 16;
 pub struct Pending {
     partition: i32,
     offset: i64,
+    /// The partition's assignment epoch when the post was received ([`OffsetTracker::start`]).
+    epoch: u64,
     post: Post,
     prepared: PreparedText,
     received: std::time::Instant,
@@ -59,8 +61,8 @@ impl batcher::Tokens for Pending {
     }
 }
 
-/// Forgets revoked partitions so their in-flight posts are not stored by us (the new owner gets
-/// them again: at-least-once).
+/// Forgets revoked partitions so their in-flight posts are neither stored nor published by us
+/// (the new owner gets them again: at-least-once).
 struct RebalanceContext {
     tracker: Arc<Mutex<OffsetTracker>>,
 }
@@ -140,7 +142,7 @@ pub async fn run(config: &Config, classifier: Classifier, shutdown: Cancellation
         max_wait: Duration::from_millis(analyze.batch_max_wait_ms),
     };
     let batcher = tokio::spawn(batcher::run(pending_rx, batch_tx, window));
-    let model = spawn_model_thread(classifier, batch_rx, result_tx);
+    let model = spawn_model_thread(classifier, tracker.clone(), batch_rx, result_tx);
     let writer = {
         let out = out.clone();
         tokio::spawn(async move {
@@ -189,9 +191,7 @@ async fn consume(
             }
         };
         let (partition, offset) = (msg.partition(), msg.offset());
-        if let Ok(mut t) = out.tracker.lock() {
-            t.start(partition, offset);
-        }
+        let epoch = out.tracker.lock().map(|mut t| t.start(partition, offset)).unwrap_or_default();
         let post = match decode(&msg, limits) {
             Ok(post) => post,
             Err(err) => {
@@ -201,7 +201,7 @@ async fn consume(
         };
         match prepare_text(tokenizer, &post.text) {
             Ok(prepared) => {
-                let item = Pending { partition, offset, post, prepared, received: std::time::Instant::now() };
+                let item = Pending { partition, offset, epoch, post, prepared, received: std::time::Instant::now() };
                 if pending.send(item).await.is_err() {
                     return;
                 }
@@ -221,13 +221,18 @@ type ModelResult = Result<Vec<(Pending, Labels)>, (Vec<Pending>, String)>;
 /// async runtime that consumes and produces.
 fn spawn_model_thread(
     mut classifier: Classifier,
+    tracker: Arc<Mutex<OffsetTracker>>,
     mut batches: mpsc::Receiver<Vec<Pending>>,
     results: mpsc::Sender<ModelResult>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
         .name("citypulse-model".into())
         .spawn(move || {
-            while let Some(batch) = batches.blocking_recv() {
+            while let Some(mut batch) = batches.blocking_recv() {
+                drop_revoked(&tracker, &mut batch, |p| (p.partition, p.epoch));
+                if batch.is_empty() {
+                    continue;
+                }
                 metrics::histogram!("citypulse_analyze_batch_posts").record(batch.len() as f64);
                 let tokens: Vec<&[u32]> = batch.iter().map(|p| p.prepared.tokens.as_slice()).collect();
                 let result = match classifier.label_tokens(&tokens) {
@@ -254,10 +259,27 @@ struct Output {
     model: ModelInfo,
 }
 
+/// Removes the posts whose partition was revoked since they were received (the rebalance can land
+/// while they wait or while the model runs); their new owner analyses them.
+fn drop_revoked<T>(tracker: &Mutex<OffsetTracker>, items: &mut Vec<T>, key: impl Fn(&T) -> (i32, u64)) {
+    let Ok(t) = tracker.lock() else { return };
+    let before = items.len();
+    items.retain(|item| {
+        let (partition, epoch) = key(item);
+        t.is_current(partition, epoch)
+    });
+    let dropped = before - items.len();
+    if dropped > 0 {
+        metrics::counter!("citypulse_analyze_revoked_dropped_total").increment(dropped as u64);
+        tracing::info!(dropped, "posts of revoked partitions dropped; their new owner analyses them");
+    }
+}
+
 impl Output {
     async fn write(&self, result: ModelResult) {
         match result {
-            Ok(items) => {
+            Ok(mut items) => {
+                drop_revoked(&self.tracker, &mut items, |(p, _)| (p.partition, p.epoch));
                 let sends = items.into_iter().map(|(pending, labels)| self.publish(pending, labels));
                 for (partition, offset, ok) in futures::future::join_all(sends).await {
                     if ok {
@@ -265,7 +287,8 @@ impl Output {
                     }
                 }
             }
-            Err((batch, reason)) => {
+            Err((mut batch, reason)) => {
+                drop_revoked(&self.tracker, &mut batch, |p| (p.partition, p.epoch));
                 tracing::error!(%reason, posts = batch.len(), "model failed on a batch; sending it to the DLQ");
                 for p in batch {
                     let record = dlq_record(
@@ -391,5 +414,25 @@ pub fn analyzed_post(post: Post, prepared: PreparedText, labels: Labels, model: 
         topics: labels.topics,
         model: model.clone(),
         analyzed_at: chrono::Utc::now(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn posts_of_a_revoked_partition_are_dropped_and_the_rest_kept_in_order() {
+        let tracker = Mutex::new(OffsetTracker::default());
+        let mut items: Vec<(i32, i64, u64)> = Vec::new();
+        for (partition, offset) in [(0, 1), (1, 1), (0, 2), (1, 2)] {
+            let epoch = tracker.lock().unwrap().start(partition, offset);
+            items.push((partition, offset, epoch));
+        }
+        tracker.lock().unwrap().forget(0);
+        let late = tracker.lock().unwrap().start(0, 1);
+        items.push((0, 1, late));
+        drop_revoked(&tracker, &mut items, |&(p, _, e)| (p, e));
+        assert_eq!(items, vec![(1, 1, 0), (1, 2, 0), (0, 1, 1)]);
     }
 }

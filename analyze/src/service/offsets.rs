@@ -13,21 +13,36 @@ struct PartitionState {
     stored: Option<i64>,
 }
 
-/// Tracks in-flight offsets of every partition of one topic.
+/// Tracks in-flight offsets of every partition of one topic, and each partition's assignment
+/// epoch: how many times it was revoked from this instance.
 #[derive(Debug, Default)]
 pub struct OffsetTracker {
     partitions: HashMap<i32, PartitionState>,
+    epochs: HashMap<i32, u64>,
 }
 
 impl OffsetTracker {
-    /// A message was received and is now in flight.
-    pub fn start(&mut self, partition: i32, offset: i64) {
+    /// A message was received and is now in flight. Returns the partition's epoch, which tells
+    /// later whether the message still belongs to this instance ([`Self::is_current`]).
+    pub fn start(&mut self, partition: i32, offset: i64) -> u64 {
+        let epoch = self.epoch(partition);
         let p = self.partitions.entry(partition).or_default();
         // The position we start from counts as stored: finishing a later message first must not
         // "store" this same position again.
         p.stored.get_or_insert(offset);
         p.in_flight.insert(offset);
         p.highest_seen = Some(p.highest_seen.map_or(offset, |h| h.max(offset)));
+        epoch
+    }
+
+    fn epoch(&self, partition: i32) -> u64 {
+        self.epochs.get(&partition).copied().unwrap_or(0)
+    }
+
+    /// False once the partition of a message started in `epoch` has been revoked: its new owner
+    /// analyses it again, so finishing it here would only publish a duplicate.
+    pub fn is_current(&self, partition: i32, epoch: u64) -> bool {
+        self.epoch(partition) == epoch
     }
 
     /// A message is done (its output acknowledged, or it went to the DLQ). Returns the offset to
@@ -55,11 +70,13 @@ impl OffsetTracker {
     }
 
     /// Forgets a partition (revoked in a rebalance): its in-flight messages will be redelivered to
-    /// the new owner, so nothing of it is stored any more. If the partition comes back, a post of
-    /// the old assignment that finishes late can only remove its own offset from the new state —
-    /// safe, since `finish` is called after its output was acknowledged.
+    /// the new owner, so nothing of it is stored any more, and its epoch moves on so they are
+    /// dropped rather than published. If the partition comes back, a post of the old assignment
+    /// that was already being published can only remove its own offset from the new state — safe,
+    /// since `finish` is called after its output was acknowledged.
     pub fn forget(&mut self, partition: i32) {
         self.partitions.remove(&partition);
+        *self.epochs.entry(partition).or_default() += 1;
     }
 }
 
@@ -81,6 +98,21 @@ mod tests {
         assert_eq!(t.finish(0, 13), Some(15));
         assert_eq!(t.in_flight(), 0);
         assert_eq!(t.finish(0, 13), None, "finishing twice changes nothing");
+    }
+
+    #[test]
+    fn a_revoke_makes_the_partitions_in_flight_messages_stale() {
+        let mut t = OffsetTracker::default();
+        let old = t.start(0, 10);
+        let other = t.start(1, 5);
+        t.forget(0);
+        assert!(!t.is_current(0, old), "revoked");
+        assert!(t.is_current(1, other), "another partition is untouched");
+        assert_eq!(t.finish(0, 10), None, "nothing of a revoked partition is stored");
+        // The partition comes back (the new assignment re-reads from the committed offset).
+        let new = t.start(0, 10);
+        assert!(t.is_current(0, new) && !t.is_current(0, old));
+        assert_eq!(t.finish(0, 10), Some(11));
     }
 
     proptest! {
