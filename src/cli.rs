@@ -84,9 +84,12 @@ pub struct ModelArgs {
     /// Weight precision (onnx only).
     #[arg(long, value_enum)]
     pub precision: Option<PrecisionArg>,
-    /// Model threads.
+    /// Model threads, all workers together.
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Model workers taking batches in parallel, threads / workers each (onnx only).
+    #[arg(long)]
+    pub workers: Option<usize>,
 }
 
 #[derive(Debug, Args)]

@@ -41,6 +41,8 @@ pub struct ModelOptions {
     pub backend: BackendKind,
     pub precision: Precision,
     pub threads: usize,
+    /// Backends that take batches in parallel (onnx; candle always has one).
+    pub workers: usize,
     pub max_seq_tokens: usize,
     pub batch_max_tokens: usize,
 }
@@ -56,6 +58,7 @@ impl ModelOptions {
             backend: c.backend,
             precision: c.precision,
             threads: c.threads,
+            workers: c.workers,
             max_seq_tokens: c.max_seq_tokens,
             batch_max_tokens: c.batch_max_tokens,
         }
@@ -108,10 +111,16 @@ fn load_onnx(_: &ModelOptions) -> Result<Box<dyn Backend>, ClassifierError> {
     Err(BackendError::NotBuilt("onnx").into())
 }
 
-/// Loads tokenizer + backend.
+/// Loads tokenizer + backends: `workers` onnx sessions sharing `threads`, or one candle model.
 pub fn load_encoder(opts: &ModelOptions) -> Result<Encoder, ClassifierError> {
     let tokenizer = PostTokenizer::load(&opts.model_dir.join("tokenizer.json"), opts.max_seq_tokens)?;
-    Ok(Encoder::new(tokenizer, load_backend(opts)?, opts.batch_max_tokens))
+    let workers = match opts.resolved_backend() {
+        BackendKind::Onnx => opts.workers.clamp(1, opts.threads.max(1)),
+        _ => 1,
+    };
+    let each = ModelOptions { threads: (opts.threads / workers).max(1), ..opts.clone() };
+    let backends = (0..workers).map(|_| load_backend(&each)).collect::<Result<Vec<_>, _>>()?;
+    Ok(Encoder::new(tokenizer, backends, opts.batch_max_tokens))
 }
 
 /// The text the encoder sees for a post: normalised, PII removed (nothing personal reaches the
@@ -234,6 +243,26 @@ impl Classifier {
 
     pub fn backend_name(&self) -> String {
         self.encoder.backend_name()
+    }
+
+    /// How many backends take batches in parallel.
+    pub fn workers(&self) -> usize {
+        self.encoder.workers()
+    }
+
+    /// One classifier per backend (same heads and topics), for one model thread each.
+    pub fn into_workers(self) -> Vec<Classifier> {
+        let Self { encoder, sentiment, topics, model } = self;
+        encoder
+            .into_workers()
+            .into_iter()
+            .map(|encoder| Classifier {
+                encoder,
+                sentiment: sentiment.clone(),
+                topics: topics.clone(),
+                model: model.clone(),
+            })
+            .collect()
     }
 
     /// Embeddings of posts (prepared as for classification).

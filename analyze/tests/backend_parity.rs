@@ -10,7 +10,7 @@ use unicode_normalization::UnicodeNormalization;
 
 fn encoder(backend: Box<dyn analyze::backend::Backend>) -> Encoder {
     let tokenizer = PostTokenizer::load(&common::model_dir().join("tokenizer.json"), 128).unwrap();
-    Encoder::new(tokenizer, backend, 2048)
+    Encoder::new(tokenizer, vec![backend], 2048)
 }
 
 fn embed(encoder: &mut Encoder, posts: &[String]) -> Vec<Vec<f32>> {

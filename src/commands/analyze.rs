@@ -20,7 +20,7 @@ pub fn run(cli: &Cli, args: &ModelArgs) -> Result<ExitCode> {
         let metrics =
             super::serve_metrics_if_enabled(&config, config.services.analyze.metrics_port, &health, &shutdown).await?;
         let classifier = Classifier::load(&opts, &config.topics).context("loading the classifier")?;
-        tracing::info!(backend = %classifier.backend_name(), model = %classifier.model().version, "classifier ready");
+        tracing::info!(backend = %classifier.backend_name(), workers = classifier.workers(), model = %classifier.model().version, "classifier ready");
         health.set_ok("model");
         super::kafka_topics::ensure_topics(&config.services.kafka).await?;
         analyze::service::run(&config, classifier, shutdown.clone()).await?;

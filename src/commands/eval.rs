@@ -39,13 +39,15 @@ pub fn run(cli: &Cli, args: &EvalArgs) -> Result<ExitCode> {
     let results = classifier.classify(&texts, &mut |done| progress.update(done))?;
     let posts_per_second = texts.len() as f64 / start.elapsed().as_secs_f64().max(1e-9);
 
-    let mut json = serde_json::json!({ "rows": data.rows.len(), "posts_per_second": posts_per_second, "backend": classifier.backend_name(), "model": classifier.model() });
+    let mut json = serde_json::json!({ "rows": data.rows.len(), "posts_per_second": posts_per_second, "backend": classifier.backend_name(), "workers": classifier.workers(), "model": classifier.model() });
     let mut text = format!(
-        "{}: {} rows, {:.1} posts/s ({})\n",
+        "{}: {} rows, {:.1} posts/s ({}, {} worker{})\n",
         args.data.display(),
         data.rows.len(),
         posts_per_second,
-        classifier.backend_name()
+        classifier.backend_name(),
+        classifier.workers(),
+        if classifier.workers() == 1 { "" } else { "s" }
     );
     if data.has_sentiment {
         let (r, polarity) = sentiment_scores(&data.rows, &results);

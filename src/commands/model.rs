@@ -25,6 +25,14 @@ pub fn options(config: &Config, args: &ModelArgs) -> anyhow::Result<ModelOptions
         anyhow::ensure!((1..=64).contains(&t), "--threads must be 1..=64");
         opts.threads = t;
     }
+    if let Some(w) = args.workers {
+        opts.workers = w;
+    }
+    anyhow::ensure!(
+        (1..=opts.threads).contains(&opts.workers),
+        "--workers must be 1..=threads ({}): each worker needs a thread",
+        opts.threads
+    );
     if opts.precision == Precision::Int8 && opts.resolved_backend() != BackendKind::Onnx {
         anyhow::bail!("--precision int8 needs the onnx backend");
     }

@@ -135,14 +135,21 @@ pub async fn run(config: &Config, classifier: Classifier, shutdown: Cancellation
     // One batch waits while the model runs another: batches are cut as late as possible, from the
     // fullest window.
     let (batch_tx, batch_rx) = mpsc::channel::<Vec<Pending>>(1);
-    let (result_tx, mut result_rx) = mpsc::channel::<ModelResult>(2);
+    let workers = classifier.into_workers();
+    let (result_tx, mut result_rx) = mpsc::channel::<ModelResult>(2 * workers.len());
     let window = batcher::Limits {
         batch_tokens: analyze.batch_max_tokens,
         window_tokens: WINDOW_BATCHES * analyze.batch_max_tokens,
         max_wait: Duration::from_millis(analyze.batch_max_wait_ms),
     };
     let batcher = tokio::spawn(batcher::run(pending_rx, batch_tx, window));
-    let model = spawn_model_thread(classifier, tracker.clone(), batch_rx, result_tx);
+    tracing::info!(workers = workers.len(), "model threads");
+    let batch_rx = Arc::new(Mutex::new(batch_rx));
+    let models: Vec<_> = workers
+        .into_iter()
+        .map(|c| spawn_model_thread(c, tracker.clone(), batch_rx.clone(), result_tx.clone()))
+        .collect();
+    drop(result_tx);
     let writer = {
         let out = out.clone();
         tokio::spawn(async move {
@@ -157,14 +164,15 @@ pub async fn run(config: &Config, classifier: Classifier, shutdown: Cancellation
     // Drain in order: no new input, the batcher flushes, the model finishes, outputs are acked.
     drop(pending_tx);
     let _ = batcher.await;
-    let model_result = tokio::task::spawn_blocking(move || model.join()).await;
+    let model_result =
+        tokio::task::spawn_blocking(move || models.into_iter().map(|m| m.join()).collect::<Result<Vec<()>, _>>()).await;
     let _ = writer.await;
     if let Err(err) = consumer.commit_consumer_state(CommitMode::Sync) {
         tracing::warn!(%err, "final offset commit failed; the last posts will be redelivered");
     }
     tracing::info!("analyze drained and stopped");
     match model_result {
-        Ok(Ok(())) => Ok(()),
+        Ok(Ok(_)) => Ok(()),
         _ => Err(ServiceError::Model("panicked".into())),
     }
 }
@@ -217,18 +225,20 @@ fn decode(msg: &BorrowedMessage<'_>, limits: &Limits) -> Result<Post, DecodeErro
 
 type ModelResult = Result<Vec<(Pending, Labels)>, (Vec<Pending>, String)>;
 
-/// The model runs on its own thread: forward passes are long and CPU-bound and must not stall the
-/// async runtime that consumes and produces.
+/// Each model worker runs on its own thread: forward passes are long and CPU-bound and must not
+/// stall the async runtime that consumes and produces. Idle workers take turns waiting for the
+/// next batch.
 fn spawn_model_thread(
     mut classifier: Classifier,
     tracker: Arc<Mutex<OffsetTracker>>,
-    mut batches: mpsc::Receiver<Vec<Pending>>,
+    batches: Arc<Mutex<mpsc::Receiver<Vec<Pending>>>>,
     results: mpsc::Sender<ModelResult>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
         .name("citypulse-model".into())
         .spawn(move || {
-            while let Some(mut batch) = batches.blocking_recv() {
+            let next = || batches.lock().ok().and_then(|mut rx| rx.blocking_recv());
+            while let Some(mut batch) = next() {
                 drop_revoked(&tracker, &mut batch, |p| (p.partition, p.epoch));
                 if batch.is_empty() {
                     continue;
