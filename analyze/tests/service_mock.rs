@@ -20,6 +20,11 @@ fn config(brokers: &str) -> schema::config::Config {
 
 /// The shipped config pointed at `brokers`, with topics `<prefix>.raw|analyzed|dlq`.
 fn config_with_topics(brokers: &str, prefix: &str) -> schema::config::Config {
+    config_with_overrides(brokers, prefix, &[])
+}
+
+/// As [`config_with_topics`], with `overrides` (`CITYPULSE__…` variables) replacing the defaults here.
+fn config_with_overrides(brokers: &str, prefix: &str, overrides: &[(&str, &str)]) -> schema::config::Config {
     let repo = common::repo();
     let env = [
         ("CITYPULSE__KAFKA__BROKERS", brokers.to_owned()),
@@ -29,10 +34,19 @@ fn config_with_topics(brokers: &str, prefix: &str) -> schema::config::Config {
         ("CITYPULSE__KAFKA__ANALYZE_GROUP", format!("{prefix}-analyze")),
         ("CITYPULSE__ANALYZE__MODEL_DIR", repo.join("models/multilingual-e5-small").display().to_string()),
         ("CITYPULSE__ANALYZE__HEADS_DIR", repo.join("models/heads").display().to_string()),
+        (
+            "CITYPULSE__ANALYZE__ONNXRUNTIME_PATH",
+            repo.join("models/onnxruntime/libonnxruntime.so").display().to_string(),
+        ),
         ("CITYPULSE__ANALYZE__BACKEND", "candle".to_owned()),
         ("CITYPULSE__ANALYZE__BATCH_MAX_WAIT_MS", "50".to_owned()),
     ];
-    let env: Vec<(String, String)> = env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    let env: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(k, _)| overrides.iter().all(|(o, _)| o != k))
+        .map(|(k, v)| (k.to_owned(), v))
+        .chain(overrides.iter().map(|&(k, v)| (k.to_owned(), v.to_owned())))
+        .collect();
     schema::config::Config::load_with_env(&repo.join("config"), env).expect("shipped config with overrides")
 }
 
@@ -198,6 +212,57 @@ async fn two_instances_split_the_work_and_survive_a_kill() {
     b.await.unwrap().unwrap();
     let missing: Vec<&String> = expected.difference(&seen).collect();
     assert!(missing.is_empty(), "lost after the kill: {missing:?}");
+}
+
+/// Two onnx model workers (one session and thread each) share the batches: every post comes out
+/// exactly once and the service drains and stops.
+#[cfg(feature = "onnx")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_model_workers_analyse_every_post_once() {
+    if !common::model_available() {
+        return;
+    }
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    cluster.create_topic("posts.raw", 2, 1).unwrap();
+    cluster.create_topic("posts.analyzed", 2, 1).unwrap();
+    cluster.create_topic("posts.dlq", 1, 1).unwrap();
+    let overrides = [
+        ("CITYPULSE__ANALYZE__BACKEND", "onnx"),
+        ("CITYPULSE__ANALYZE__PRECISION", "int8"),
+        ("CITYPULSE__ANALYZE__THREADS", "2"),
+        ("CITYPULSE__ANALYZE__WORKERS", "2"),
+        // Small batches, so both workers get several.
+        ("CITYPULSE__ANALYZE__BATCH_MAX_TOKENS", "128"),
+    ];
+    let config = config_with_overrides(&brokers, "posts", &overrides);
+    let mut expected = BTreeSet::new();
+    for i in 0..60 {
+        let p = post(i);
+        expected.insert(p.key());
+        produce(&brokers, "posts.raw", &p.key(), &schema::encode(&p)).await;
+    }
+    let shutdown = CancellationToken::new();
+    let service = {
+        let (config, shutdown) = (config.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let opts = analyze::ModelOptions::from_config(&config.services.analyze);
+            let classifier = analyze::Classifier::load(&opts, &config.topics).unwrap();
+            assert_eq!(classifier.workers(), 2);
+            analyze::service::run(&config, classifier, shutdown).await
+        })
+    };
+    let first = read_all(&brokers, "posts.analyzed", expected.len(), Duration::from_secs(90)).await;
+    assert_eq!(first.len(), expected.len(), "all analysed in time");
+    shutdown.cancel();
+    service.await.unwrap().unwrap();
+    // Everything in the topic after the drain: a duplicate would show here.
+    let analyzed = read_all(&brokers, "posts.analyzed", usize::MAX, Duration::from_secs(5)).await;
+    let limits = Limits::default();
+    let keys: Vec<String> =
+        analyzed.iter().map(|b| schema::decode::<AnalyzedPost>(b, &limits).unwrap().key()).collect();
+    assert_eq!(keys.len(), expected.len(), "each post once");
+    assert_eq!(keys.into_iter().collect::<BTreeSet<_>>(), expected);
 }
 
 /// End to end against the tansu broker process: posts in, analysed posts out, bad input in the DLQ.
