@@ -87,7 +87,7 @@ pub struct ModelArgs {
     /// Model threads, all workers together.
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Model workers taking batches in parallel, threads / workers each (onnx only).
+    /// Model workers taking batches in parallel, threads / workers each (onnx only; capped at threads).
     #[arg(long)]
     pub workers: Option<usize>,
 }

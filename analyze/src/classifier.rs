@@ -41,7 +41,7 @@ pub struct ModelOptions {
     pub backend: BackendKind,
     pub precision: Precision,
     pub threads: usize,
-    /// Backends that take batches in parallel (onnx; candle always has one).
+    /// Backends that take batches in parallel (onnx, at most `threads`; candle always has one).
     pub workers: usize,
     pub max_seq_tokens: usize,
     pub batch_max_tokens: usize,

@@ -1,9 +1,9 @@
 //! `citypulse analyze`: the classifier behind a Kafka consumer group, at least once.
 //!
 //! ```text
-//! consumer task ──Pending──▶ batcher window ──one batch when the model can take it──▶ model thread
-//!  decode, redact, detect      (length-sorted,          (forward pass + heads only)         │
-//!  language, tokenise          token budget, max wait)                                      │
+//! consumer task ──Pending──▶ batcher window ──one batch when a model can take it──▶ model threads
+//!  decode, redact, detect      (length-sorted,          (one per worker: forward passes    │
+//!  language, tokenise          token budget, max wait)   and heads only)                   │
 //!      ▲   decode errors → posts.dlq                                                        │
 //!      └──── store offset (partition order) ◀── produce posts.analyzed, acked ◀──results────┘
 //! ```
