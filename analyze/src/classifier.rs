@@ -88,7 +88,7 @@ pub fn load_backend(opts: &ModelOptions) -> Result<Box<dyn Backend>, ClassifierE
     }
     match opts.resolved_backend() {
         BackendKind::Onnx => load_onnx(opts),
-        // candle's CPU kernels size their own thread pool (all cores; RAYON_NUM_THREADS caps it).
+        // candle's CPU kernels size their own thread pools (see CandleBackend::load).
         _ => Ok(Box::new(CandleBackend::load(&opts.model_dir, opts.threads)?)),
     }
 }
@@ -118,8 +118,11 @@ pub fn load_encoder(opts: &ModelOptions) -> Result<Encoder, ClassifierError> {
         BackendKind::Onnx => opts.workers.clamp(1, opts.threads.max(1)),
         _ => 1,
     };
-    let each = ModelOptions { threads: (opts.threads / workers).max(1), ..opts.clone() };
-    let backends = (0..workers).map(|_| load_backend(&each)).collect::<Result<Vec<_>, _>>()?;
+    // An uneven split gives the first workers one thread more: every thread is used.
+    let threads = |i: usize| (opts.threads / workers + usize::from(i < opts.threads % workers)).max(1);
+    let backends = (0..workers)
+        .map(|i| load_backend(&ModelOptions { threads: threads(i), ..opts.clone() }))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Encoder::new(tokenizer, backends, opts.batch_max_tokens))
 }
 

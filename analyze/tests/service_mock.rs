@@ -4,6 +4,9 @@
 
 mod common;
 
+use analyze::backend::{BackendError, PaddedBatch, HIDDEN};
+use analyze::encoder::Encoder;
+use analyze::tokenize::PostTokenizer;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
@@ -11,6 +14,8 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use schema::{AnalyzedPost, DlqRecord, Limits, Post, SourceId};
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -96,6 +101,17 @@ async fn read_all(brokers: &str, topic: &str, want: usize, wait: Duration) -> Ve
     out
 }
 
+/// A MockCluster with posts.raw and posts.analyzed of `partitions` partitions and a one-partition
+/// posts.dlq; keep the cluster alive as long as its brokers are used.
+fn mock_cluster(partitions: i32) -> (MockCluster<'static, rdkafka::producer::DefaultProducerContext>, String) {
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic("posts.raw", partitions, 1).unwrap();
+    cluster.create_topic("posts.analyzed", partitions, 1).unwrap();
+    cluster.create_topic("posts.dlq", 1, 1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    (cluster, brokers)
+}
+
 fn rand_suffix() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
 }
@@ -105,11 +121,7 @@ async fn every_post_analysed_bad_input_to_dlq_and_restart_resumes() {
     if !common::model_available() {
         return;
     }
-    let cluster = MockCluster::new(1).unwrap();
-    let brokers = cluster.bootstrap_servers();
-    cluster.create_topic("posts.raw", 3, 1).unwrap();
-    cluster.create_topic("posts.analyzed", 3, 1).unwrap();
-    cluster.create_topic("posts.dlq", 1, 1).unwrap();
+    let (_cluster, brokers) = mock_cluster(3);
     let config = config(&brokers);
     let n = 24;
     for i in 0..n {
@@ -170,11 +182,7 @@ async fn two_instances_split_the_work_and_survive_a_kill() {
     if !common::model_available() {
         return;
     }
-    let cluster = MockCluster::new(1).unwrap();
-    let brokers = cluster.bootstrap_servers();
-    cluster.create_topic("posts.raw", 4, 1).unwrap();
-    cluster.create_topic("posts.analyzed", 4, 1).unwrap();
-    cluster.create_topic("posts.dlq", 1, 1).unwrap();
+    let (_cluster, brokers) = mock_cluster(4);
     let config = config(&brokers);
     let start = |shutdown: CancellationToken| {
         let config = config.clone();
@@ -222,11 +230,7 @@ async fn two_model_workers_analyse_every_post_once() {
     if !common::model_available() {
         return;
     }
-    let cluster = MockCluster::new(1).unwrap();
-    let brokers = cluster.bootstrap_servers();
-    cluster.create_topic("posts.raw", 2, 1).unwrap();
-    cluster.create_topic("posts.analyzed", 2, 1).unwrap();
-    cluster.create_topic("posts.dlq", 1, 1).unwrap();
+    let (_cluster, brokers) = mock_cluster(2);
     let overrides = [
         ("CITYPULSE__ANALYZE__BACKEND", "onnx"),
         ("CITYPULSE__ANALYZE__PRECISION", "int8"),
@@ -263,6 +267,57 @@ async fn two_model_workers_analyse_every_post_once() {
         analyzed.iter().map(|b| schema::decode::<AnalyzedPost>(b, &limits).unwrap().key()).collect();
     assert_eq!(keys.len(), expected.len(), "each post once");
     assert_eq!(keys.into_iter().collect::<BTreeSet<_>>(), expected);
+}
+
+/// Hidden states that depend only on the token ids; panics once `armed`. `delay` slows each pass.
+struct FakeBackend {
+    armed: Arc<AtomicBool>,
+    delay: Duration,
+}
+
+impl analyze::backend::Backend for FakeBackend {
+    fn name(&self) -> String {
+        "fake".into()
+    }
+
+    fn hidden_states(&mut self, batch: &PaddedBatch) -> Result<Vec<f32>, BackendError> {
+        assert!(!self.armed.load(Ordering::SeqCst), "fake model failure");
+        std::thread::sleep(self.delay);
+        Ok(batch
+            .ids
+            .iter()
+            .flat_map(|&id| (0..HIDDEN).map(move |d| ((id as usize * 7 + d) % 13) as f32 - 6.0))
+            .collect())
+    }
+}
+
+/// One of two model workers panics: the service stops by itself (drain, then an error) instead of
+/// running on with the other while the failed batch's offsets stay stuck.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_thread_that_panics_stops_the_service() {
+    if !common::model_available() {
+        return;
+    }
+    let (_cluster, brokers) = mock_cluster(2);
+    let config = config(&brokers);
+    let opts = analyze::ModelOptions::from_config(&config.services.analyze);
+    let tokenizer = PostTokenizer::load(&opts.model_dir.join("tokenizer.json"), opts.max_seq_tokens).unwrap();
+    let armed = Arc::new(AtomicBool::new(false));
+    let failing = FakeBackend { armed: armed.clone(), delay: Duration::ZERO };
+    // Slow, so the failing worker surely gets a batch while this one is busy.
+    let steady = FakeBackend { armed: Arc::new(AtomicBool::new(false)), delay: Duration::from_millis(300) };
+    let encoder = Encoder::new(tokenizer, vec![Box::new(failing), Box::new(steady)], 128);
+    let classifier = analyze::Classifier::with_encoder(encoder, &opts, &config.topics).unwrap();
+    armed.store(true, Ordering::SeqCst);
+    for i in 0..40 {
+        let p = post(i);
+        produce(&brokers, "posts.raw", &p.key(), &schema::encode(&p)).await;
+    }
+    let never_cancelled = CancellationToken::new();
+    let service = tokio::spawn(async move { analyze::service::run(&config, classifier, never_cancelled).await });
+    let result = tokio::time::timeout(Duration::from_secs(90), service).await.expect("the service stopped by itself");
+    let err = result.unwrap().expect_err("a panicked model thread is an error");
+    assert!(err.to_string().contains("1 model thread(s) panicked"), "{err}");
 }
 
 /// End to end against the tansu broker process: posts in, analysed posts out, bad input in the DLQ.

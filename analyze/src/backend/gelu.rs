@@ -108,19 +108,33 @@ mod tests {
         assert!(worst < 1e-6, "max |erf - libm::erff| = {worst}");
     }
 
+    fn max_difference(a: &[f32], b: &[f32]) -> f32 {
+        a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max)
+    }
+
     #[test]
     fn gelu_matches_candles_gelu_erf_on_every_path() {
         // Sizes that leave a remainder after the vector lanes and after the chunks.
         let xs: Vec<f32> = (0..CHUNK * 2 + 37).map(|i| (i as f32 - 9000.0) / 900.0).collect();
         let t = Tensor::from_vec(xs.clone(), xs.len(), &Device::Cpu).unwrap();
-        let ours = t.apply_op1_no_bwd(&GeluErf).unwrap();
         let theirs = t.gelu_erf().unwrap();
+        let ours = t.apply_op1_no_bwd(&GeluErf).unwrap();
         let diff = (ours - &theirs).unwrap().abs().unwrap().max(D::Minus1).unwrap().to_scalar::<f32>().unwrap();
         assert!(diff < 2e-6, "pooled: max difference {diff}");
-        let mut scalar = vec![0f32; xs.len()];
-        gelu_into(&xs, &mut scalar);
+        // A view that starts inside its storage (contiguous, offset 5).
+        let view = t.narrow(0, 5, xs.len() - 5).unwrap();
+        let ours = view.apply_op1_no_bwd(&GeluErf).unwrap().to_vec1::<f32>().unwrap();
+        let want = view.gelu_erf().unwrap().to_vec1::<f32>().unwrap();
+        assert!(max_difference(&ours, &want) < 2e-6, "offset view");
         let theirs = theirs.to_vec1::<f32>().unwrap();
-        let worst = scalar.iter().zip(&theirs).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-        assert!(worst < 2e-6, "baseline path: max difference {worst}");
+        let mut out = vec![0f32; xs.len()];
+        gelu_into(&xs, &mut out);
+        assert!(max_difference(&out, &theirs) < 2e-6, "baseline path");
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the features were just detected.
+            unsafe { gelu_into_avx2(&xs, &mut out) };
+            assert!(max_difference(&out, &theirs) < 2e-6, "avx2 path");
+        }
     }
 }

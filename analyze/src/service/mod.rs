@@ -132,8 +132,8 @@ pub async fn run(config: &Config, classifier: Classifier, shutdown: Cancellation
     let limits = config.services.limits.limits();
 
     let (pending_tx, pending_rx) = mpsc::channel::<Pending>(256);
-    // One batch waits while the model runs another: batches are cut as late as possible, from the
-    // fullest window.
+    // One batch waits while the model workers run theirs: batches are cut as late as possible,
+    // from the fullest window.
     let (batch_tx, batch_rx) = mpsc::channel::<Vec<Pending>>(1);
     let workers = classifier.into_workers();
     let (result_tx, mut result_rx) = mpsc::channel::<ModelResult>(2 * workers.len());
@@ -143,13 +143,18 @@ pub async fn run(config: &Config, classifier: Classifier, shutdown: Cancellation
         max_wait: Duration::from_millis(analyze.batch_max_wait_ms),
     };
     let batcher = tokio::spawn(batcher::run(pending_rx, batch_tx, window));
-    tracing::info!(workers = workers.len(), "model threads");
-    let batch_rx = Arc::new(Mutex::new(batch_rx));
-    let models: Vec<_> = workers
-        .into_iter()
-        .map(|c| spawn_model_thread(c, tracker.clone(), batch_rx.clone(), result_tx.clone()))
-        .collect();
-    drop(result_tx);
+    // A model thread that panics stops the whole service (drain, then an error), as a lone one
+    // did, instead of leaving the others running at part capacity with its batch's offsets stuck.
+    let stop = shutdown.child_token();
+    let shared = ModelShared {
+        tracker: tracker.clone(),
+        batches: Arc::new(Mutex::new(batch_rx)),
+        results: result_tx,
+        stop: stop.clone(),
+    };
+    let models: Vec<_> =
+        workers.into_iter().enumerate().map(|(i, c)| spawn_model_thread(i, c, shared.clone())).collect();
+    drop(shared);
     let writer = {
         let out = out.clone();
         tokio::spawn(async move {
@@ -159,21 +164,23 @@ pub async fn run(config: &Config, classifier: Classifier, shutdown: Cancellation
         })
     };
     tracing::info!(topic = %kafka.topic_raw, group = %kafka.analyze_group, "analyze consuming");
-    consume(&consumer, &tokenizer, &limits, &out, &pending_tx, &shutdown).await;
+    consume(&consumer, &tokenizer, &limits, &out, &pending_tx, &stop).await;
 
     // Drain in order: no new input, the batcher flushes, the model finishes, outputs are acked.
     drop(pending_tx);
     let _ = batcher.await;
-    let model_result =
-        tokio::task::spawn_blocking(move || models.into_iter().map(|m| m.join()).collect::<Result<Vec<()>, _>>()).await;
+    let panicked =
+        tokio::task::spawn_blocking(move || models.into_iter().map(|m| m.join()).filter(Result::is_err).count())
+            .await
+            .unwrap_or(1);
     let _ = writer.await;
     if let Err(err) = consumer.commit_consumer_state(CommitMode::Sync) {
         tracing::warn!(%err, "final offset commit failed; the last posts will be redelivered");
     }
     tracing::info!("analyze drained and stopped");
-    match model_result {
-        Ok(Ok(_)) => Ok(()),
-        _ => Err(ServiceError::Model("panicked".into())),
+    match panicked {
+        0 => Ok(()),
+        n => Err(ServiceError::Model(format!("{n} model thread(s) panicked"))),
     }
 }
 
@@ -225,18 +232,37 @@ fn decode(msg: &BorrowedMessage<'_>, limits: &Limits) -> Result<Post, DecodeErro
 
 type ModelResult = Result<Vec<(Pending, Labels)>, (Vec<Pending>, String)>;
 
-/// Each model worker runs on its own thread: forward passes are long and CPU-bound and must not
-/// stall the async runtime that consumes and produces. Idle workers take turns waiting for the
-/// next batch.
-fn spawn_model_thread(
-    mut classifier: Classifier,
+/// What the model threads share: where batches come from and results go, and how to stop the
+/// service when one of them panics.
+#[derive(Clone)]
+struct ModelShared {
     tracker: Arc<Mutex<OffsetTracker>>,
     batches: Arc<Mutex<mpsc::Receiver<Vec<Pending>>>>,
     results: mpsc::Sender<ModelResult>,
-) -> std::thread::JoinHandle<()> {
+    stop: CancellationToken,
+}
+
+/// Cancels the token when dropped during a panic.
+struct StopOnPanic(CancellationToken);
+
+impl Drop for StopOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            tracing::error!("a model thread panicked; stopping the service");
+            self.0.cancel();
+        }
+    }
+}
+
+/// Each model worker runs on its own thread: forward passes are long and CPU-bound and must not
+/// stall the async runtime that consumes and produces. Idle workers take turns waiting for the
+/// next batch.
+fn spawn_model_thread(index: usize, mut classifier: Classifier, shared: ModelShared) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
-        .name("citypulse-model".into())
+        .name(format!("citypulse-model-{index}"))
         .spawn(move || {
+            let ModelShared { tracker, batches, results, stop } = shared;
+            let _stop_on_panic = StopOnPanic(stop);
             let next = || batches.lock().ok().and_then(|mut rx| rx.blocking_recv());
             while let Some(mut batch) = next() {
                 drop_revoked(&tracker, &mut batch, |p| (p.partition, p.epoch));
