@@ -112,6 +112,17 @@ fn mock_cluster(partitions: i32) -> (MockCluster<'static, rdkafka::producer::Def
     (cluster, brokers)
 }
 
+/// Produces posts `range` (see [`post`]) into `topic`; returns their keys.
+async fn produce_posts(brokers: &str, topic: &str, range: std::ops::Range<usize>) -> BTreeSet<String> {
+    let mut keys = BTreeSet::new();
+    for i in range {
+        let p = post(i);
+        produce(brokers, topic, &p.key(), &schema::encode(&p)).await;
+        keys.insert(p.key());
+    }
+    keys
+}
+
 fn rand_suffix() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
 }
@@ -124,10 +135,7 @@ async fn every_post_analysed_bad_input_to_dlq_and_restart_resumes() {
     let (_cluster, brokers) = mock_cluster(3);
     let config = config(&brokers);
     let n = 24;
-    for i in 0..n {
-        let p = post(i);
-        produce(&brokers, "posts.raw", &p.key(), &schema::encode(&p)).await;
-    }
+    produce_posts(&brokers, "posts.raw", 0..n).await;
     produce(&brokers, "posts.raw", "replay:bad1", b"{not json").await;
     let mut future_major = serde_json::to_value(post(99)).unwrap();
     future_major["schema_version"] = "2.0".into();
@@ -192,23 +200,14 @@ async fn two_instances_split_the_work_and_survive_a_kill() {
             analyze::service::run(&config, classifier, shutdown).await
         })
     };
-    let mut expected = BTreeSet::new();
-    for i in 0..40 {
-        let p = post(i);
-        expected.insert(p.key());
-        produce(&brokers, "posts.raw", &p.key(), &schema::encode(&p)).await;
-    }
+    let mut expected = produce_posts(&brokers, "posts.raw", 0..40).await;
     let a = start(CancellationToken::new());
     let b_shutdown = CancellationToken::new();
     let b = start(b_shutdown.clone());
     let first = read_all(&brokers, "posts.analyzed", 10, Duration::from_secs(120)).await;
     assert!(first.len() >= 10, "the pair started working");
     a.abort(); // killed: no drain, no commit
-    for i in 40..80 {
-        let p = post(i);
-        expected.insert(p.key());
-        produce(&brokers, "posts.raw", &p.key(), &schema::encode(&p)).await;
-    }
+    expected.extend(produce_posts(&brokers, "posts.raw", 40..80).await);
     let limits = Limits::default();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
     let mut seen = BTreeSet::new();
@@ -240,12 +239,7 @@ async fn two_model_workers_analyse_every_post_once() {
         ("CITYPULSE__ANALYZE__BATCH_MAX_TOKENS", "128"),
     ];
     let config = config_with_overrides(&brokers, "posts", &overrides);
-    let mut expected = BTreeSet::new();
-    for i in 0..60 {
-        let p = post(i);
-        expected.insert(p.key());
-        produce(&brokers, "posts.raw", &p.key(), &schema::encode(&p)).await;
-    }
+    let expected = produce_posts(&brokers, "posts.raw", 0..60).await;
     let shutdown = CancellationToken::new();
     let service = {
         let (config, shutdown) = (config.clone(), shutdown.clone());
@@ -309,10 +303,7 @@ async fn a_model_thread_that_panics_stops_the_service() {
     let encoder = Encoder::new(tokenizer, vec![Box::new(failing), Box::new(steady)], 128);
     let classifier = analyze::Classifier::with_encoder(encoder, &opts, &config.topics).unwrap();
     armed.store(true, Ordering::SeqCst);
-    for i in 0..40 {
-        let p = post(i);
-        produce(&brokers, "posts.raw", &p.key(), &schema::encode(&p)).await;
-    }
+    produce_posts(&brokers, "posts.raw", 0..40).await;
     let never_cancelled = CancellationToken::new();
     let service = tokio::spawn(async move { analyze::service::run(&config, classifier, never_cancelled).await });
     let result = tokio::time::timeout(Duration::from_secs(90), service).await.expect("the service stopped by itself");
@@ -339,12 +330,7 @@ async fn analyses_through_tansu() {
     for r in admin.create_topics(&new, &rdkafka::admin::AdminOptions::new()).await.unwrap() {
         r.unwrap();
     }
-    let mut expected = BTreeSet::new();
-    for i in 0..20 {
-        let p = post(i);
-        expected.insert(p.key());
-        produce(&brokers, &topics[0], &p.key(), &schema::encode(&p)).await;
-    }
+    let expected = produce_posts(&brokers, &topics[0], 0..20).await;
     produce(&brokers, &topics[0], "replay:bad", b"\xff\xfe not json").await;
     let shutdown = CancellationToken::new();
     let service = {
