@@ -193,7 +193,7 @@ mod tests {
     }
 
     #[test]
-    fn parallel_workers_give_what_one_gives_and_report_progress_to_the_end() {
+    fn parallel_workers_give_what_one_gives_each_batch_once() {
         let owned: Vec<Vec<u32>> = (0..200u32).map(|i| (0..1 + i % 37).map(|t| 5 + (t * i) % 90).collect()).collect();
         let tokens: Vec<&[u32]> = owned.iter().map(Vec::as_slice).collect();
         let mut order: Vec<usize> = (0..tokens.len()).collect();
