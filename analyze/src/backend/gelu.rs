@@ -112,10 +112,19 @@ mod tests {
         a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max)
     }
 
+    /// Inputs that leave a remainder after the vector lanes and after the chunks.
+    fn inputs() -> Vec<f32> {
+        (0..CHUNK * 2 + 37).map(|i| (i as f32 - 9000.0) / 900.0).collect()
+    }
+
+    fn candles_gelu_erf(xs: &[f32]) -> Vec<f32> {
+        let t = Tensor::from_vec(xs.to_vec(), xs.len(), &Device::Cpu).unwrap();
+        t.gelu_erf().unwrap().to_vec1::<f32>().unwrap()
+    }
+
     #[test]
-    fn gelu_matches_candles_gelu_erf_on_every_path() {
-        // Sizes that leave a remainder after the vector lanes and after the chunks.
-        let xs: Vec<f32> = (0..CHUNK * 2 + 37).map(|i| (i as f32 - 9000.0) / 900.0).collect();
+    fn pooled_op_matches_candles_gelu_erf_also_on_an_offset_view() {
+        let xs = inputs();
         let t = Tensor::from_vec(xs.clone(), xs.len(), &Device::Cpu).unwrap();
         let theirs = t.gelu_erf().unwrap();
         let ours = t.apply_op1_no_bwd(&GeluErf).unwrap();
@@ -126,15 +135,45 @@ mod tests {
         let ours = view.apply_op1_no_bwd(&GeluErf).unwrap().to_vec1::<f32>().unwrap();
         let want = view.gelu_erf().unwrap().to_vec1::<f32>().unwrap();
         assert!(max_difference(&ours, &want) < 2e-6, "offset view");
-        let theirs = theirs.to_vec1::<f32>().unwrap();
+    }
+
+    // One test per code path, each called directly, so every path this CPU can run is run here
+    // whatever `gelu_slice` would pick (a machine with AVX-512 still runs the AVX2 and portable
+    // loops). A path the CPU lacks cannot run; its test says so on stderr and checks nothing.
+
+    #[test]
+    fn portable_path_matches_candles_gelu_erf() {
+        let xs = inputs();
         let mut out = vec![0f32; xs.len()];
         gelu_into(&xs, &mut out);
-        assert!(max_difference(&out, &theirs) < 2e-6, "baseline path");
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: the features were just detected.
-            unsafe { gelu_into_avx2(&xs, &mut out) };
-            assert!(max_difference(&out, &theirs) < 2e-6, "avx2 path");
+        assert!(max_difference(&out, &candles_gelu_erf(&xs)) < 2e-6);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_path_matches_candles_gelu_erf() {
+        if !(std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")) {
+            eprintln!("this CPU has no AVX2+FMA: the AVX2 path cannot run here");
+            return;
         }
+        let xs = inputs();
+        let mut out = vec![0f32; xs.len()];
+        // SAFETY: the features were just detected.
+        unsafe { gelu_into_avx2(&xs, &mut out) };
+        assert!(max_difference(&out, &candles_gelu_erf(&xs)) < 2e-6);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx512_path_matches_candles_gelu_erf() {
+        if !(std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma")) {
+            eprintln!("this CPU has no AVX-512F+FMA: the AVX-512 path cannot run here");
+            return;
+        }
+        let xs = inputs();
+        let mut out = vec![0f32; xs.len()];
+        // SAFETY: the features were just detected.
+        unsafe { gelu_into_avx512(&xs, &mut out) };
+        assert!(max_difference(&out, &candles_gelu_erf(&xs)) < 2e-6);
     }
 }
