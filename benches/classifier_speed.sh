@@ -21,6 +21,8 @@
 #   BENCH_BATCH=N        python batch size (default 32)
 #   BENCH_ROUNDS=N       rounds of all engines (default 3)
 #   BENCH_SKIP_BUILD=1   use the existing target/release/citypulse
+#   BENCH_BIN=PATH       the citypulse binary to measure (implies BENCH_SKIP_BUILD=1), e.g. the dev
+#                        build, whose analyzer and dependencies are optimised as in release
 #   BENCH_STRICT=1       exit 3 when a target fails (default: report only, exit 0)
 set -euo pipefail
 
@@ -34,7 +36,8 @@ ROUNDS=${BENCH_ROUNDS:-3}
 MODEL_DIR=models/multilingual-e5-small
 ORT_LIB=models/onnxruntime/libonnxruntime.so
 VENV_PY=.local/venv-model/bin/python
-BIN=target/release/citypulse
+BIN=${BENCH_BIN:-${CARGO_TARGET_DIR:-target}/release/citypulse}
+[[ -n ${BENCH_BIN:-} ]] && BENCH_SKIP_BUILD=1
 OUT_DIR=target/bench
 OUT=$OUT_DIR/classifier_speed.jsonl
 
