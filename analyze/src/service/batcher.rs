@@ -193,11 +193,16 @@ mod tests {
         assert!(out_rx.try_recv().is_err(), "not before max_wait");
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert_eq!(out_rx.recv().await.unwrap(), vec![Item(0, 10)]);
+        // Under the paused clock a broken budget trigger would still cut this very batch, only at
+        // max_wait (the runtime jumps the clock to the next timer when idle): so the clock must
+        // not have moved while the batch was cut.
+        let flood_at = Instant::now();
         for i in 1..=10 {
             in_tx.send(Item(i, 10)).await.unwrap();
         }
         let first = out_rx.recv().await.unwrap();
-        assert_eq!(first.len(), 10, "budget reached without waiting");
+        assert_eq!(first.len(), 10, "the whole budget in one batch");
+        assert_eq!(Instant::now(), flood_at, "budget reached without waiting");
         drop(in_tx);
         task.await.unwrap();
     }
