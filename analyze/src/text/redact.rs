@@ -134,7 +134,9 @@ fn redact_numbers(text: &str, counts: &mut Redacted) -> String {
         while i < chain.len() {
             // The words before the number as a second pass would see them: with the
             // placeholders already written ("0903123456STK" is "[phone]STK" then).
-            let before = || format!("{}{}", tail(&out, 40), &text[copied..chain[i].start]);
+            // Only its end matters (the keyword rules are anchored there), so only the end is
+            // copied: the whole stretch since the last redaction made a long chain quadratic.
+            let before = || format!("{}{}", tail(&out, 40), tail(&text[copied..chain[i].start], CONTEXT_CHARS));
             let Some((j, kind)) = classify(text, before, &chain, i) else {
                 i += 1;
                 continue;
@@ -154,6 +156,11 @@ fn redact_numbers(text: &str, counts: &mut Redacted) -> String {
     out.push_str(&text[copied..]);
     out
 }
+
+/// Characters of context before a number that the keyword rules can see: the longest keyword
+/// (10 characters) plus the longest gap they allow (20) and the character that `\b` looks at,
+/// with room to spare. A match ends at the number, so nothing further back can change one.
+const CONTEXT_CHARS: usize = 48;
 
 /// The last `n` characters of `s`.
 fn tail(s: &str, n: usize) -> &str {
@@ -258,6 +265,21 @@ fn mark_dates(text: &str, chain: &mut [Group]) {
     }
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Work done by [`classify`] on this thread (groups examined, context bytes built): the
+    /// tests bound its growth, which a timer could not do independently of the machine.
+    pub(super) static STEPS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts `n` steps of work (tests only; nothing in a release build).
+fn step(n: usize) {
+    #[cfg(test)]
+    STEPS.with(|s| s.set(s.get() + n as u64));
+    #[cfg(not(test))]
+    let _ = n;
+}
+
 /// The longest run of groups from `i` that is PII, and its kind. Phones are tried first:
 /// they are the most common and their shapes are the most specific.
 fn classify(text: &str, before: impl FnOnce() -> String, chain: &[Group], i: usize) -> Option<(usize, Kind)> {
@@ -266,6 +288,7 @@ fn classify(text: &str, before: impl FnOnce() -> String, chain: &[Group], i: usi
     let mut runs: Vec<(usize, String)> = Vec::new();
     let mut digits = String::new();
     for (j, g) in chain.iter().enumerate().skip(i) {
+        step(1);
         digits.push_str(&text[g.digits.0..g.digits.1]);
         if g.date || digits.len() > 19 {
             break;
@@ -300,6 +323,7 @@ fn classify(text: &str, before: impl FnOnce() -> String, chain: &[Group], i: usi
     }
     // Keyword rules: the number's shape alone is too common, the word before it decides.
     let before = before();
+    step(before.len());
     let keyword = |re: &Regex, lens: std::ops::RangeInclusive<usize>, extra: fn(&str) -> bool| {
         if !re.is_match(&before) {
             return None;

@@ -167,7 +167,13 @@ fn luhn_invalid_long_numbers_without_keyword_survive() {
 
 #[test]
 fn unusual_groupings_are_not_ids() {
+    // Twelve digits that pass the CCCD digit check (0, then province 01), but in pairs: a CCCD is
+    // never written so.
     assert_eq!(redact("00 11 22 33 44 55").text, "00 11 22 33 44 55");
+}
+
+#[test]
+fn usual_cccd_groupings_are_ids() {
     assert_eq!(redact("0792 0300 1234 và 079203 001234").text, "[id] và [id]");
 }
 
@@ -181,8 +187,26 @@ fn second_pass_regressions() {
 }
 
 #[test]
-fn long_digit_runs_stay_fast() {
-    // Each chain position looks at most 19 digits ahead, so this is linear.
+fn long_digit_runs_stay_linear() {
+    // Each chain position looks at most 19 digits ahead, so the work grows with the input, not
+    // with its square. Counted in steps (groups examined, context bytes built), not timed: a
+    // count does not depend on the machine. Doubling the input must about double the steps.
+    let steps = |text: &str| {
+        super::redact::STEPS.with(|s| s.set(0));
+        let r = redact(text);
+        (r, super::redact::STEPS.with(std::cell::Cell::get))
+    };
+    for (unit, n) in [("1", 5_000), ("0903 123 456", 1_000)] {
+        let (small, small_steps) = steps(&vec![unit; n].join(" "));
+        let (large, large_steps) = steps(&vec![unit; 2 * n].join(" "));
+        assert!(small_steps > 0, "steps are counted");
+        assert!(
+            large_steps * 10 <= small_steps * 22,
+            "{unit:?}: {small_steps} steps for {n}, {large_steps} for {}",
+            2 * n
+        );
+        assert_eq!(large.phones, 2 * small.phones);
+    }
     let ones = vec!["1"; 10_000].join(" ");
     assert!(redact(&ones).text == ones, "a run of single digits changed");
     let phones = vec!["0903 123 456"; 2_000].join(" ");
