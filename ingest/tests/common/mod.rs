@@ -326,6 +326,20 @@ pub fn shared(settings: &IngestSettings) -> Arc<Shared> {
     ingest::build_shared(settings, schema::author::AuthorHasher::development()).unwrap()
 }
 
+/// How many messages the raw topic holds (the sum of its partitions' high watermarks). Exact once
+/// the producer's sends were acknowledged, without a reader's settle window.
+pub async fn topic_len(kafka: &Kafka) -> i64 {
+    let brokers = kafka.brokers.clone();
+    let topic = kafka.topic.clone();
+    tokio::task::spawn_blocking(move || {
+        let consumer: rdkafka::consumer::BaseConsumer =
+            ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
+        (0..3).map(|p| consumer.fetch_watermarks(&topic, p, Duration::from_secs(10)).unwrap().1).sum()
+    })
+    .await
+    .unwrap()
+}
+
 /// Reads `posts.raw` from the beginning of every partition (no consumer group: no join delay)
 /// until `at_least` messages arrived, then `settle` longer to catch extras. Posts in arrival order.
 pub async fn read_posts(kafka: &Kafka, at_least: usize, settle: Duration) -> Vec<schema::Post> {
