@@ -1,10 +1,10 @@
 //! A dedicated ClickHouse server is killed (SIGKILL) while the writer streams batches into it and is
-//! restarted 30 s later: the writer retries through the outage, and the trend tables end up exactly
-//! equal to the sums over each post's latest analysis — nothing lost, nothing counted twice.
+//! restarted a few seconds later: the writer retries through the outage, and the trend tables end up
+//! exactly equal to the sums over each post's latest analysis — nothing lost, nothing counted twice.
 //!
-//! Slow (30 s outage) and it starts its own server through scripts/services.sh, so it is opt-in:
-//! `CITYPULSE_TEST_CLICKHOUSE_FAULT=1`. Ports: CITYPULSE_TEST_CH_FAULT_HTTP_PORT [28124],
-//! CITYPULSE_TEST_CH_FAULT_TCP_PORT [29001]; outage: CITYPULSE_TEST_CH_FAULT_DOWN_S [30].
+//! Part of every `make test` run (about 15 s: a 6 s outage plus the restart). It starts its own
+//! server through scripts/services.sh on free ports (or CITYPULSE_TEST_CH_FAULT_HTTP_PORT and
+//! CITYPULSE_TEST_CH_FAULT_TCP_PORT); outage: CITYPULSE_TEST_CH_FAULT_DOWN_S [6].
 
 mod common;
 mod support;
@@ -45,22 +45,28 @@ impl Instance {
     }
 }
 
-fn env_or(var: &str, default: &str) -> String {
-    std::env::var(var).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
+fn env_or(var: &str, default: impl FnOnce() -> String) -> String {
+    std::env::var(var).ok().filter(|v| !v.is_empty()).unwrap_or_else(default)
+}
+
+/// A port nobody listens on right now (the OS picks it), so parallel runs never share a server.
+fn free_port() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("local addr").port().to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clickhouse_killed_mid_stream_loses_nothing_and_counts_nothing_twice() {
-    if std::env::var_os("CITYPULSE_TEST_CLICKHOUSE_FAULT").is_none() {
-        eprintln!("skipped: set CITYPULSE_TEST_CLICKHOUSE_FAULT=1 to run the 30 s ClickHouse outage test");
+    // Like every test that needs ClickHouse: skipped only where no ClickHouse is meant to run.
+    if common::clickhouse_url().is_none() {
         return;
     }
     let inst = Instance {
         dir: PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("ch-fault-{}", std::process::id())),
-        http: env_or("CITYPULSE_TEST_CH_FAULT_HTTP_PORT", "28124"),
-        tcp: env_or("CITYPULSE_TEST_CH_FAULT_TCP_PORT", "29001"),
+        http: env_or("CITYPULSE_TEST_CH_FAULT_HTTP_PORT", free_port),
+        tcp: env_or("CITYPULSE_TEST_CH_FAULT_TCP_PORT", free_port),
     };
-    let down = Duration::from_secs(env_or("CITYPULSE_TEST_CH_FAULT_DOWN_S", "30").parse().expect("seconds"));
+    let down = Duration::from_secs(env_or("CITYPULSE_TEST_CH_FAULT_DOWN_S", || "6".into()).parse().expect("seconds"));
     inst.services("start");
     let t = TestDb::new(&format!("http://127.0.0.1:{}", inst.http), "cp_fault").await;
     let cfg = WriterConfig {
@@ -102,7 +108,11 @@ async fn clickhouse_killed_mid_stream_loses_nothing_and_counts_nothing_twice() {
         down,
         killed_at.elapsed()
     );
-    assert_eq!(inserted, latest.len());
+    // Not `inserted == latest.len()`: a kill that lands after an insert committed but before its
+    // answer arrived makes the retry find those posts stored already, and a correct writer then
+    // counts them as duplicates. What must hold is the content: every post live once, exact cells.
+    assert!(at_kill < total, "the kill landed mid-stream ({at_kill} of {total} batches written)");
+    eprintln!("{inserted} of {} posts counted as inserted by the writer", latest.len());
     for hourly in [true, false] {
         assert_eq!(actual_cells(&t, hourly).await, expected_cells(&latest, hourly), "hourly={hourly}");
     }
