@@ -132,6 +132,15 @@ impl ConsumerContext for StoreContext {
             revoked.extend(parts);
         }
     }
+
+    /// Logged like the revocation, so that an operator (and a test) can tell which instance
+    /// owns which partitions after a rebalance.
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Assign(tpl) = rebalance else { return };
+        let parts: Vec<i32> =
+            tpl.elements().iter().filter(|e| e.topic() == self.topic).map(|e| e.partition()).collect();
+        tracing::info!(?parts, "partitions assigned");
+    }
 }
 
 impl StoreContext {
