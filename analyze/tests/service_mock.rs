@@ -101,6 +101,19 @@ async fn read_all(brokers: &str, topic: &str, want: usize, wait: Duration) -> Ve
     out
 }
 
+/// How many messages `topic` holds (the sum of its partitions' high watermarks): what a full read
+/// must return, with no settle window to guess.
+async fn topic_len(brokers: &str, topic: &str, partitions: i32) -> usize {
+    let (brokers, topic) = (brokers.to_owned(), topic.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let consumer: rdkafka::consumer::BaseConsumer =
+            ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
+        (0..partitions).map(|p| consumer.fetch_watermarks(&topic, p, Duration::from_secs(10)).unwrap().1 as usize).sum()
+    })
+    .await
+    .unwrap()
+}
+
 /// A MockCluster with posts.raw and posts.analyzed of `partitions` partitions and a one-partition
 /// posts.dlq; keep the cluster alive as long as its brokers are used.
 fn mock_cluster(partitions: i32) -> (MockCluster<'static, rdkafka::producer::DefaultProducerContext>, String) {
@@ -176,24 +189,37 @@ async fn every_post_analysed_bad_input_to_dlq_and_restart_resumes() {
     let shutdown = CancellationToken::new();
     let service = run_once(shutdown.clone());
     let again = read_all(&brokers, "posts.analyzed", n + 1, Duration::from_secs(90)).await;
+    assert_eq!(again.len(), n + 1, "the new post analysed in time");
     shutdown.cancel();
     service.await.unwrap().unwrap();
-    let keys: Vec<String> = again.iter().map(|b| schema::decode::<AnalyzedPost>(b, &limits).unwrap().key()).collect();
+    // After the drain, the whole topic: `read_all` above stops at what it wants, so a post
+    // analysed twice would only show here.
+    let all =
+        read_all(&brokers, "posts.analyzed", topic_len(&brokers, "posts.analyzed", 3).await, Duration::from_secs(60))
+            .await;
+    let keys: Vec<String> = all.iter().map(|b| schema::decode::<AnalyzedPost>(b, &limits).unwrap().key()).collect();
     assert_eq!(keys.len(), n + 1, "old posts were not analysed again: {keys:?}");
     assert!(keys.contains(&p.key()));
 }
 
-/// Two instances share the partitions; one is killed (its task aborted, nothing drained) mid-stream
-/// and the other takes its partitions over: every post still comes out, duplicates allowed.
+/// Two instances share the partitions, each writing its own output topic so that the split shows;
+/// then one stops without its drain and the other takes its partitions over: every post still
+/// comes out, duplicates allowed.
+///
+/// What "stops" means here, precisely: the instance's task is aborted. Its consume loop ends at
+/// once, but the tasks and model threads it spawned finish the posts already taken, and its
+/// consumer, dropped last, leaves the group (LeaveGroup) — so the survivor takes over at once,
+/// without waiting out a session timeout. It is not a crash (SIGKILL: no finishing, no leaving).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_instances_split_the_work_and_survive_a_kill() {
+async fn two_instances_split_the_work_and_one_aborted_mid_stream_loses_nothing() {
     if !common::model_available() {
         return;
     }
-    let (_cluster, brokers) = mock_cluster(4);
-    let config = config(&brokers);
-    let start = |shutdown: CancellationToken| {
-        let config = config.clone();
+    let (cluster, brokers) = mock_cluster(4);
+    cluster.create_topic("posts.analyzed.a", 1, 1).unwrap();
+    cluster.create_topic("posts.analyzed.b", 1, 1).unwrap();
+    let start = |output: &str, shutdown: CancellationToken| {
+        let config = config_with_overrides(&brokers, "posts", &[("CITYPULSE__KAFKA__TOPIC_ANALYZED", output)]);
         tokio::spawn(async move {
             let opts = analyze::ModelOptions::from_config(&config.services.analyze);
             let classifier = analyze::Classifier::load(&opts, &config.topics).unwrap();
@@ -201,24 +227,42 @@ async fn two_instances_split_the_work_and_survive_a_kill() {
         })
     };
     let mut expected = produce_posts(&brokers, "posts.raw", 0..40).await;
-    let a = start(CancellationToken::new());
+    let a = start("posts.analyzed.a", CancellationToken::new());
     let b_shutdown = CancellationToken::new();
-    let b = start(b_shutdown.clone());
-    let first = read_all(&brokers, "posts.analyzed", 10, Duration::from_secs(120)).await;
-    assert!(first.len() >= 10, "the pair started working");
-    a.abort(); // killed: no drain, no commit
-    expected.extend(produce_posts(&brokers, "posts.raw", 40..80).await);
+    let b = start("posts.analyzed.b", b_shutdown.clone());
+    // The split: a trickle of posts until both instances have written some, however long the
+    // model loads and the group join take here.
+    let mut next = 40;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+    while topic_len(&brokers, "posts.analyzed.a", 1).await == 0 || topic_len(&brokers, "posts.analyzed.b", 1).await == 0
+    {
+        assert!(tokio::time::Instant::now() < deadline, "the two instances never both analysed posts");
+        expected.extend(produce_posts(&brokers, "posts.raw", next..next + 4).await);
+        next += 4;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    a.abort();
+    expected.extend(produce_posts(&brokers, "posts.raw", next..next + 40).await);
     let limits = Limits::default();
+    let keys = |topic: &'static str| {
+        let brokers = brokers.clone();
+        async move {
+            let n = topic_len(&brokers, topic, 1).await;
+            let all = read_all(&brokers, topic, n, Duration::from_secs(60)).await;
+            all.iter().map(|b| schema::decode::<AnalyzedPost>(b, &limits).unwrap().key()).collect::<BTreeSet<String>>()
+        }
+    };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
     let mut seen = BTreeSet::new();
-    while seen != expected && tokio::time::Instant::now() < deadline {
-        let all = read_all(&brokers, "posts.analyzed", usize::MAX, Duration::from_secs(10)).await;
-        seen = all.iter().map(|b| schema::decode::<AnalyzedPost>(b, &limits).unwrap().key()).collect();
+    while !expected.is_subset(&seen) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        seen = keys("posts.analyzed.a").await.into_iter().chain(keys("posts.analyzed.b").await).collect();
     }
     b_shutdown.cancel();
     b.await.unwrap().unwrap();
     let missing: Vec<&String> = expected.difference(&seen).collect();
-    assert!(missing.is_empty(), "lost after the kill: {missing:?}");
+    assert!(missing.is_empty(), "lost after the abort: {missing:?}");
+    assert_eq!(seen, expected, "nothing but the produced posts");
 }
 
 /// Two onnx model workers (one session and thread each) share the batches: every post comes out
@@ -255,7 +299,9 @@ async fn two_model_workers_analyse_every_post_once() {
     shutdown.cancel();
     service.await.unwrap().unwrap();
     // Everything in the topic after the drain: a duplicate would show here.
-    let analyzed = read_all(&brokers, "posts.analyzed", usize::MAX, Duration::from_secs(5)).await;
+    let analyzed =
+        read_all(&brokers, "posts.analyzed", topic_len(&brokers, "posts.analyzed", 2).await, Duration::from_secs(60))
+            .await;
     let limits = Limits::default();
     let keys: Vec<String> =
         analyzed.iter().map(|b| schema::decode::<AnalyzedPost>(b, &limits).unwrap().key()).collect();
