@@ -1,5 +1,9 @@
 //! Helpers shared by the workspace's tests that talk to real services (started by `make test` via
 //! scripts/services.sh, which exports their addresses). A dev-dependency only.
+//!
+//! [`proxy`]: a fault-injecting proxy to put in front of ClickHouse's HTTP port.
+
+pub mod proxy;
 
 /// The address of a service from the environment. When the variable is unset the test is skipped,
 /// unless `CITYPULSE_REQUIRE_SERVICES` is set (as `make test` and CI do): then a missing service is
