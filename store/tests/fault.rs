@@ -53,6 +53,21 @@ impl Instance {
     }
 }
 
+/// The server is stopped however the test ends: a failed assertion must not leave a ClickHouse
+/// process running after the suite (seen: one outlived a failed run).
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/services.sh");
+        let _ = Command::new(script)
+            .args(["stop", "clickhouse"])
+            .env("CITYPULSE_SERVICES_DIR", &self.dir)
+            .env("CITYPULSE_CH_HTTP_PORT", &self.http)
+            .env("CITYPULSE_CH_TCP_PORT", &self.tcp)
+            .status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// Deliveries per write: the most one interrupted INSERT can leave out of the trend tables.
 const BATCH: usize = 40;
 
@@ -160,6 +175,5 @@ async fn clickhouse_killed_mid_stream_loses_nothing_and_counts_nothing_twice() {
     assert_eq!(live, latest.len() as u64);
     eprintln!("{} deliveries, {} posts: trend cells exact after the outage", all.len(), latest.len());
     t.drop_db().await;
-    inst.services("stop");
-    let _ = std::fs::remove_dir_all(&inst.dir);
+    // `inst` stops the server and removes its folder when dropped, here or on a failed assertion.
 }
