@@ -99,3 +99,140 @@ pub fn kafka_brokers() -> Option<String> {
         }
     }
 }
+
+// ---- shared by the service tests (MockCluster, fake model, captured logs) ----
+
+/// A model that needs no weights: hidden states that depend only on the token ids, so the real
+/// tokenizer and heads give labels (whatever they are) without a forward pass.
+pub struct FakeBackend;
+
+impl analyze::backend::Backend for FakeBackend {
+    fn name(&self) -> String {
+        "fake".into()
+    }
+
+    fn hidden_states(
+        &mut self,
+        batch: &analyze::backend::PaddedBatch,
+    ) -> Result<Vec<f32>, analyze::backend::BackendError> {
+        Ok(fake_hidden_states(batch))
+    }
+}
+
+/// The fake model's output for `batch` (see [`FakeBackend`]).
+pub fn fake_hidden_states(batch: &analyze::backend::PaddedBatch) -> Vec<f32> {
+    use analyze::backend::HIDDEN;
+    batch.ids.iter().flat_map(|&id| (0..HIDDEN).map(move |d| ((id as usize * 7 + d) % 13) as f32 - 6.0)).collect()
+}
+
+/// How many messages `topic` holds (the sum of its partitions' high watermarks): what a full read
+/// must return, with no settle window to guess.
+pub async fn topic_len(brokers: &str, topic: &str, partitions: i32) -> usize {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let (brokers, topic) = (brokers.to_owned(), topic.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let c: BaseConsumer =
+            rdkafka::ClientConfig::new().set("bootstrap.servers", &brokers).create().expect("consumer");
+        (0..partitions)
+            .map(|p| c.fetch_watermarks(&topic, p, std::time::Duration::from_secs(10)).expect("watermarks").1 as usize)
+            .sum()
+    })
+    .await
+    .expect("join")
+}
+
+/// Reads `topic` from the start, in a group of its own, until `want` messages or `wait` passes.
+pub async fn read_all(brokers: &str, topic: &str, want: usize, wait: std::time::Duration) -> Vec<Vec<u8>> {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::message::Message;
+    static READERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = READERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("reader-{topic}-{}-{n}", std::process::id()))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + wait;
+    while out.len() < want {
+        match tokio::time::timeout_at(deadline, consumer.recv()).await {
+            Ok(Ok(m)) => out.push(m.payload().unwrap_or_default().to_vec()),
+            Ok(Err(e)) => eprintln!("reader of {topic}: {e}"),
+            Err(_) => break,
+        }
+    }
+    out
+}
+
+/// Every log line of the process, from every thread (the service logs from tokio workers and
+/// model threads, which a thread-local subscriber would miss): "LEVEL target: field=value ...",
+/// spans included. Installed once per test binary, so a binary that uses it holds one test.
+pub fn capture_logs() -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let capture = LogCapture { lines: lines.clone(), next_span: std::sync::atomic::AtomicU64::new(0) };
+    tracing::subscriber::set_global_default(capture).expect("the only subscriber of this test binary");
+    lines
+}
+
+/// Written against `tracing`'s own trait so the analyze crate needs no extra dev-dependency.
+struct LogCapture {
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    next_span: std::sync::atomic::AtomicU64,
+}
+
+struct Fields(String);
+
+impl tracing::field::Visit for Fields {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write as _;
+        let _ = write!(self.0, " {}={:?}", field.name(), value);
+    }
+
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        use std::fmt::Write as _;
+        // Unquoted, as a text formatter writes it: "0903 123 456" must match as is.
+        let _ = write!(self.0, " {}={}", field.name(), value);
+    }
+}
+
+impl LogCapture {
+    fn push(&self, line: String) {
+        if let Ok(mut lines) = self.lines.lock() {
+            lines.push(line);
+        }
+    }
+}
+
+impl tracing::Subscriber for LogCapture {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        let mut fields = Fields(format!("span {}:", span.metadata().name()));
+        span.record(&mut fields);
+        self.push(fields.0);
+        tracing::span::Id::from_u64(self.next_span.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1)
+    }
+
+    fn record(&self, _: &tracing::span::Id, values: &tracing::span::Record<'_>) {
+        let mut fields = Fields("span record:".into());
+        values.record(&mut fields);
+        self.push(fields.0);
+    }
+
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+
+    fn event(&self, event: &tracing::Event<'_>) {
+        let meta = event.metadata();
+        let mut fields = Fields(format!("{} {}:", meta.level(), meta.target()));
+        event.record(&mut fields);
+        self.push(fields.0);
+    }
+
+    fn enter(&self, _: &tracing::span::Id) {}
+
+    fn exit(&self, _: &tracing::span::Id) {}
+}

@@ -13,11 +13,9 @@
 
 mod common;
 
-use analyze::backend::{BackendError, PaddedBatch, HIDDEN};
 use analyze::encoder::Encoder;
 use analyze::tokenize::PostTokenizer;
-use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
-use rdkafka::message::Message;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -54,23 +52,6 @@ fn config(brokers: &str) -> schema::config::Config {
     ];
     let env = env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect::<Vec<_>>();
     schema::config::Config::load_with_env(&repo.join("config"), env).expect("shipped config")
-}
-
-/// Hidden states that depend only on the token ids: labels come out, whatever they are.
-struct FakeBackend;
-
-impl analyze::backend::Backend for FakeBackend {
-    fn name(&self) -> String {
-        "fake".into()
-    }
-
-    fn hidden_states(&mut self, batch: &PaddedBatch) -> Result<Vec<f32>, BackendError> {
-        Ok(batch
-            .ids
-            .iter()
-            .flat_map(|&id| (0..HIDDEN).map(move |d| ((id as usize * 7 + d) % 13) as f32 - 6.0))
-            .collect())
-    }
 }
 
 fn posts(range: std::ops::Range<usize>) -> Vec<Post> {
@@ -133,38 +114,6 @@ async fn committed_and_ends(brokers: &str) -> (BTreeMap<i32, Option<i64>>, BTree
     .expect("join")
 }
 
-/// How many messages the one-partition `topic` holds.
-async fn topic_len(brokers: &str, topic: &str) -> usize {
-    let (brokers, topic) = (brokers.to_owned(), topic.to_owned());
-    tokio::task::spawn_blocking(move || {
-        let c: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &brokers).create().expect("consumer");
-        c.fetch_watermarks(&topic, 0, Duration::from_secs(10)).expect("watermarks").1 as usize
-    })
-    .await
-    .expect("join")
-}
-
-/// Reads `want` messages of `topic` from the start; panics if they do not come within `wait`.
-async fn read(brokers: &str, topic: &str, want: usize, wait: Duration) -> Vec<Vec<u8>> {
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", format!("outage-reader-{topic}"))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .expect("consumer");
-    consumer.subscribe(&[topic]).expect("subscribe");
-    let mut out = Vec::new();
-    let deadline = tokio::time::Instant::now() + wait;
-    while out.len() < want {
-        match tokio::time::timeout_at(deadline, consumer.recv()).await {
-            Ok(Ok(m)) => out.push(m.payload().unwrap_or_default().to_vec()),
-            Ok(Err(e)) => eprintln!("reader: {e}"),
-            Err(_) => panic!("read {} of {want} messages of {topic} within {wait:?}", out.len()),
-        }
-    }
-    out
-}
-
 /// Polls `cond` until it holds; panics with `what` after `limit`, or at once, with the service's
 /// own result, if the service stops first: through an outage it must keep running until shutdown.
 async fn wait_while_running<F, Fut>(
@@ -217,7 +166,7 @@ async fn the_analyzer_rides_out_a_kafka_outage_and_analyses_every_post() {
         let opts = analyze::ModelOptions::from_config(&config.services.analyze);
         let tokenizer =
             PostTokenizer::load(&opts.model_dir.join("tokenizer.json"), opts.max_seq_tokens).expect("tokenizer");
-        let encoder = Encoder::new(tokenizer, vec![Box::new(FakeBackend)], 128);
+        let encoder = Encoder::new(tokenizer, vec![Box::new(common::FakeBackend)], 128);
         let classifier = analyze::Classifier::with_encoder(encoder, &opts, &config.topics).expect("classifier");
         let shutdown = CancellationToken::new();
         let mut service = {
@@ -226,7 +175,7 @@ async fn the_analyzer_rides_out_a_kafka_outage_and_analyses_every_post() {
         };
         // Mid-stream: the service has joined its group and published its first posts.
         wait_while_running("the first analysed posts", Duration::from_secs(20), &mut service, || async {
-            topic_len(&brokers, ANALYZED).await > 0
+            common::topic_len(&brokers, ANALYZED, 1).await > 0
         })
         .await;
 
@@ -262,8 +211,9 @@ async fn the_analyzer_rides_out_a_kafka_outage_and_analyses_every_post() {
             .expect("run");
 
         let input: BTreeSet<String> = before.iter().chain(&during).chain(&after).map(Post::key).collect();
-        let produced = topic_len(&brokers, ANALYZED).await;
-        let analyzed = read(&brokers, ANALYZED, produced, Duration::from_secs(20)).await;
+        let produced = common::topic_len(&brokers, ANALYZED, 1).await;
+        let analyzed = common::read_all(&brokers, ANALYZED, produced, Duration::from_secs(20)).await;
+        assert_eq!(analyzed.len(), produced, "read every message of {ANALYZED}");
         let limits = Limits::default();
         let keys: BTreeSet<String> = analyzed
             .iter()
@@ -271,7 +221,7 @@ async fn the_analyzer_rides_out_a_kafka_outage_and_analyses_every_post() {
             .collect();
         eprintln!("{} input posts, {produced} analysed messages, {} distinct keys", input.len(), keys.len());
         assert_eq!(keys, input, "every input post analysed, and nothing else");
-        assert_eq!(topic_len(&brokers, "posts.dlq").await, 0, "nothing dead-lettered");
+        assert_eq!(common::topic_len(&brokers, "posts.dlq", 1).await, 0, "nothing dead-lettered");
     })
     .await
     .expect("finished within 60 s");

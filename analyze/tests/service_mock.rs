@@ -4,11 +4,9 @@
 
 mod common;
 
-use analyze::backend::{BackendError, PaddedBatch, HIDDEN};
+use analyze::backend::{BackendError, PaddedBatch};
 use analyze::encoder::Encoder;
 use analyze::tokenize::PostTokenizer;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
@@ -81,39 +79,6 @@ async fn produce(brokers: &str, topic: &str, key: &str, payload: &[u8]) {
     producer.send(FutureRecord::to(topic).key(key).payload(payload), Duration::from_secs(10)).await.unwrap();
 }
 
-/// Reads everything in `topic` until `want` messages or `wait` passes.
-async fn read_all(brokers: &str, topic: &str, want: usize, wait: Duration) -> Vec<Vec<u8>> {
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", format!("reader-{topic}-{}", rand_suffix()))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .unwrap();
-    consumer.subscribe(&[topic]).unwrap();
-    let mut out = Vec::new();
-    let deadline = tokio::time::Instant::now() + wait;
-    while out.len() < want {
-        match tokio::time::timeout_at(deadline, consumer.recv()).await {
-            Ok(Ok(m)) => out.push(m.payload().unwrap_or_default().to_vec()),
-            _ => break,
-        }
-    }
-    out
-}
-
-/// How many messages `topic` holds (the sum of its partitions' high watermarks): what a full read
-/// must return, with no settle window to guess.
-async fn topic_len(brokers: &str, topic: &str, partitions: i32) -> usize {
-    let (brokers, topic) = (brokers.to_owned(), topic.to_owned());
-    tokio::task::spawn_blocking(move || {
-        let consumer: rdkafka::consumer::BaseConsumer =
-            ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
-        (0..partitions).map(|p| consumer.fetch_watermarks(&topic, p, Duration::from_secs(10)).unwrap().1 as usize).sum()
-    })
-    .await
-    .unwrap()
-}
-
 /// A MockCluster with posts.raw and posts.analyzed of `partitions` partitions and a one-partition
 /// posts.dlq; keep the cluster alive as long as its brokers are used.
 fn mock_cluster(partitions: i32) -> (MockCluster<'static, rdkafka::producer::DefaultProducerContext>, String) {
@@ -164,8 +129,8 @@ async fn every_post_analysed_bad_input_to_dlq_and_restart_resumes() {
     };
     let shutdown = CancellationToken::new();
     let service = run_once(shutdown.clone());
-    let analyzed = read_all(&brokers, "posts.analyzed", n, Duration::from_secs(120)).await;
-    let dlq = read_all(&brokers, "posts.dlq", 2, Duration::from_secs(30)).await;
+    let analyzed = common::read_all(&brokers, "posts.analyzed", n, Duration::from_secs(120)).await;
+    let dlq = common::read_all(&brokers, "posts.dlq", 2, Duration::from_secs(30)).await;
     shutdown.cancel();
     service.await.unwrap().unwrap();
 
@@ -188,15 +153,19 @@ async fn every_post_analysed_bad_input_to_dlq_and_restart_resumes() {
     produce(&brokers, "posts.raw", &p.key(), &schema::encode(&p)).await;
     let shutdown = CancellationToken::new();
     let service = run_once(shutdown.clone());
-    let again = read_all(&brokers, "posts.analyzed", n + 1, Duration::from_secs(90)).await;
+    let again = common::read_all(&brokers, "posts.analyzed", n + 1, Duration::from_secs(90)).await;
     assert_eq!(again.len(), n + 1, "the new post analysed in time");
     shutdown.cancel();
     service.await.unwrap().unwrap();
     // After the drain, the whole topic: `read_all` above stops at what it wants, so a post
     // analysed twice would only show here.
-    let all =
-        read_all(&brokers, "posts.analyzed", topic_len(&brokers, "posts.analyzed", 3).await, Duration::from_secs(60))
-            .await;
+    let all = common::read_all(
+        &brokers,
+        "posts.analyzed",
+        common::topic_len(&brokers, "posts.analyzed", 3).await,
+        Duration::from_secs(60),
+    )
+    .await;
     let keys: Vec<String> = all.iter().map(|b| schema::decode::<AnalyzedPost>(b, &limits).unwrap().key()).collect();
     assert_eq!(keys.len(), n + 1, "old posts were not analysed again: {keys:?}");
     assert!(keys.contains(&p.key()));
@@ -234,7 +203,8 @@ async fn two_instances_split_the_work_and_one_aborted_mid_stream_loses_nothing()
     // model loads and the group join take here.
     let mut next = 40;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
-    while topic_len(&brokers, "posts.analyzed.a", 1).await == 0 || topic_len(&brokers, "posts.analyzed.b", 1).await == 0
+    while common::topic_len(&brokers, "posts.analyzed.a", 1).await == 0
+        || common::topic_len(&brokers, "posts.analyzed.b", 1).await == 0
     {
         assert!(tokio::time::Instant::now() < deadline, "the two instances never both analysed posts");
         expected.extend(produce_posts(&brokers, "posts.raw", next..next + 4).await);
@@ -247,8 +217,8 @@ async fn two_instances_split_the_work_and_one_aborted_mid_stream_loses_nothing()
     let keys = |topic: &'static str| {
         let brokers = brokers.clone();
         async move {
-            let n = topic_len(&brokers, topic, 1).await;
-            let all = read_all(&brokers, topic, n, Duration::from_secs(60)).await;
+            let n = common::topic_len(&brokers, topic, 1).await;
+            let all = common::read_all(&brokers, topic, n, Duration::from_secs(60)).await;
             all.iter().map(|b| schema::decode::<AnalyzedPost>(b, &limits).unwrap().key()).collect::<BTreeSet<String>>()
         }
     };
@@ -294,14 +264,18 @@ async fn two_model_workers_analyse_every_post_once() {
             analyze::service::run(&config, classifier, shutdown).await
         })
     };
-    let first = read_all(&brokers, "posts.analyzed", expected.len(), Duration::from_secs(90)).await;
+    let first = common::read_all(&brokers, "posts.analyzed", expected.len(), Duration::from_secs(90)).await;
     assert_eq!(first.len(), expected.len(), "all analysed in time");
     shutdown.cancel();
     service.await.unwrap().unwrap();
     // Everything in the topic after the drain: a duplicate would show here.
-    let analyzed =
-        read_all(&brokers, "posts.analyzed", topic_len(&brokers, "posts.analyzed", 2).await, Duration::from_secs(60))
-            .await;
+    let analyzed = common::read_all(
+        &brokers,
+        "posts.analyzed",
+        common::topic_len(&brokers, "posts.analyzed", 2).await,
+        Duration::from_secs(60),
+    )
+    .await;
     let limits = Limits::default();
     let keys: Vec<String> =
         analyzed.iter().map(|b| schema::decode::<AnalyzedPost>(b, &limits).unwrap().key()).collect();
@@ -323,11 +297,7 @@ impl analyze::backend::Backend for FakeBackend {
     fn hidden_states(&mut self, batch: &PaddedBatch) -> Result<Vec<f32>, BackendError> {
         assert!(!self.armed.load(Ordering::SeqCst), "fake model failure");
         std::thread::sleep(self.delay);
-        Ok(batch
-            .ids
-            .iter()
-            .flat_map(|&id| (0..HIDDEN).map(move |d| ((id as usize * 7 + d) % 13) as f32 - 6.0))
-            .collect())
+        Ok(common::fake_hidden_states(batch))
     }
 }
 
@@ -387,8 +357,8 @@ async fn analyses_through_tansu() {
             analyze::service::run(&config, classifier, shutdown).await
         })
     };
-    let out = read_all(&brokers, &topics[1], expected.len(), Duration::from_secs(120)).await;
-    let dlq = read_all(&brokers, &topics[2], 1, Duration::from_secs(30)).await;
+    let out = common::read_all(&brokers, &topics[1], expected.len(), Duration::from_secs(120)).await;
+    let dlq = common::read_all(&brokers, &topics[2], 1, Duration::from_secs(30)).await;
     shutdown.cancel();
     service.await.unwrap().unwrap();
     let limits = Limits::default();

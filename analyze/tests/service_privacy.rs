@@ -12,19 +12,13 @@
 
 mod common;
 
-use analyze::backend::{BackendError, PaddedBatch, HIDDEN};
 use analyze::encoder::Encoder;
 use analyze::tokenize::PostTokenizer;
-use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
-use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use schema::{AnalyzedPost, DlqRecord, Limits, Post, SourceId};
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -38,67 +32,6 @@ fn assert_clean(place: &str, what: &str) {
     for pii in PII {
         assert!(!what.contains(pii), "{place} leaks {pii:?}: {what}");
     }
-}
-
-/// Every event and span field of every thread, one line per event (span fields as lines of their
-/// own), kept for the assertions. Written against `tracing`'s own trait so the analyze crate needs
-/// no extra dev-dependency.
-struct Capture {
-    lines: Arc<Mutex<Vec<String>>>,
-    next_span: AtomicU64,
-}
-
-struct Fields(String);
-
-impl tracing::field::Visit for Fields {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        let _ = write!(self.0, " {}={:?}", field.name(), value);
-    }
-
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        // Unquoted, as a text formatter writes it: "0903 123 456" must match as is.
-        let _ = write!(self.0, " {}={}", field.name(), value);
-    }
-}
-
-impl Capture {
-    fn push(&self, line: String) {
-        if let Ok(mut lines) = self.lines.lock() {
-            lines.push(line);
-        }
-    }
-}
-
-impl tracing::Subscriber for Capture {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-
-    fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        let mut fields = Fields(format!("span {}:", span.metadata().name()));
-        span.record(&mut fields);
-        self.push(fields.0);
-        tracing::span::Id::from_u64(self.next_span.fetch_add(1, Ordering::Relaxed) + 1)
-    }
-
-    fn record(&self, _: &tracing::span::Id, values: &tracing::span::Record<'_>) {
-        let mut fields = Fields("span record:".into());
-        values.record(&mut fields);
-        self.push(fields.0);
-    }
-
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-
-    fn event(&self, event: &tracing::Event<'_>) {
-        let meta = event.metadata();
-        let mut fields = Fields(format!("{} {}:", meta.level(), meta.target()));
-        event.record(&mut fields);
-        self.push(fields.0);
-    }
-
-    fn enter(&self, _: &tracing::span::Id) {}
-
-    fn exit(&self, _: &tracing::span::Id) {}
 }
 
 fn config(brokers: &str) -> schema::config::Config {
@@ -116,23 +49,6 @@ fn config(brokers: &str) -> schema::config::Config {
     ];
     let env = env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect::<Vec<_>>();
     schema::config::Config::load_with_env(&repo.join("config"), env).expect("shipped config")
-}
-
-/// Hidden states that depend only on the token ids: labels come out, whatever they are.
-struct FakeBackend;
-
-impl analyze::backend::Backend for FakeBackend {
-    fn name(&self) -> String {
-        "fake".into()
-    }
-
-    fn hidden_states(&mut self, batch: &PaddedBatch) -> Result<Vec<f32>, BackendError> {
-        Ok(batch
-            .ids
-            .iter()
-            .flat_map(|&id| (0..HIDDEN).map(move |d| ((id as usize * 7 + d) % 13) as f32 - 6.0))
-            .collect())
-    }
 }
 
 fn post(id: &str, text: &str) -> Post {
@@ -157,37 +73,6 @@ async fn produce(producer: &FutureProducer, key: &str, payload: &[u8]) {
         .expect("produce");
 }
 
-/// How many messages the one-partition `topic` holds.
-async fn topic_len(brokers: &str, topic: &str) -> usize {
-    let (brokers, topic) = (brokers.to_owned(), topic.to_owned());
-    tokio::task::spawn_blocking(move || {
-        let c: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &brokers).create().expect("consumer");
-        c.fetch_watermarks(&topic, 0, Duration::from_secs(10)).expect("watermarks").1 as usize
-    })
-    .await
-    .expect("join")
-}
-
-/// Reads `want` messages of `topic` from the start, or what came within `wait`.
-async fn read(brokers: &str, topic: &str, want: usize, wait: Duration) -> Vec<Vec<u8>> {
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", format!("privacy-reader-{topic}"))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .expect("consumer");
-    consumer.subscribe(&[topic]).expect("subscribe");
-    let mut out = Vec::new();
-    let deadline = tokio::time::Instant::now() + wait;
-    while out.len() < want {
-        match tokio::time::timeout_at(deadline, consumer.recv()).await {
-            Ok(Ok(m)) => out.push(m.payload().unwrap_or_default().to_vec()),
-            _ => break,
-        }
-    }
-    out
-}
-
 /// Catches, each on its own (all four tried, each fails this test at the check named):
 /// - `Output::dead_letter` keeping the payload unredacted (`payload_redacted` built from `text`
 ///   instead of `crate::text::redact(&text).text`): posts.dlq leaks the phone number;
@@ -202,9 +87,7 @@ async fn no_pii_in_the_analysed_output_the_dlq_or_the_logs() {
     if !common::model_available() {
         return;
     }
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    tracing::subscriber::set_global_default(Capture { lines: lines.clone(), next_span: AtomicU64::new(0) })
-        .expect("the only subscriber of this test binary");
+    let lines = common::capture_logs();
 
     let cluster = MockCluster::new(1).expect("mock cluster");
     for topic in ["posts.raw", "posts.analyzed", "posts.dlq"] {
@@ -245,15 +128,15 @@ async fn no_pii_in_the_analysed_output_the_dlq_or_the_logs() {
     let opts = analyze::ModelOptions::from_config(&config.services.analyze);
     let tokenizer =
         PostTokenizer::load(&opts.model_dir.join("tokenizer.json"), opts.max_seq_tokens).expect("tokenizer");
-    let encoder = Encoder::new(tokenizer, vec![Box::new(FakeBackend)], 128);
+    let encoder = Encoder::new(tokenizer, vec![Box::new(common::FakeBackend)], 128);
     let classifier = analyze::Classifier::with_encoder(encoder, &opts, &config.topics).expect("classifier");
     let shutdown = CancellationToken::new();
     let service = {
         let (config, shutdown) = (config.clone(), shutdown.clone());
         tokio::spawn(async move { analyze::service::run(&config, classifier, shutdown).await })
     };
-    let analyzed = read(&brokers, "posts.analyzed", good.len(), Duration::from_secs(60)).await;
-    let dlq = read(&brokers, "posts.dlq", bad.len(), Duration::from_secs(30)).await;
+    let analyzed = common::read_all(&brokers, "posts.analyzed", good.len(), Duration::from_secs(60)).await;
+    let dlq = common::read_all(&brokers, "posts.dlq", bad.len(), Duration::from_secs(30)).await;
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(30), service)
         .await
@@ -261,8 +144,8 @@ async fn no_pii_in_the_analysed_output_the_dlq_or_the_logs() {
         .expect("join")
         .expect("run");
     // After the drain, nothing more: what was read is the whole of each topic.
-    assert_eq!(topic_len(&brokers, "posts.analyzed").await, good.len(), "each good post analysed once");
-    assert_eq!(topic_len(&brokers, "posts.dlq").await, bad.len(), "each bad message in the DLQ once");
+    assert_eq!(common::topic_len(&brokers, "posts.analyzed", 1).await, good.len(), "each good post analysed once");
+    assert_eq!(common::topic_len(&brokers, "posts.dlq", 1).await, bad.len(), "each bad message in the DLQ once");
 
     let limits = Limits::default();
     assert_eq!(analyzed.len(), good.len(), "all good posts analysed in time");

@@ -17,19 +17,15 @@
 
 mod common;
 
-use analyze::backend::{BackendError, PaddedBatch, HIDDEN};
 use analyze::encoder::Encoder;
 use analyze::tokenize::PostTokenizer;
-use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
-use rdkafka::message::Message;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use schema::{AnalyzedPost, DlqRecord, Limits, Post, SourceId};
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -40,43 +36,6 @@ const GOOD: usize = 6;
 /// The malformed message's key; it is alone in partition 1, so that a wrongly stored DLQ offset
 /// is not hidden behind partition 0's failed posts (only the lowest in-flight offset is stored).
 const BAD_KEY: &str = "replay:bad";
-
-/// The log lines of every thread, each event's fields on one line.
-struct Capture(Arc<Mutex<Vec<String>>>);
-
-struct Fields(String);
-
-impl tracing::field::Visit for Fields {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        let _ = write!(self.0, " {}={:?}", field.name(), value);
-    }
-}
-
-impl tracing::Subscriber for Capture {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-
-    fn event(&self, event: &tracing::Event<'_>) {
-        let mut fields = Fields(format!("{}:", event.metadata().level()));
-        event.record(&mut fields);
-        if let Ok(mut lines) = self.0.lock() {
-            lines.push(fields.0);
-        }
-    }
-
-    fn enter(&self, _: &tracing::span::Id) {}
-
-    fn exit(&self, _: &tracing::span::Id) {}
-}
 
 fn config(brokers: &str) -> schema::config::Config {
     let repo = common::repo();
@@ -95,23 +54,6 @@ fn config(brokers: &str) -> schema::config::Config {
     ];
     let env = env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect::<Vec<_>>();
     schema::config::Config::load_with_env(&repo.join("config"), env).expect("shipped config")
-}
-
-/// Hidden states that depend only on the token ids: labels come out, whatever they are.
-struct FakeBackend;
-
-impl analyze::backend::Backend for FakeBackend {
-    fn name(&self) -> String {
-        "fake".into()
-    }
-
-    fn hidden_states(&mut self, batch: &PaddedBatch) -> Result<Vec<f32>, BackendError> {
-        Ok(batch
-            .ids
-            .iter()
-            .flat_map(|&id| (0..HIDDEN).map(move |d| ((id as usize * 7 + d) % 13) as f32 - 6.0))
-            .collect())
-    }
 }
 
 fn post(i: usize) -> Post {
@@ -138,7 +80,7 @@ fn start(
         let opts = analyze::ModelOptions::from_config(&config.services.analyze);
         let tokenizer =
             PostTokenizer::load(&opts.model_dir.join("tokenizer.json"), opts.max_seq_tokens).expect("tokenizer");
-        let encoder = Encoder::new(tokenizer, vec![Box::new(FakeBackend)], 128);
+        let encoder = Encoder::new(tokenizer, vec![Box::new(common::FakeBackend)], 128);
         let classifier = analyze::Classifier::with_encoder(encoder, &opts, &config.topics).expect("classifier");
         analyze::service::run(&config, classifier, shutdown).await
     })
@@ -174,37 +116,6 @@ async fn committed(brokers: &str) -> [Option<i64>; 2] {
     .expect("join")
 }
 
-/// How many messages the one-partition `topic` holds.
-async fn topic_len(brokers: &str, topic: &str) -> usize {
-    let (brokers, topic) = (brokers.to_owned(), topic.to_owned());
-    tokio::task::spawn_blocking(move || {
-        let c: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &brokers).create().expect("consumer");
-        c.fetch_watermarks(&topic, 0, Duration::from_secs(10)).expect("watermarks").1 as usize
-    })
-    .await
-    .expect("join")
-}
-
-/// Reads `want` messages of `topic` from the start, or what came within `wait`.
-async fn read(brokers: &str, topic: &str, want: usize, wait: Duration) -> Vec<Vec<u8>> {
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", format!("produce-failure-reader-{topic}"))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .expect("consumer");
-    consumer.subscribe(&[topic]).expect("subscribe");
-    let mut out = Vec::new();
-    let deadline = tokio::time::Instant::now() + wait;
-    while out.len() < want {
-        match tokio::time::timeout_at(deadline, consumer.recv()).await {
-            Ok(Ok(m)) => out.push(m.payload().unwrap_or_default().to_vec()),
-            _ => break,
-        }
-    }
-    out
-}
-
 /// Catches, each on its own (all three tried, each fails this test at the committed-offset checks
 /// after the failing run, with the message named):
 /// - `Output::write` calling `finish` whatever `publish` returned (`if ok` dropped): partition 0 is
@@ -218,8 +129,7 @@ async fn offsets_stay_put_while_produces_fail_and_every_post_comes_out_after_the
     if !common::model_available() {
         return;
     }
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    tracing::subscriber::set_global_default(Capture(lines.clone())).expect("the only subscriber of this test binary");
+    let lines = common::capture_logs();
 
     let cluster = MockCluster::new(1).expect("mock cluster");
     cluster.create_topic("posts.raw", 2, 1).expect("topic");
@@ -259,8 +169,8 @@ async fn offsets_stay_put_while_produces_fail_and_every_post_comes_out_after_the
     // reaches the broker here at the latest.
     stop(shutdown, service).await;
     // Positive control: the fault really kept every output out of Kafka.
-    assert_eq!(topic_len(&brokers, "posts.analyzed").await, 0, "an analysed post got through the fault");
-    assert_eq!(topic_len(&brokers, "posts.dlq").await, 0, "a DLQ record got through the fault");
+    assert_eq!(common::topic_len(&brokers, "posts.analyzed", 1).await, 0, "an analysed post got through the fault");
+    assert_eq!(common::topic_len(&brokers, "posts.dlq", 1).await, 0, "a DLQ record got through the fault");
     // On a failure, what the service said about partitions and commits.
     let log = || -> Vec<String> {
         let lines = lines.lock().expect("log lines");
@@ -282,8 +192,8 @@ async fn offsets_stay_put_while_produces_fail_and_every_post_comes_out_after_the
     cluster.clear_request_errors(RDKafkaApiKey::Produce);
     let shutdown = CancellationToken::new();
     let service = start(&config, shutdown.clone());
-    let analyzed = read(&brokers, "posts.analyzed", GOOD, Duration::from_secs(15)).await;
-    let dlq = read(&brokers, "posts.dlq", 1, Duration::from_secs(10)).await;
+    let analyzed = common::read_all(&brokers, "posts.analyzed", GOOD, Duration::from_secs(15)).await;
+    let dlq = common::read_all(&brokers, "posts.dlq", 1, Duration::from_secs(10)).await;
     stop(shutdown, service).await;
     let limits = Limits::default();
     let keys: BTreeSet<String> =
