@@ -351,23 +351,22 @@ def emulate_vpmaddubsw(path, risky, ids, mask):
 
 
 def check_int8_kernels(path, ids, mask):
-    model = __import__("onnx").load(path)
-    nodes = int8_weight_nodes(model)
-    del model
+    import onnx
+    nodes = int8_weight_nodes(onnx.load(path))
     if not nodes:
         fail(f"{path}: no MatMulInteger or QAttention with constant weights (not a dynamic int8 model?)")
-    risky = [(name, act, w) for name, act, w in nodes if w.dtype == np.int8 and len(saturating_pairs(w)[0])]
-    s8 = sum(w.dtype == np.int8 for _, _, w in nodes)
-    widest = max(int(np.abs(w.astype(np.int32)).max()) for _, _, w in nodes if w.dtype == np.int8) if s8 else 0
+    signed = [w for _, _, w in nodes if w.dtype == np.int8]
+    widest = max((int(np.abs(w.astype(np.int32)).max()) for w in signed), default=0)
+    pairs = {name: len(saturating_pairs(w)[0]) for name, _, w in nodes if w.dtype == np.int8}
+    risky = [(name, act, w) for name, act, w in nodes if pairs.get(name)]
     if not risky:
-        print(f"[check] (e) int8 kernels: {len(nodes)} int8 GEMMs ({s8} with int8 weights, widest |w| {widest}; "
-              f"{len(nodes) - s8} uint8): no u8 x s8 pair sum can leave int16 on any input, so AVX2, "
-              f"VNNI and AMX kernels compute the same integers -> ok")
+        print(f"[check] (e) int8 kernels: {len(nodes)} int8 GEMMs ({len(signed)} with int8 weights, widest |w| "
+              f"{widest}; {len(nodes) - len(signed)} uint8): no u8 x s8 pair sum can leave int16 on any input, "
+              f"so AVX2, VNNI and AMX kernels compute the same integers -> ok")
         return True
-    pairs = sum(len(saturating_pairs(w)[0]) for _, _, w in risky)
     sat, total, worst = emulate_vpmaddubsw(path, risky, ids, mask)
-    print(f"[check] (e) int8 kernels: FAIL: {pairs} weight pairs in {len(risky)} of {len(nodes)} int8 GEMMs "
-          f"can overflow int16 in VPMADDUBSW (widest |w| {widest} > 64). Emulated on this check's batch, "
+    print(f"[check] (e) int8 kernels: FAIL: {sum(pairs.values())} weight pairs in {len(risky)} of {len(nodes)} int8 "
+          f"GEMMs can overflow int16 in VPMADDUBSW (widest |w| {widest} > 64). Emulated on this check's batch, "
           f"{sat} of {total} pair sums saturate (worst node {worst[0]}: {worst[1]}): on an AVX2 CPU "
           f"without VNNI (AMD Zen 1-3, Intel Haswell to Skylake) this model gives other embeddings "
           f"than here. Quantise with reduce_range=True (int8 weights in [-64, 64]) or uint8 weights "

@@ -7,7 +7,7 @@
 //! batch's rows reached `posts` but before the views ran leaves that batch's new posts out of the
 //! trend tables, and the writer's retry, finding them stored, cannot tell. So each trend table is
 //! either exact or short by exactly the new posts the retry found stored, its cells off by no more
-//! than that one batch could move. Seen in about one run in five here; the repair is left open
+//! than that one batch could move. Seen once in eight runs here; the repair is left open
 //! (issue 28's closing note: writer-side idempotent trend rows, or a rebuild of the affected days).
 //!
 //! Part of every `make test` run (about 15 s: a 6 s outage plus the restart). It starts its own
