@@ -38,8 +38,9 @@ pub enum Command {
     Alert,
     /// HTTP JSON API and dashboard (service).
     Serve,
-    /// Every stage in one process against the configured Kafka and ClickHouse.
-    Run,
+    /// Any set of stages in one process against the configured Kafka and ClickHouse, with one
+    /// /metrics and /healthz on run.metrics_port; Ctrl-C drains them in order.
+    Run(RunArgs),
     /// The whole pipeline on embedded defaults: in-process Kafka, a ClickHouse child process, the replay file.
     Demo,
     /// Classify text lines or Post JSONL; one JSON line out per line in.
@@ -75,7 +76,17 @@ pub enum PrecisionArg {
     Int8,
 }
 
-/// Encoder selection shared by classify, eval, analyze and train-head.
+/// `citypulse run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Stages to run, comma-separated (default: every built stage: ingest,analyze,store).
+    #[arg(long, value_delimiter = ',')]
+    pub stages: Vec<String>,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+/// Encoder selection shared by classify, eval, analyze, run and train-head.
 #[derive(Debug, Args)]
 pub struct ModelArgs {
     /// Encoder backend (default: onnx when built with it, else candle).

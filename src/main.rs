@@ -30,6 +30,7 @@ fn main() -> ExitCode {
 fn size_thread_pools(cli: &cli::Cli) {
     let threads = match &cli.command {
         cli::Command::Analyze(m) => m.threads,
+        cli::Command::Run(r) => r.model.threads,
         cli::Command::Classify(a) => a.model.threads,
         cli::Command::Eval(a) => a.model.threads,
         cli::Command::TrainHead(a) => a.model.threads,

@@ -1,13 +1,13 @@
 //! Telemetry, set up once per process: tracing (human or JSON), the Prometheus recorder with its
-//! `/metrics` endpoint and a `/healthz` endpoint, and the cancellation token that SIGINT/SIGTERM
+//! `/metrics` endpoint and a `/healthz` endpoint (reporting [`stagekit::Health`]), and the cancellation token that SIGINT/SIGTERM
 //! trigger and every stage receives.
 
 use axum::{extract::State, http::StatusCode, routing::get, Router};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use schema::config::services::{LogFormat, TelemetryConfig};
-use std::collections::BTreeMap;
+use stagekit::Health;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -31,39 +31,6 @@ pub fn prometheus() -> &'static PrometheusHandle {
             PrometheusBuilder::new().build_recorder().handle()
         })
     })
-}
-
-/// Health of the components of one service; `/healthz` is 200 when all are healthy, else 503.
-#[derive(Clone, Default)]
-pub struct Health {
-    components: Arc<Mutex<BTreeMap<String, Result<(), String>>>>,
-}
-
-impl Health {
-    pub fn set_ok(&self, component: &str) {
-        self.set(component, Ok(()));
-    }
-
-    pub fn set_unhealthy(&self, component: &str, reason: impl Into<String>) {
-        self.set(component, Err(reason.into()));
-    }
-
-    fn set(&self, component: &str, state: Result<(), String>) {
-        if let Ok(mut map) = self.components.lock() {
-            map.insert(component.to_owned(), state);
-        }
-    }
-
-    /// (healthy, JSON body).
-    pub fn report(&self) -> (bool, serde_json::Value) {
-        let map = self.components.lock().map(|m| m.clone()).unwrap_or_default();
-        let healthy = map.values().all(Result::is_ok);
-        let components: serde_json::Map<String, serde_json::Value> = map
-            .into_iter()
-            .map(|(k, v)| (k, v.err().map_or(serde_json::json!("ok"), serde_json::Value::String)))
-            .collect();
-        (healthy, serde_json::json!({ "status": if healthy { "ok" } else { "unhealthy" }, "components": components }))
-    }
 }
 
 /// Serves `/metrics` and `/healthz` on `addr` until `shutdown`. Returns the bound address (so
@@ -147,7 +114,8 @@ mod tests {
     #[tokio::test]
     async fn metrics_and_health_are_served_and_health_follows_components() {
         let health = Health::default();
-        health.set_ok("kafka");
+        let store = health.stage(stagekit::StageName::Store);
+        store.set_ok("kafka");
         let shutdown = CancellationToken::new();
         let (addr, task) =
             serve_metrics("127.0.0.1:0".parse().unwrap(), health.clone(), shutdown.clone()).await.unwrap();
@@ -156,9 +124,10 @@ mod tests {
         assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
         assert!(metrics.contains("citypulse_test_events_total 3"), "{metrics}");
         assert!(get(addr, "/healthz").await.starts_with("HTTP/1.1 200"));
-        health.set_unhealthy("clickhouse", "unreachable for 61 s");
+        store.set_unhealthy("clickhouse", "unreachable for 61 s");
         let unhealthy = get(addr, "/healthz").await;
         assert!(unhealthy.starts_with("HTTP/1.1 503") && unhealthy.contains("unreachable for 61 s"), "{unhealthy}");
+        assert!(unhealthy.contains(r#""failing":["store"]"#), "{unhealthy}");
         shutdown.cancel();
         tokio::time::timeout(std::time::Duration::from_secs(5), task).await.unwrap().unwrap();
     }

@@ -8,7 +8,8 @@
 //! - [`cache`]: embeddings cached on disk for training runs.
 //! - [`heads`]: the sentiment MLP head, topic prototypes, training.
 //! - [`classifier`]: loading everything from the model folder and labelling texts.
-//! - [`service`]: the Kafka consumer → batcher → model thread → producer loop (`citypulse analyze`).
+//! - [`service`]: [`run`], the analyze stage's entry point: the Kafka consumer → batcher → model
+//!   threads → producer loop.
 //! - [`labelled`]: the labelled TSV format read by `eval` and `train-head`.
 //! - [`metrics`]: accuracy, macro-F1, per-class scores, confusion matrices.
 
@@ -24,3 +25,4 @@ pub mod text;
 pub mod tokenize;
 
 pub use classifier::{Analysis, Classifier, ClassifierError, ModelOptions};
+pub use service::{run, AnalyzeDeps, AnalyzeSettings, AnalyzeStats};

@@ -236,3 +236,14 @@ impl tracing::Subscriber for LogCapture {
 
     fn exit(&self, _: &tracing::span::Id) {}
 }
+
+/// The analyze stage on `config`, as `citypulse analyze` runs it.
+pub async fn run_stage(
+    config: &schema::config::Config,
+    classifier: analyze::Classifier,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Result<analyze::AnalyzeStats, analyze::service::ServiceError> {
+    let settings = analyze::AnalyzeSettings::from_config(&config.services);
+    let health = stagekit::StageHealth::detached(stagekit::StageName::Analyze);
+    analyze::run(settings, analyze::AnalyzeDeps { classifier, health }, shutdown).await
+}

@@ -119,7 +119,7 @@ async fn committed_and_ends(brokers: &str) -> (BTreeMap<i32, Option<i64>>, BTree
 async fn wait_while_running<F, Fut>(
     what: &str,
     limit: Duration,
-    service: &mut JoinHandle<Result<(), analyze::service::ServiceError>>,
+    service: &mut JoinHandle<Result<analyze::AnalyzeStats, analyze::service::ServiceError>>,
     mut cond: F,
 ) where
     F: FnMut() -> Fut,
@@ -171,7 +171,7 @@ async fn the_analyzer_rides_out_a_kafka_outage_and_analyses_every_post() {
         let shutdown = CancellationToken::new();
         let mut service = {
             let (config, shutdown) = (config.clone(), shutdown.clone());
-            tokio::spawn(async move { analyze::service::run(&config, classifier, shutdown).await })
+            tokio::spawn(async move { common::run_stage(&config, classifier, shutdown).await })
         };
         // Mid-stream: the service has joined its group and published its first posts.
         wait_while_running("the first analysed posts", Duration::from_secs(20), &mut service, || async {

@@ -124,7 +124,7 @@ async fn every_post_analysed_bad_input_to_dlq_and_restart_resumes() {
         tokio::spawn(async move {
             let opts = analyze::ModelOptions::from_config(&config.services.analyze);
             let classifier = analyze::Classifier::load(&opts, &config.topics).unwrap();
-            analyze::service::run(&config, classifier, shutdown).await
+            common::run_stage(&config, classifier, shutdown).await
         })
     };
     let shutdown = CancellationToken::new();
@@ -192,7 +192,7 @@ async fn two_instances_split_the_work_and_one_aborted_mid_stream_loses_nothing()
         tokio::spawn(async move {
             let opts = analyze::ModelOptions::from_config(&config.services.analyze);
             let classifier = analyze::Classifier::load(&opts, &config.topics).unwrap();
-            analyze::service::run(&config, classifier, shutdown).await
+            common::run_stage(&config, classifier, shutdown).await
         })
     };
     let mut expected = produce_posts(&brokers, "posts.raw", 0..40).await;
@@ -261,7 +261,7 @@ async fn two_model_workers_analyse_every_post_once() {
             let opts = analyze::ModelOptions::from_config(&config.services.analyze);
             let classifier = analyze::Classifier::load(&opts, &config.topics).unwrap();
             assert_eq!(classifier.workers(), 2);
-            analyze::service::run(&config, classifier, shutdown).await
+            common::run_stage(&config, classifier, shutdown).await
         })
     };
     let first = common::read_all(&brokers, "posts.analyzed", expected.len(), Duration::from_secs(90)).await;
@@ -321,7 +321,7 @@ async fn a_model_thread_that_panics_stops_the_service() {
     armed.store(true, Ordering::SeqCst);
     produce_posts(&brokers, "posts.raw", 0..40).await;
     let never_cancelled = CancellationToken::new();
-    let service = tokio::spawn(async move { analyze::service::run(&config, classifier, never_cancelled).await });
+    let service = tokio::spawn(async move { common::run_stage(&config, classifier, never_cancelled).await });
     let result = tokio::time::timeout(Duration::from_secs(90), service).await.expect("the service stopped by itself");
     let err = result.unwrap().expect_err("a panicked model thread is an error");
     assert!(err.to_string().contains("1 model thread(s) panicked"), "{err}");
@@ -354,7 +354,7 @@ async fn analyses_through_tansu() {
         tokio::spawn(async move {
             let opts = analyze::ModelOptions::from_config(&config.services.analyze);
             let classifier = analyze::Classifier::load(&opts, &config.topics).unwrap();
-            analyze::service::run(&config, classifier, shutdown).await
+            common::run_stage(&config, classifier, shutdown).await
         })
     };
     let out = common::read_all(&brokers, &topics[1], expected.len(), Duration::from_secs(120)).await;

@@ -133,7 +133,7 @@ async fn no_pii_in_the_analysed_output_the_dlq_or_the_logs() {
     let shutdown = CancellationToken::new();
     let service = {
         let (config, shutdown) = (config.clone(), shutdown.clone());
-        tokio::spawn(async move { analyze::service::run(&config, classifier, shutdown).await })
+        tokio::spawn(async move { common::run_stage(&config, classifier, shutdown).await })
     };
     let analyzed = common::read_all(&brokers, "posts.analyzed", good.len(), Duration::from_secs(60)).await;
     let dlq = common::read_all(&brokers, "posts.dlq", bad.len(), Duration::from_secs(30)).await;
@@ -183,6 +183,6 @@ async fn no_pii_in_the_analysed_output_the_dlq_or_the_logs() {
         assert_clean("log line", line);
     }
     // Positive control: the capture saw the service's DLQ warnings, with their reasons.
-    let dlq_lines = lines.iter().filter(|l| l.contains("post sent to the DLQ") && l.contains("reason=")).count();
+    let dlq_lines = lines.iter().filter(|l| l.contains("message sent to the DLQ") && l.contains("reason=")).count();
     assert_eq!(dlq_lines, bad.len(), "DLQ warnings captured; all lines: {lines:#?}");
 }

@@ -74,7 +74,7 @@ fn post(i: usize) -> Post {
 fn start(
     config: &schema::config::Config,
     shutdown: CancellationToken,
-) -> JoinHandle<Result<(), analyze::service::ServiceError>> {
+) -> JoinHandle<Result<analyze::AnalyzeStats, analyze::service::ServiceError>> {
     let config = config.clone();
     tokio::spawn(async move {
         let opts = analyze::ModelOptions::from_config(&config.services.analyze);
@@ -82,11 +82,14 @@ fn start(
             PostTokenizer::load(&opts.model_dir.join("tokenizer.json"), opts.max_seq_tokens).expect("tokenizer");
         let encoder = Encoder::new(tokenizer, vec![Box::new(common::FakeBackend)], 128);
         let classifier = analyze::Classifier::with_encoder(encoder, &opts, &config.topics).expect("classifier");
-        analyze::service::run(&config, classifier, shutdown).await
+        common::run_stage(&config, classifier, shutdown).await
     })
 }
 
-async fn stop(shutdown: CancellationToken, service: JoinHandle<Result<(), analyze::service::ServiceError>>) {
+async fn stop(
+    shutdown: CancellationToken,
+    service: JoinHandle<Result<analyze::AnalyzeStats, analyze::service::ServiceError>>,
+) {
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(10), service)
         .await

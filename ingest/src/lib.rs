@@ -15,8 +15,8 @@
 //! - [`producer`]: the Kafka producer (idempotent, acks=all, lz4, back-pressure on a full queue).
 //! - [`crawl`]: the loop per stream (fetch → places → filter → dedup → produce → checkpoint) and
 //!   each source's stream (URLs, cursor rules); the Bluesky Jetstream and replay loops.
-//! - [`run`] (here): builds all of that from the configuration ([`IngestSettings`]) and runs every
-//!   enabled source until shutdown.
+//! - [`run`] (here): the ingest stage's entry point: builds all of that from [`IngestSettings`] and
+//!   [`IngestDeps`] and runs every enabled source until shutdown.
 //!
 //! Metrics (label `source`): `citypulse_ingest_fetched_posts_total`, `..._produced_posts_total`,
 //! `..._filtered_posts_total` (`reason`), `..._duplicate_posts_total`, `..._errors_total` (`kind`),
@@ -46,7 +46,9 @@ use schema::author::AuthorHasher;
 use schema::config::services::KafkaConfig;
 use schema::config::{PlacesConfig, SourcesConfig};
 use schema::Limits;
+use stagekit::StageHealth;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -109,19 +111,39 @@ pub fn build_shared(settings: &IngestSettings, hasher: AuthorHasher) -> Result<A
         limits: settings.limits,
         defaults: settings.sources.defaults.clone(),
         dedup: Mutex::new(DedupWindow::new(settings.sources.defaults.dedup_window_posts)),
+        totals: crawl::Totals::default(),
     }))
 }
 
-/// `citypulse ingest`: runs every enabled source until `shutdown` is cancelled (or, when only
-/// replay sources are configured, until they reach the end of their files). A stream that keeps
-/// failing is paused and retried, never fatal; only an unreadable checkpoint or a replay error
-/// ends its task with an error, which `run` returns after the others stopped.
+/// What the ingest stage is handed: the author key and its health.
+pub struct IngestDeps {
+    pub hasher: AuthorHasher,
+    pub health: StageHealth,
+}
+
+/// Totals of one run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IngestStats {
+    /// Crawl tasks run (one per stream: a hashtag, a subreddit, a feed, a file).
+    pub streams: usize,
+    /// Posts read from the sources.
+    pub fetched: u64,
+    /// Posts Kafka acknowledged (after the place filter and the duplicate window).
+    pub produced: u64,
+}
+
+/// The ingest stage's entry point (`citypulse ingest`, or a stage of `citypulse run`): runs every
+/// enabled source until `shutdown` is cancelled (or, when only replay sources are configured,
+/// until they reach the end of their files). A stream that keeps failing is paused and retried,
+/// never fatal; only an unreadable checkpoint or a replay error ends its task with an error, which
+/// `run` returns after the others stopped.
 pub async fn run(
     settings: IngestSettings,
-    hasher: AuthorHasher,
+    deps: IngestDeps,
     shutdown: CancellationToken,
-) -> Result<(), IngestError> {
-    let shared = build_shared(&settings, hasher)?;
+) -> Result<IngestStats, IngestError> {
+    let shared = build_shared(&settings, deps.hasher)?;
+    deps.health.set_ok("crawlers");
     run_with(settings.sources, shared, shutdown).await
 }
 
@@ -130,7 +152,7 @@ pub async fn run_with(
     sources: SourcesConfig,
     shared: Arc<Shared>,
     shutdown: CancellationToken,
-) -> Result<(), IngestError> {
+) -> Result<IngestStats, IngestError> {
     let mut tasks: JoinSet<Result<(), IngestError>> = JoinSet::new();
     for s in sources.mastodon.iter().filter(|s| s.enabled) {
         for stream in MastodonStream::from_config(s) {
@@ -159,6 +181,7 @@ pub async fn run_with(
         let (s, shared, shutdown) = (s.clone(), shared.clone(), shutdown.clone());
         tasks.spawn(async move { Ok(crawl::bluesky::run_jetstream(&s, shared, shutdown).await?) });
     }
+    let streams = tasks.len();
     let mut first_error = None;
     while let Some(joined) = tasks.join_next().await {
         let result = joined.map_err(|e| IngestError::Task(e.to_string())).and_then(|r| r);
@@ -167,5 +190,10 @@ pub async fn run_with(
             first_error.get_or_insert(e);
         }
     }
-    first_error.map_or(Ok(()), Err)
+    let stats = IngestStats {
+        streams,
+        fetched: shared.totals.fetched.load(Ordering::Relaxed),
+        produced: shared.totals.produced.load(Ordering::Relaxed),
+    };
+    first_error.map_or(Ok(stats), Err)
 }

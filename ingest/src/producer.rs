@@ -39,21 +39,9 @@ impl std::fmt::Debug for PostProducer {
 }
 
 impl PostProducer {
-    /// The client settings the delivery rules require; callers may add to them.
-    pub fn client_config(kafka: &KafkaConfig) -> ClientConfig {
-        let mut c = ClientConfig::new();
-        c.set("bootstrap.servers", &kafka.brokers)
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("compression.type", "lz4")
-            .set("message.timeout.ms", kafka.delivery_timeout_ms.to_string())
-            // Pages arrive in bursts; a few ms of lingering batches them into few requests.
-            .set("linger.ms", "5");
-        c
-    }
-
+    /// The shared producer settings ([`stagekit::kafka::producer`]), to `kafka.topic_raw`.
     pub fn new(kafka: &KafkaConfig) -> Result<Self, ProduceError> {
-        Self::with_client_config(Self::client_config(kafka), &kafka.topic_raw)
+        Self::with_client_config(stagekit::kafka::producer(kafka), &kafka.topic_raw)
     }
 
     pub fn with_client_config(config: ClientConfig, topic: &str) -> Result<Self, ProduceError> {

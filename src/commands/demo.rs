@@ -19,10 +19,10 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let shutdown = telemetry::shutdown_on_signals();
-        let health = telemetry::Health::default();
+        let health = stagekit::Health::default();
         let (metrics_addr, metrics_task) =
             telemetry::serve_metrics("127.0.0.1:0".parse()?, health.clone(), shutdown.clone()).await?;
-        health.set_ok("demo");
+        health.stage(stagekit::StageName::Analyze).set_ok("demo");
         let posts = read_replay(&config)?;
         println!(
             "demo: config valid (city {}, zone {}); {} posts decoded from {}",

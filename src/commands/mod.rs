@@ -1,19 +1,18 @@
 //! One module per subcommand. Stages that are not built yet say so and exit 2.
 
-mod analyze;
 mod check_config;
 mod classify;
 mod demo;
 mod eval;
-mod ingest;
-mod kafka_topics;
 mod model;
+mod stages;
 mod store_cmds;
 mod time_args;
 mod train_head;
 
 use crate::cli::{Cli, Command};
 use anyhow::Result;
+use stagekit::StageName;
 use std::process::ExitCode;
 
 /// Runs the parsed command line.
@@ -21,12 +20,20 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::CheckConfig => check_config::run(&cli),
         Command::Demo => demo::run(&cli),
-        Command::Ingest => ingest::run(&cli),
-        Command::Analyze(args) => analyze::run(&cli, args),
-        Command::Store => store_cmds::serve(&cli),
+        Command::Ingest => one_stage(&cli, StageName::Ingest, None),
+        Command::Analyze(args) => one_stage(&cli, StageName::Analyze, Some(args)),
+        Command::Store => one_stage(&cli, StageName::Store, None),
         Command::Alert => not_built("alert", "a later issue (alerts)"),
         Command::Serve => not_built("serve", "a later issue (analysts' surfaces)"),
-        Command::Run => not_built("run", "the later stages"),
+        Command::Run(args) => {
+            let config = load_config(&cli)?;
+            let plan = stages::Plan {
+                stages: stages::parse_stages(&args.stages)?,
+                metrics_port: config.services.run.metrics_port,
+                model: Some(&args.model),
+            };
+            stages::run_stages(&cli, plan)
+        }
         Command::Classify(args) => classify::run(&cli, args),
         Command::Eval(args) => eval::run(&cli, args),
         Command::TrainHead(args) => train_head::run(&cli, args),
@@ -35,6 +42,19 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Dlq { action } => store_cmds::dlq(&cli, action),
         Command::Report(_) => not_built("report", "a later issue (reports)"),
     }
+}
+
+/// `citypulse <stage>`: the stage alone, with /metrics and /healthz on its own `metrics_port`.
+fn one_stage(cli: &Cli, stage: StageName, model: Option<&crate::cli::ModelArgs>) -> Result<ExitCode> {
+    let s = &load_config(cli)?.services;
+    let metrics_port = match stage {
+        StageName::Ingest => s.ingest.metrics_port,
+        StageName::Analyze => s.analyze.metrics_port,
+        StageName::Store => s.store.metrics_port,
+        StageName::Alert => s.alert.metrics_port,
+        StageName::Serve => 0,
+    };
+    stages::run_stages(cli, stages::Plan { stages: vec![stage], metrics_port, model })
 }
 
 /// Exit code of a command that exists in the CLI but whose stage has not landed.
@@ -68,7 +88,7 @@ pub fn init_logging(cli: &Cli, config: &schema::config::Config) {
 pub async fn serve_metrics_if_enabled(
     config: &schema::config::Config,
     port: u16,
-    health: &crate::telemetry::Health,
+    health: &stagekit::Health,
     shutdown: &tokio_util::sync::CancellationToken,
 ) -> Result<Option<tokio::task::JoinHandle<()>>> {
     if port == 0 {

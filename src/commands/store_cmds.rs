@@ -1,9 +1,8 @@
-//! The store's commands: `citypulse migrate`, `citypulse store` (service), `citypulse trends`
-//! (analysts) and `citypulse dlq` (operators). The logic lives in the `store` crate.
+//! The store's commands besides the stage itself (see `stages`): `citypulse migrate`, `citypulse
+//! trends` (analysts) and `citypulse dlq` (operators). The logic lives in the `store` crate.
 
 use super::time_args::parse_instant;
 use crate::cli::{ByArg, Cli, DlqAction, FormatArg, GranularityArg, TrendsArgs, TrendsView};
-use crate::telemetry;
 use anyhow::{Context, Result};
 use schema::config::Config;
 use schema::SentimentLabel;
@@ -27,55 +26,6 @@ pub fn migrate(cli: &Cli) -> Result<ExitCode> {
     let report = runtime()?.block_on(store::migrate(&client, &db, zone))?;
     println!("migrations applied: {:?}; already applied: {:?}", report.applied, report.already);
     Ok(ExitCode::SUCCESS)
-}
-
-pub fn serve(cli: &Cli) -> Result<ExitCode> {
-    let config = super::load_config(cli)?;
-    super::init_logging(cli, &config);
-    runtime()?.block_on(async {
-        let shutdown = telemetry::shutdown_on_signals();
-        let health = telemetry::Health::default();
-        let metrics =
-            super::serve_metrics_if_enabled(&config, config.services.store.metrics_port, &health, &shutdown).await?;
-        let (client, db, zone) = ids(&config)?;
-        store::migrate(&client, &db, zone).await.context("applying migrations")?;
-        super::kafka_topics::ensure_topics(&config.services.kafka).await?;
-        let writer = store::writer_for(&config.services)?;
-        let limit = Duration::from_millis(config.services.store.unhealthy_after_ms);
-        let watch = tokio::spawn(store::watch_health(
-            writer.clone(),
-            limit,
-            {
-                let health = health.clone();
-                move |problem| match problem {
-                    Some(reason) => health.set_unhealthy("clickhouse", reason),
-                    None => health.set_ok("clickhouse"),
-                }
-            },
-            shutdown.clone(),
-        ));
-        let retention = (config.services.store.retention_every_ms > 0).then(|| {
-            let r = store::Retention {
-                posts_days: config.services.clickhouse.posts_retention_days,
-                trends_days: config.services.clickhouse.trends_retention_days,
-                every: Duration::from_millis(config.services.store.retention_every_ms),
-            };
-            tokio::spawn(store::run_retention(client.clone(), db.clone(), r, shutdown.clone()))
-        });
-        let stats =
-            store::run_with(store::ConsumerSettings::from_config(&config.services), writer, shutdown.clone()).await;
-        shutdown.cancel();
-        let _ = watch.await;
-        if let Some(task) = retention {
-            let _ = task.await;
-        }
-        if let Some(task) = metrics {
-            let _ = task.await;
-        }
-        let stats = stats?;
-        tracing::info!(?stats, "store stopped");
-        Ok(ExitCode::SUCCESS)
-    })
 }
 
 pub fn trends(cli: &Cli, args: &TrendsArgs) -> Result<ExitCode> {
@@ -192,7 +142,7 @@ pub fn dlq(cli: &Cli, action: &DlqAction) -> Result<ExitCode> {
     let config = super::load_config(cli)?;
     super::init_logging(cli, &config);
     let kafka = &config.services.kafka;
-    let entries = store::dlq::read_all(&kafka.brokers, &kafka.topic_dlq, Duration::from_secs(10))?;
+    let entries = store::dlq::read_all(kafka, Duration::from_secs(10))?;
     match action {
         DlqAction::List { limit } => {
             println!("{:>4} {:>10} {:<8} {:<22} {:<28} reason", "part", "offset", "stage", "kind", "source message");
@@ -252,8 +202,7 @@ fn replay(config: &Config, wanted: &[store::dlq::DlqEntry]) -> Result<()> {
     if !rest.is_empty() {
         let kafka = &config.services.kafka;
         let timeout = Duration::from_millis(u64::from(kafka.delivery_timeout_ms));
-        let report =
-            rt.block_on(store::replay_raw::replay_analyze(&kafka.brokers, &kafka.topic_raw, &rest, timeout))?;
+        let report = rt.block_on(store::replay_raw::replay_analyze(kafka, &rest, timeout))?;
         println!("analyze stage: {} raw posts sent to {} again", report.replayed.len(), kafka.topic_raw);
         for (p, o, why) in report.skipped {
             println!("skipped {p}/{o}: {why}");

@@ -8,16 +8,18 @@
 //! On shutdown the open batch gets one write attempt, stored offsets are committed synchronously,
 //! and whatever was not stored is redelivered to the next consumer, which the writer de-duplicates.
 
-use crate::error::{Backoff, StoreError};
+use crate::error::StoreError;
 use crate::ident::Database;
 use crate::writer::{Writer, WriterConfig};
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::statistics::Statistics;
-use rdkafka::{ClientConfig, Message};
+use rdkafka::Message;
+use schema::config::services::KafkaConfig;
 use schema::config::ServicesConfig;
-use schema::{AnalyzedPost, DecodeError, DlqRecord, Limits, Stage};
+use schema::{AnalyzedPost, DecodeError, Limits};
+use stagekit::publish::MessageRef;
+use stagekit::{Backoff, DlqPublisher, Publisher, StageName};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -27,38 +29,25 @@ use tokio_util::sync::CancellationToken;
 /// Largest payload copied into a DLQ record of an undecodable message, bytes.
 const DLQ_PAYLOAD_MAX: usize = 64 * 1024;
 
-/// Everything [`run_with`] needs besides the writer.
+/// Everything [`consume`] needs besides the writer. Kafka clients, topics and the group come
+/// from `kafka` (`topic_analyzed`, `topic_dlq`, `store_group`) through [`stagekit::kafka`].
 #[derive(Debug, Clone)]
 pub struct ConsumerSettings {
-    pub brokers: String,
-    pub group: String,
-    pub topic: String,
-    pub dlq_topic: String,
+    pub kafka: KafkaConfig,
     pub batch_max_rows: usize,
     pub batch_max_bytes: usize,
     pub batch_period: Duration,
     pub limits: Limits,
-    pub delivery_timeout: Duration,
-    /// Pause cap between retries of a failed DLQ publish.
-    pub retry_max_backoff: Duration,
-    /// Extra librdkafka properties (tests: short session timeouts).
-    pub extra: Vec<(String, String)>,
 }
 
 impl ConsumerSettings {
     pub fn from_config(cfg: &ServicesConfig) -> Self {
         ConsumerSettings {
-            brokers: cfg.kafka.brokers.clone(),
-            group: cfg.kafka.store_group.clone(),
-            topic: cfg.kafka.topic_analyzed.clone(),
-            dlq_topic: cfg.kafka.topic_dlq.clone(),
+            kafka: cfg.kafka.clone(),
             batch_max_rows: usize::try_from(cfg.store.batch_max_rows).unwrap_or(usize::MAX),
             batch_max_bytes: usize::try_from(cfg.store.batch_max_bytes).unwrap_or(usize::MAX),
             batch_period: Duration::from_millis(cfg.store.batch_period_ms),
             limits: cfg.limits.limits(),
-            delivery_timeout: Duration::from_millis(u64::from(cfg.kafka.delivery_timeout_ms)),
-            retry_max_backoff: Duration::from_millis(cfg.store.retry_max_backoff_ms),
-            extra: Vec::new(),
         }
     }
 }
@@ -67,20 +56,12 @@ impl ConsumerSettings {
 pub fn writer_for(cfg: &ServicesConfig) -> Result<Writer, StoreError> {
     let db = Database::new(&cfg.clickhouse.database)?;
     let wcfg = WriterConfig {
-        backoff: Backoff {
-            initial: Duration::from_millis(200),
-            max: Duration::from_millis(cfg.store.retry_max_backoff_ms.max(200)),
-        },
+        backoff: Backoff::up_to(Duration::from_millis(cfg.store.retry_max_backoff_ms)),
         attempt_timeout: Duration::from_millis(cfg.clickhouse.timeout_ms.max(1)),
         posts_retention_days: Some(cfg.clickhouse.posts_retention_days),
         ..WriterConfig::default()
     };
     Ok(Writer::new(crate::client(&cfg.clickhouse), db, wcfg))
-}
-
-/// The `citypulse store` service: runs until `shutdown`, then drains.
-pub async fn run(cfg: &ServicesConfig, shutdown: CancellationToken) -> Result<RunStats, StoreError> {
-    run_with(ConsumerSettings::from_config(cfg), writer_for(cfg)?, shutdown).await
 }
 
 /// Totals of one run.
@@ -108,14 +89,7 @@ pub struct StoreContext {
 
 impl ClientContext for StoreContext {
     fn stats(&self, stats: Statistics) {
-        let Some(topic) = stats.topics.get(&self.topic) else { return };
-        for (id, p) in &topic.partitions {
-            // -1 (unknown) for partitions this consumer does not own.
-            if *id >= 0 && p.consumer_lag >= 0 {
-                metrics::gauge!("citypulse_store_consumer_lag_messages", "partition" => id.to_string())
-                    .set(p.consumer_lag as f64);
-            }
-        }
+        stagekit::lag::record(StageName::Store, &stats);
     }
 }
 
@@ -168,31 +142,16 @@ struct Batch {
     opened: Option<Instant>,
 }
 
-pub async fn run_with(
-    s: ConsumerSettings,
-    writer: Writer,
-    shutdown: CancellationToken,
-) -> Result<RunStats, StoreError> {
-    let mut cc = ClientConfig::new();
-    cc.set("bootstrap.servers", &s.brokers)
-        .set("group.id", &s.group)
-        .set("enable.auto.commit", "true")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("statistics.interval.ms", "15000");
-    let mut pc = ClientConfig::new();
-    pc.set("bootstrap.servers", &s.brokers)
-        .set("acks", "all")
-        .set("enable.idempotence", "true")
-        .set("message.timeout.ms", s.delivery_timeout.as_millis().to_string());
-    for (k, v) in &s.extra {
-        cc.set(k, v);
-    }
-    let context = StoreContext { topic: s.topic.clone(), revoked: Mutex::default() };
-    let consumer: StoreConsumer = cc.create_with_context(context)?;
-    let producer: FutureProducer = pc.create()?;
-    consumer.subscribe(&[s.topic.as_str()])?;
-    tracing::info!(topic = %s.topic, group = %s.group, "store consuming");
+/// The consuming loop of the store stage ([`crate::run`] adds migrations, the health watch and
+/// retention around it): runs until `shutdown`, then drains.
+pub async fn consume(s: ConsumerSettings, writer: Writer, shutdown: CancellationToken) -> Result<RunStats, StoreError> {
+    let k = &s.kafka;
+    let context = StoreContext { topic: k.topic_analyzed.clone(), revoked: Mutex::default() };
+    let consumer: StoreConsumer = stagekit::kafka::consumer(k, &k.store_group).create_with_context(context)?;
+    let dlq = DlqPublisher::new(Publisher::new(k, StageName::Store)?, k)
+        .ok_or_else(|| StoreError::Invalid("the store stage has a DLQ stage".into()))?;
+    consumer.subscribe(&[k.topic_analyzed.as_str()])?;
+    tracing::info!(topic = %k.topic_analyzed, group = %k.store_group, "store consuming");
 
     let mut stats = RunStats::default();
     let mut batch = Batch::default();
@@ -202,7 +161,7 @@ pub async fn run_with(
             biased;
             _ = shutdown.cancelled() => break,
             _ = sleep_until(deadline) => {
-                match flush(&s, &writer, &consumer, &producer, &mut batch, &mut stats, &shutdown).await {
+                match flush(&s, &writer, &consumer, &dlq, &mut batch, &mut stats, &shutdown).await {
                     Ok(()) => {}
                     Err(StoreError::Cancelled) => break,
                     Err(e) => return Err(e),
@@ -232,7 +191,7 @@ pub async fn run_with(
                 });
                 stats.messages += 1;
                 if batch.items.len() >= s.batch_max_rows || batch.bytes >= s.batch_max_bytes {
-                    match flush(&s, &writer, &consumer, &producer, &mut batch, &mut stats, &shutdown).await {
+                    match flush(&s, &writer, &consumer, &dlq, &mut batch, &mut stats, &shutdown).await {
                         Ok(()) => {}
                         Err(StoreError::Cancelled) => break,
                         Err(e) => return Err(e),
@@ -242,7 +201,7 @@ pub async fn run_with(
         }
     }
     // Drain: one more attempt for the open batch (the writer does not retry after shutdown).
-    match flush(&s, &writer, &consumer, &producer, &mut batch, &mut stats, &shutdown).await {
+    match flush(&s, &writer, &consumer, &dlq, &mut batch, &mut stats, &shutdown).await {
         Ok(()) | Err(StoreError::Cancelled) => {}
         Err(e) => return Err(e),
     }
@@ -278,7 +237,7 @@ async fn flush(
     s: &ConsumerSettings,
     writer: &Writer,
     consumer: &StoreConsumer,
-    producer: &FutureProducer,
+    dlq: &DlqPublisher,
     batch: &mut Batch,
     stats: &mut RunStats,
     shutdown: &CancellationToken,
@@ -317,20 +276,13 @@ async fn flush(
             &item.payload[..item.payload.len().min(DLQ_PAYLOAD_MAX)]
         };
         let payload = String::from_utf8_lossy(bytes).into_owned();
-        let record = DlqRecord {
-            stage: Stage::Store,
-            error_kind: kind.to_owned(),
-            reason,
-            topic: s.topic.clone(),
+        let at = MessageRef {
+            topic: &s.kafka.topic_analyzed,
             partition: item.partition,
             offset: item.offset,
-            key: item.key.clone(),
-            payload_redacted: Some(payload),
-            failed_at: chrono::Utc::now(),
+            key: item.key.as_deref(),
         };
-        send_dlq(s, producer, &record, shutdown).await?;
-        metrics::counter!("citypulse_store_dlq_total", "kind" => kind).increment(1);
-        tracing::warn!(partition = item.partition, offset = item.offset, kind, "sent to DLQ");
+        dlq.publish(&dlq.record(at, kind, reason, Some(payload)), shutdown).await?;
         stats.dlq += 1;
     }
     // Everything in the batch is stored or dead-lettered: acknowledge up to each partition's last.
@@ -340,7 +292,7 @@ async fn flush(
         *e = (*e).max(item.offset);
     }
     for (partition, offset) in last {
-        if let Err(e) = consumer.store_offset(&s.topic, partition, offset) {
+        if let Err(e) = consumer.store_offset(&s.kafka.topic_analyzed, partition, offset) {
             // The partition was revoked meanwhile: its new owner re-reads and the writer de-duplicates.
             tracing::warn!(partition, offset, error = %e, "could not store offset");
         }
@@ -357,36 +309,4 @@ async fn flush(
     stats.stale += report.stale as u64;
     stats.expired += report.expired as u64;
     Ok(())
-}
-
-/// Publishes one DLQ record, retrying until Kafka acknowledges it or shutdown.
-async fn send_dlq(
-    s: &ConsumerSettings,
-    producer: &FutureProducer,
-    record: &DlqRecord,
-    shutdown: &CancellationToken,
-) -> Result<(), StoreError> {
-    let body = schema::encode(record);
-    let backoff =
-        Backoff { initial: Duration::from_millis(200), max: s.retry_max_backoff.max(Duration::from_millis(200)) };
-    let mut attempt = 0;
-    loop {
-        let mut rec = FutureRecord::to(&s.dlq_topic).payload(&body);
-        if let Some(k) = &record.key {
-            rec = rec.key(k.as_str());
-        }
-        match producer.send(rec, s.delivery_timeout).await {
-            Ok(_) => return Ok(()),
-            Err((e, _)) => {
-                tracing::warn!(error = %e, attempt, "DLQ publish failed; retrying");
-                metrics::counter!("citypulse_store_dlq_errors_total").increment(1);
-            }
-        }
-        let pause = backoff.delay(attempt);
-        attempt += 1;
-        tokio::select! {
-            _ = shutdown.cancelled() => return Err(StoreError::Cancelled),
-            _ = tokio::time::sleep(pause) => {}
-        }
-    }
 }

@@ -6,7 +6,8 @@
 use crate::error::StoreError;
 use crate::writer::{WriteReport, Writer};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use schema::config::services::KafkaConfig;
 use schema::{AnalyzedPost, DlqRecord, Limits, Stage};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -32,15 +33,11 @@ pub struct ReplayReport {
     pub skipped: Vec<(i32, i64, String)>,
 }
 
-/// Reads every message in `topic` from the beginning up to the end as it is when called. Blocking:
-/// call from `spawn_blocking` in async code.
-pub fn read_all(brokers: &str, topic: &str, timeout: Duration) -> Result<Vec<DlqEntry>, StoreError> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", "citypulse-dlq-reader")
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .create()?;
+/// Reads every message in the DLQ topic (`kafka.topic_dlq`) from the beginning up to the end as
+/// it is when called. Blocking: call from `spawn_blocking` in async code.
+pub fn read_all(kafka: &KafkaConfig, timeout: Duration) -> Result<Vec<DlqEntry>, StoreError> {
+    let topic = kafka.topic_dlq.as_str();
+    let consumer: BaseConsumer = stagekit::kafka::reader(kafka, "citypulse-dlq-reader").create()?;
     let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
     let mut tpl = TopicPartitionList::new();
     // The last offset to read per partition (high watermark − 1 at call time).

@@ -1,7 +1,5 @@
 //! Errors of the store and the retry classification of ClickHouse failures.
 
-use std::time::Duration;
-
 /// What the caller should do about a failed ClickHouse call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Retry {
@@ -120,20 +118,7 @@ fn exception_code(msg: &str) -> Option<u32> {
     digits.parse().ok()
 }
 
-/// Capped exponential backoff between retries of a transient failure.
-#[derive(Debug, Clone, Copy)]
-pub struct Backoff {
-    pub initial: Duration,
-    pub max: Duration,
-}
-
-impl Backoff {
-    /// The pause before retry number `attempt` (0-based): initial × 2^attempt, at most `max`.
-    pub fn delay(&self, attempt: u32) -> Duration {
-        let factor = 1u32.checked_shl(attempt.min(20)).unwrap_or(u32::MAX);
-        self.initial.saturating_mul(factor).min(self.max)
-    }
-}
+pub use stagekit::Backoff;
 
 /// Everything that can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -159,6 +144,12 @@ pub enum StoreError {
     Invalid(String),
 }
 
+impl From<stagekit::Cancelled> for StoreError {
+    fn from(_: stagekit::Cancelled) -> Self {
+        StoreError::Cancelled
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,14 +172,5 @@ mod tests {
         let net = ClickHouseError::new("t", clickhouse::error::Error::Network("connection refused".into()));
         assert_eq!(net.retry(), Retry::Transient);
         assert_eq!(net.kind(), "network");
-    }
-
-    #[test]
-    fn backoff_doubles_and_caps() {
-        let b = Backoff { initial: Duration::from_millis(100), max: Duration::from_secs(2) };
-        assert_eq!(b.delay(0), Duration::from_millis(100));
-        assert_eq!(b.delay(3), Duration::from_millis(800));
-        assert_eq!(b.delay(10), Duration::from_secs(2));
-        assert_eq!(b.delay(u32::MAX), Duration::from_secs(2));
     }
 }

@@ -5,8 +5,10 @@
 //!   order and recorded in `schema_migrations`.
 //! - [`writer`]: [`Writer`], which stores batches of [`schema::AnalyzedPost`] so the trend tables
 //!   stay exact, with retry classification, backoff and metrics.
-//! - [`consumer`]: [`run`], the `citypulse store` service: Kafka `posts.analyzed` → [`Writer`], offsets
-//!   stored only after ClickHouse accepted the batch, undecodable or refused posts → `posts.dlq`.
+//! - [`service`]: [`run`], the store stage's entry point: migrations, then the consumer with the
+//!   health watch and retention beside it.
+//! - [`consumer`]: [`consume`], Kafka `posts.analyzed` → [`Writer`], offsets stored only after
+//!   ClickHouse accepted the batch, undecodable or refused posts → `posts.dlq`.
 //! - [`dlq`]: reading `posts.dlq` and replaying store-stage records through the [`Writer`].
 //! - [`replay_raw`]: replaying analyzer-stage records by re-producing their `posts.raw` message.
 //! - [`query`]: [`Queries`], the trend, top-posts and distinct-author queries (CLI, alerts, HTTP).
@@ -52,15 +54,17 @@ pub mod query;
 pub mod replay_raw;
 pub mod retention;
 pub mod rows;
+pub mod service;
 pub mod upkeep;
 pub mod writer;
 
-pub use consumer::{run, run_with, writer_for, ConsumerSettings, RunStats};
+pub use consumer::{consume, writer_for, ConsumerSettings, RunStats};
 pub use error::{Backoff, ClickHouseError, Retry, StoreError};
 pub use ident::{CityZone, Database};
 pub use migrate::{migrate, MigrateReport, MIGRATIONS};
 pub use query::{Dimension, Granularity, Queries, TopPost, TrendQuery, TrendRow};
 pub use retention::{apply_retention, RetentionReport};
+pub use service::{run, StoreDeps, StoreSettings};
 pub use upkeep::{run_retention, watch_health, Retention};
 pub use writer::{Health, Rejected, WriteReport, Writer, WriterConfig};
 

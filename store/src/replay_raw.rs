@@ -11,7 +11,8 @@ use crate::error::StoreError;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::OwnedHeaders;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use schema::config::services::KafkaConfig;
 use schema::Stage;
 use std::time::{Duration, Instant};
 
@@ -35,11 +36,11 @@ struct RawMessage {
 /// `topic_raw`. Other stages' entries are left out (not reported). Kafka errors other than "not
 /// retained" are returned: nothing is half-replayed silently.
 pub async fn replay_analyze(
-    brokers: &str,
-    topic_raw: &str,
+    kafka: &KafkaConfig,
     entries: &[DlqEntry],
     timeout: Duration,
 ) -> Result<RawReplayReport, StoreError> {
+    let topic_raw = kafka.topic_raw.as_str();
     let mut report = RawReplayReport::default();
     let mut wanted: Vec<(i32, i64, i32, i64)> = Vec::new(); // DLQ partition/offset → raw partition/offset
     for e in entries {
@@ -57,16 +58,11 @@ pub async fn replay_analyze(
     if wanted.is_empty() {
         return Ok(report);
     }
-    let (b, t, w) = (brokers.to_owned(), topic_raw.to_owned(), wanted.clone());
-    let fetched = tokio::task::spawn_blocking(move || read_raw(&b, &t, &w, timeout))
+    let (k, w) = (kafka.clone(), wanted.clone());
+    let fetched = tokio::task::spawn_blocking(move || read_raw(&k, &w, timeout))
         .await
         .map_err(|e| StoreError::Invalid(format!("raw reader panicked: {e}")))??;
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("acks", "all")
-        .set("enable.idempotence", "true")
-        .set("message.timeout.ms", timeout.as_millis().to_string())
-        .create()?;
+    let producer: FutureProducer = stagekit::kafka::producer(kafka).create()?;
     for ((dlq_partition, dlq_offset, raw_partition, _), raw) in wanted.into_iter().zip(fetched) {
         let msg = match raw {
             Ok(m) => m,
@@ -83,7 +79,7 @@ pub async fn replay_analyze(
         if let Some(h) = msg.headers {
             rec = rec.headers(h);
         }
-        producer.send(rec, timeout).await.map_err(|(e, _)| StoreError::Kafka(e))?;
+        producer.send(rec, stagekit::kafka::delivery_timeout(kafka)).await.map_err(|(e, _)| StoreError::Kafka(e))?;
         report.replayed.push((dlq_partition, dlq_offset));
     }
     Ok(report)
@@ -91,17 +87,12 @@ pub async fn replay_analyze(
 
 /// Reads the message at each wanted (raw partition, raw offset), or says why it cannot. Blocking.
 fn read_raw(
-    brokers: &str,
-    topic: &str,
+    kafka: &KafkaConfig,
     wanted: &[(i32, i64, i32, i64)],
     timeout: Duration,
 ) -> Result<Vec<Result<RawMessage, String>>, StoreError> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", "citypulse-dlq-replay")
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .create()?;
+    let topic = kafka.topic_raw.as_str();
+    let consumer: BaseConsumer = stagekit::kafka::reader(kafka, "citypulse-dlq-replay").create()?;
     let mut out = Vec::with_capacity(wanted.len());
     for &(_, _, partition, offset) in wanted {
         let (low, high) = consumer.fetch_watermarks(topic, partition, timeout)?;

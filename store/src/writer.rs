@@ -172,6 +172,11 @@ impl Writer {
         self.health.clone()
     }
 
+    /// The client and database it writes to (migrations and retention use the same).
+    pub fn target(&self) -> (&Client, &Database) {
+        (&self.client, &self.db)
+    }
+
     /// Asks ClickHouse `SELECT 1` unless a write is in flight (its attempts are the better signal),
     /// and records the answer in [`Health`]. The `citypulse store` service calls it periodically.
     pub async fn probe(&self) {

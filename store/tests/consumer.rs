@@ -9,6 +9,7 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Message};
+use schema::config::services::KafkaConfig;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,17 +20,19 @@ use tracing::instrument::WithSubscriber;
 
 fn settings(brokers: &str) -> ConsumerSettings {
     ConsumerSettings {
-        brokers: brokers.to_owned(),
-        group: "citypulse-store-test".into(),
-        topic: "posts.analyzed".into(),
-        dlq_topic: "posts.dlq".into(),
+        kafka: KafkaConfig {
+            brokers: brokers.to_owned(),
+            store_group: "citypulse-store-test".into(),
+            topic_analyzed: "posts.analyzed".into(),
+            topic_dlq: "posts.dlq".into(),
+            delivery_timeout_ms: 10_000,
+            retry_max_backoff_ms: 1000,
+            ..KafkaConfig::default()
+        },
         batch_max_rows: 64,
         batch_max_bytes: 1 << 20,
         batch_period: Duration::from_millis(200),
         limits: schema::Limits::default(),
-        delivery_timeout: Duration::from_secs(10),
-        retry_max_backoff: Duration::from_secs(1),
-        extra: vec![],
     }
 }
 
@@ -90,7 +93,7 @@ async fn consumer_stores_exactly_and_dead_letters_undecodable_messages() {
 
     let writer = Writer::new(t.client.clone(), t.db.clone(), WriterConfig::default());
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(store::run_with(settings(&brokers), writer.clone(), shutdown.clone()));
+    let task = tokio::spawn(store::consume(settings(&brokers), writer.clone(), shutdown.clone()));
     let started = std::time::Instant::now();
     let total_sql = "SELECT toInt64(sum(posts)) FROM DB.trends_hourly WHERE topic = '*' AND place = '*'";
     let score_sql = "SELECT sum(score_sum) FROM DB.trends_daily WHERE topic = '*' AND place = '*'";
@@ -145,7 +148,7 @@ async fn consumer_stores_exactly_and_dead_letters_undecodable_messages() {
     // the positive control: once it is stored the restarted consumer surely owns the partitions and
     // has read from the committed offsets on, and it must have read that post and nothing else.
     let shutdown = CancellationToken::new();
-    let again = tokio::spawn(store::run_with(settings(&brokers), writer, shutdown.clone()));
+    let again = tokio::spawn(store::consume(settings(&brokers), writer, shutdown.clone()));
     let (probs, topics, places) = random_labels(&mut rng);
     let extra = post(SOURCES[0], "after-restart", "author", ts(now), ts(now), probs, &topics, &places, "v1");
     producer
@@ -177,10 +180,13 @@ async fn produce(producer: &FutureProducer, posts: &[schema::AnalyzedPost]) {
 
 async fn dlq_entries(brokers: &str) -> Vec<store::dlq::DlqEntry> {
     let brokers = brokers.to_owned();
-    tokio::task::spawn_blocking(move || store::dlq::read_all(&brokers, "posts.dlq", Duration::from_secs(10)))
-        .await
-        .expect("join")
-        .expect("read dlq")
+    tokio::task::spawn_blocking(move || {
+        let kafka = KafkaConfig { brokers, topic_dlq: "posts.dlq".into(), ..KafkaConfig::default() };
+        store::dlq::read_all(&kafka, Duration::from_secs(10))
+    })
+    .await
+    .expect("join")
+    .expect("read dlq")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -194,7 +200,7 @@ async fn a_poisoned_batch_lands_in_the_dlq_with_its_reason_and_replays_after_the
     let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", &brokers).create().expect("producer");
     let writer = Writer::new(t.client.clone(), t.db.clone(), WriterConfig::default());
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(store::run_with(settings(&brokers), writer.clone(), shutdown.clone()));
+    let task = tokio::spawn(store::consume(settings(&brokers), writer.clone(), shutdown.clone()));
 
     let created = ts(chrono::Utc::now().timestamp() - 86_400);
     let mk = |i: usize, probs, analyzed: i64| {
@@ -355,13 +361,12 @@ async fn a_rebalance_mid_stream_keeps_the_trend_tables_exact() {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
+    let small = ConsumerSettings { batch_max_rows: 16, batch_period: Duration::from_millis(50), ..settings(&brokers) };
+    // The mock cluster's coordinator can hold a rebalance for a whole session timeout while
+    // members rejoin: short sessions keep the test within its time limits.
     let small = ConsumerSettings {
-        batch_max_rows: 16,
-        batch_period: Duration::from_millis(50),
-        // The mock cluster's coordinator can hold a rebalance for a whole session timeout (45 s by
-        // default) while members rejoin: short sessions keep the test within its time limits.
-        extra: vec![("session.timeout.ms".into(), "6000".into()), ("heartbeat.interval.ms".into(), "500".into())],
-        ..settings(&brokers)
+        kafka: KafkaConfig { session_timeout_ms: 6000, heartbeat_interval_ms: 500, ..small.kafka },
+        ..small
     };
     let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", &brokers).create().expect("producer");
     let mut chunks: std::collections::VecDeque<&[schema::AnalyzedPost]> = all.chunks(20).collect();
@@ -370,13 +375,13 @@ async fn a_rebalance_mid_stream_keeps_the_trend_tables_exact() {
     // A alone: it is consuming once its first posts are stored.
     let (stop_a, stop_b) = (CancellationToken::new(), CancellationToken::new());
     let a_log = Captured::default();
-    let a = tokio::spawn(store::run_with(small.clone(), writer.clone(), stop_a.clone()).with_subscriber(a_log.clone()));
+    let a = tokio::spawn(store::consume(small.clone(), writer.clone(), stop_a.clone()).with_subscriber(a_log.clone()));
     produce(&producer, chunks.pop_front().expect("chunk")).await;
     let db = &t;
     wait_for("A stored posts", || async move { db.scalar::<i64>(total_sql).await > 0 }).await;
     // B joins while messages flow: a chunk every 200 ms until A has given its partitions up (B's
     // join forces that revocation) and got its share back, keeping a third of the stream for later.
-    let b = tokio::spawn(store::run_with(small, writer.clone(), stop_b.clone()));
+    let b = tokio::spawn(store::consume(small, writer.clone(), stop_b.clone()));
     let reserve = chunks.len() / 3;
     let started = std::time::Instant::now();
     while !a_log.logged_in_order("partitions revoked", "message=partitions assigned parts=[") {
@@ -437,5 +442,5 @@ async fn a_rebalance_mid_stream_keeps_the_trend_tables_exact() {
 
 /// The group of [`settings`], which the rebalance test's consumers share.
 fn small_group() -> String {
-    settings("").group
+    settings("").kafka.store_group
 }

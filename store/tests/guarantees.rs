@@ -17,6 +17,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use schema::config::services::KafkaConfig;
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -179,17 +180,21 @@ const PARTITIONS: i32 = 2;
 
 fn consumer_settings(brokers: &str) -> ConsumerSettings {
     ConsumerSettings {
-        brokers: brokers.to_owned(),
-        group: GROUP.into(),
-        topic: TOPIC.into(),
-        dlq_topic: "posts.dlq".into(),
+        kafka: KafkaConfig {
+            brokers: brokers.to_owned(),
+            store_group: GROUP.into(),
+            topic_analyzed: TOPIC.into(),
+            topic_dlq: "posts.dlq".into(),
+            delivery_timeout_ms: 10_000,
+            retry_max_backoff_ms: 200,
+            session_timeout_ms: 6000,
+            heartbeat_interval_ms: 500,
+            ..KafkaConfig::default()
+        },
         batch_max_rows: 64,
         batch_max_bytes: 1 << 20,
         batch_period: Duration::from_millis(100),
         limits: schema::Limits::default(),
-        delivery_timeout: Duration::from_secs(10),
-        retry_max_backoff: Duration::from_millis(200),
-        extra: vec![("session.timeout.ms".into(), "6000".into()), ("heartbeat.interval.ms".into(), "500".into())],
     }
 }
 
@@ -289,7 +294,7 @@ async fn offsets_are_committed_only_after_clickhouse_accepted_the_batch_never_on
         // 1. ClickHouse reachable: the first batch is stored and its offsets committed.
         produce(&producer, &first).await;
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(store::run_with(consumer_settings(&brokers), writer.clone(), shutdown.clone()));
+        let task = tokio::spawn(store::consume(consumer_settings(&brokers), writer.clone(), shutdown.clone()));
         wait_until("the first 40 posts stored", Duration::from_secs(20), stored(40)).await;
         let after_first = ends(&brokers).await;
         wait_until("the first batch's offsets committed", Duration::from_secs(10), || async {
@@ -317,7 +322,7 @@ async fn offsets_are_committed_only_after_clickhouse_accepted_the_batch_never_on
         // 3. ClickHouse back: a restart re-reads exactly the second batch and stores it once.
         proxy.set_down(false);
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(store::run_with(consumer_settings(&brokers), writer.clone(), shutdown.clone()));
+        let task = tokio::spawn(store::consume(consumer_settings(&brokers), writer.clone(), shutdown.clone()));
         wait_until("all 80 posts stored", Duration::from_secs(20), stored(80)).await;
         let end = ends(&brokers).await;
         wait_until("every offset committed", Duration::from_secs(10), || async { committed(&brokers).await == end })

@@ -12,6 +12,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use schema::config::services::KafkaConfig;
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -52,19 +53,23 @@ async fn wait_while_running<F, Fut>(
 
 fn settings(brokers: &str) -> ConsumerSettings {
     ConsumerSettings {
-        brokers: brokers.to_owned(),
-        group: GROUP.into(),
-        topic: TOPIC.into(),
-        dlq_topic: DLQ.into(),
+        kafka: KafkaConfig {
+            brokers: brokers.to_owned(),
+            store_group: GROUP.into(),
+            topic_analyzed: TOPIC.into(),
+            topic_dlq: DLQ.into(),
+            delivery_timeout_ms: 10_000,
+            retry_max_backoff_ms: 200,
+            session_timeout_ms: 10000,
+            heartbeat_interval_ms: 500,
+            ..KafkaConfig::default()
+        },
         // Small batches: the stream is many flushes (and commits) long, so the outage lands
         // between and during them rather than after the last one.
         batch_max_rows: 8,
         batch_max_bytes: 1 << 20,
         batch_period: Duration::from_millis(100),
         limits: schema::Limits::default(),
-        delivery_timeout: Duration::from_secs(10),
-        retry_max_backoff: Duration::from_millis(200),
-        extra: vec![("session.timeout.ms".into(), "10000".into()), ("heartbeat.interval.ms".into(), "500".into())],
     }
 }
 
@@ -169,7 +174,7 @@ async fn the_store_rides_out_a_kafka_outage_and_counts_every_post_once() {
 
         produce(&producer, &before).await;
         let shutdown = CancellationToken::new();
-        let mut task = tokio::spawn(store::run_with(settings(&brokers), writer, shutdown.clone()));
+        let mut task = tokio::spawn(store::consume(settings(&brokers), writer, shutdown.clone()));
         // Mid-stream: the consumer has joined and written its first batches.
         wait_while_running("the first posts stored", Duration::from_secs(20), &mut task, || async {
             total().await > 0

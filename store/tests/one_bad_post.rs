@@ -14,6 +14,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use schema::config::services::KafkaConfig;
 use std::future::Future;
 use std::time::{Duration, Instant};
 use store::{ConsumerSettings, Writer, WriterConfig};
@@ -39,19 +40,21 @@ where
 
 fn settings(brokers: &str) -> ConsumerSettings {
     ConsumerSettings {
-        brokers: brokers.to_owned(),
-        group: GROUP.into(),
-        topic: TOPIC.into(),
-        dlq_topic: DLQ.into(),
+        kafka: KafkaConfig {
+            brokers: brokers.to_owned(),
+            store_group: GROUP.into(),
+            topic_analyzed: TOPIC.into(),
+            topic_dlq: DLQ.into(),
+            delivery_timeout_ms: 10_000,
+            retry_max_backoff_ms: 200,
+            ..KafkaConfig::default()
+        },
         batch_max_rows: 64,
         batch_max_bytes: 1 << 20,
         // Long enough that every message, all produced before the consumer starts, lands in the
         // one batch: the bad post must be judged inside a good batch, not alone.
         batch_period: Duration::from_secs(2),
         limits: schema::Limits::default(),
-        delivery_timeout: Duration::from_secs(10),
-        retry_max_backoff: Duration::from_millis(200),
-        extra: vec![],
     }
 }
 
@@ -120,7 +123,7 @@ async fn one_unrepresentable_post_goes_to_the_dlq_and_the_rest_of_its_batch_is_s
         }
 
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(store::run_with(settings(&brokers), writer, shutdown.clone()));
+        let task = tokio::spawn(store::consume(settings(&brokers), writer, shutdown.clone()));
         // Everything handled when the group's offset is past the last message.
         let end = posts.len() as i64;
         wait_until("the batch committed", Duration::from_secs(30), || async { committed(&brokers).await == Some(end) })
@@ -145,10 +148,13 @@ async fn one_unrepresentable_post_goes_to_the_dlq_and_the_rest_of_its_batch_is_s
         assert_eq!(total, 30, "the trend tables count the good posts once");
 
         let brokers2 = brokers.clone();
-        let dlq = tokio::task::spawn_blocking(move || store::dlq::read_all(&brokers2, DLQ, Duration::from_secs(10)))
-            .await
-            .expect("join")
-            .expect("read the DLQ");
+        let dlq = tokio::task::spawn_blocking(move || {
+            let kafka = KafkaConfig { brokers: brokers2, topic_dlq: DLQ.into(), ..KafkaConfig::default() };
+            store::dlq::read_all(&kafka, Duration::from_secs(10))
+        })
+        .await
+        .expect("join")
+        .expect("read the DLQ");
         assert_eq!(dlq.len(), 1, "exactly one DLQ record: {dlq:?}");
         let record = dlq[0].record.clone().expect("a DLQ record");
         assert_eq!(record.error_kind, "unrepresentable", "{record:?}");

@@ -72,7 +72,12 @@ async fn analyzer_entries_replay_from_posts_raw_while_retained() {
         entry(13, Stage::Analyze, "posts.raw", 1, 99),
         entry(14, Stage::Analyze, "other.topic", 1, 3),
     ];
-    let report = replay_analyze(&brokers, "posts.raw", &entries, T).await.expect("replay");
+    let kafka = schema::config::services::KafkaConfig {
+        brokers: brokers.clone(),
+        topic_raw: "posts.raw".into(),
+        ..Default::default()
+    };
+    let report = replay_analyze(&kafka, &entries, T).await.expect("replay");
     assert_eq!(report.replayed, vec![(0, 10)]);
     let skipped: Vec<(i64, &str)> = report.skipped.iter().map(|(_, o, why)| (*o, why.as_str())).collect();
     assert_eq!(skipped.len(), 2, "{skipped:?}");

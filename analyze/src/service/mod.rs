@@ -22,10 +22,13 @@ use crate::tokenize::PostTokenizer;
 use offsets::OffsetTracker;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{ClientConfig, ClientContext, TopicPartitionList};
-use schema::config::Config;
-use schema::{AnalyzedPost, DecodeError, DlqRecord, Limits, ModelInfo, Post, Stage};
+use rdkafka::{ClientContext, TopicPartitionList};
+use schema::config::services::KafkaConfig;
+use schema::config::ServicesConfig;
+use schema::{AnalyzedPost, DecodeError, Limits, ModelInfo, Post};
+use stagekit::publish::MessageRef;
+use stagekit::{DlqPublisher, Publisher, StageHealth, StageName};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -37,6 +40,64 @@ pub enum ServiceError {
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error("the model thread stopped: {0}")]
     Model(String),
+}
+
+/// The analyze stage's settings, from citypulse.toml.
+#[derive(Debug, Clone)]
+pub struct AnalyzeSettings {
+    /// Topics (`topic_raw` in, `topic_analyzed` and `topic_dlq` out), group (`analyze_group`) and
+    /// client settings.
+    pub kafka: KafkaConfig,
+    pub limits: Limits,
+    /// Token budget of one batch (posts × padded length).
+    pub batch_max_tokens: usize,
+    /// Longest a post waits for its batch to fill.
+    pub batch_max_wait: Duration,
+}
+
+impl AnalyzeSettings {
+    pub fn from_config(cfg: &ServicesConfig) -> Self {
+        AnalyzeSettings {
+            kafka: cfg.kafka.clone(),
+            limits: cfg.limits.limits(),
+            batch_max_tokens: cfg.analyze.batch_max_tokens,
+            batch_max_wait: Duration::from_millis(cfg.analyze.batch_max_wait_ms),
+        }
+    }
+}
+
+/// What the analyze stage is handed: the loaded classifier and its health.
+pub struct AnalyzeDeps {
+    pub classifier: Classifier,
+    pub health: StageHealth,
+}
+
+/// Totals of one run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AnalyzeStats {
+    /// Messages read from the raw topic.
+    pub received: u64,
+    /// Analysed posts Kafka acknowledged.
+    pub analyzed: u64,
+    /// DLQ records Kafka acknowledged.
+    pub dead_lettered: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    received: AtomicU64,
+    analyzed: AtomicU64,
+    dead_lettered: AtomicU64,
+}
+
+impl Counters {
+    fn stats(&self) -> AnalyzeStats {
+        AnalyzeStats {
+            received: self.received.load(Ordering::Relaxed),
+            analyzed: self.analyzed.load(Ordering::Relaxed),
+            dead_lettered: self.dead_lettered.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// How many batches' worth of tokens the pending window holds: enough that batches cut from the
@@ -68,17 +129,9 @@ struct RebalanceContext {
 }
 
 impl ClientContext for RebalanceContext {
-    /// Consumer lag per partition from librdkafka's statistics (`statistics.interval.ms`); -1
-    /// (unknown) is skipped, e.g. for partitions this instance does not own.
+    /// Consumer lag per partition (`citypulse_analyze_consumer_lag_messages`).
     fn stats(&self, statistics: rdkafka::Statistics) {
-        for (topic, t) in &statistics.topics {
-            for (partition, p) in &t.partitions {
-                if *partition >= 0 && p.consumer_lag >= 0 {
-                    metrics::gauge!("citypulse_analyze_consumer_lag", "topic" => topic.clone(), "partition" => partition.to_string())
-                        .set(p.consumer_lag as f64);
-                }
-            }
-        }
+        stagekit::lag::record(StageName::Analyze, &statistics);
     }
 }
 
@@ -95,41 +148,49 @@ impl ConsumerContext for RebalanceContext {
 
 type AnalyzeConsumer = StreamConsumer<RebalanceContext>;
 
-/// Runs until `shutdown`, then drains: in-flight posts are finished and their offsets committed.
-pub async fn run(config: &Config, classifier: Classifier, shutdown: CancellationToken) -> Result<(), ServiceError> {
-    let kafka = &config.services.kafka;
-    let analyze = &config.services.analyze;
+/// The analyze stage's entry point (`citypulse analyze`, or a stage of `citypulse run`): runs until
+/// `shutdown`, then drains: in-flight posts are finished and their offsets committed.
+pub async fn run(
+    settings: AnalyzeSettings,
+    deps: AnalyzeDeps,
+    shutdown: CancellationToken,
+) -> Result<AnalyzeStats, ServiceError> {
+    let AnalyzeDeps { classifier, health } = deps;
+    let kafka = &settings.kafka;
     let tracker = Arc::new(Mutex::new(OffsetTracker::default()));
     let consumer: Arc<AnalyzeConsumer> = Arc::new(
-        ClientConfig::new()
-            .set("bootstrap.servers", &kafka.brokers)
-            .set("group.id", &kafka.analyze_group)
-            .set("enable.auto.commit", "true")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("session.timeout.ms", "10000")
-            .set("statistics.interval.ms", "5000")
+        stagekit::kafka::consumer(kafka, &kafka.analyze_group)
             .create_with_context(RebalanceContext { tracker: tracker.clone() })?,
     );
     consumer.subscribe(&[&kafka.topic_raw])?;
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &kafka.brokers)
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("compression.type", "lz4")
-        .set("message.timeout.ms", kafka.delivery_timeout_ms.to_string())
-        .create()?;
-    let out = Output {
-        producer,
+    let publisher = Publisher::new(kafka, StageName::Analyze)?;
+    let dlq = DlqPublisher::new(publisher.clone(), kafka)
+        .ok_or_else(|| ServiceError::Model("the analyze stage has a DLQ stage".into()))?;
+    // A model thread that panics stops the whole service (drain, then an error), as a lone one
+    // did, instead of leaving the others running at part capacity with its batch's offsets stuck.
+    let stop = shutdown.child_token();
+    let acks = Acks {
         consumer: consumer.clone(),
         tracker: tracker.clone(),
         topic_raw: kafka.topic_raw.clone(),
+        counters: Arc::default(),
+    };
+    // Dead letters go out on their own task, so that a DLQ record waiting for Kafka holds up
+    // neither the consumer nor the analysed posts of other messages (offsets are stored in
+    // partition order whatever order the acknowledgements come in).
+    let (dlq_jobs, dlq_rx) = mpsc::channel::<DlqJob>(256);
+    let dead_letters = tokio::spawn(publish_dead_letters(dlq.clone(), acks.clone(), dlq_rx, stop.clone()));
+    let out = Output {
+        publisher,
+        dlq,
+        dlq_jobs,
+        acks: acks.clone(),
         topic_analyzed: kafka.topic_analyzed.clone(),
-        topic_dlq: kafka.topic_dlq.clone(),
         model: classifier.model().clone(),
+        stop: stop.clone(),
     };
     let tokenizer = classifier.tokenizer().clone();
-    let limits = config.services.limits.limits();
+    let limits = settings.limits;
 
     let (pending_tx, pending_rx) = mpsc::channel::<Pending>(256);
     // One batch waits while the model workers run theirs: batches are cut as late as possible,
@@ -138,14 +199,11 @@ pub async fn run(config: &Config, classifier: Classifier, shutdown: Cancellation
     let workers = classifier.into_workers();
     let (result_tx, mut result_rx) = mpsc::channel::<ModelResult>(2 * workers.len());
     let window = batcher::Limits {
-        batch_tokens: analyze.batch_max_tokens,
-        window_tokens: WINDOW_BATCHES * analyze.batch_max_tokens,
-        max_wait: Duration::from_millis(analyze.batch_max_wait_ms),
+        batch_tokens: settings.batch_max_tokens,
+        window_tokens: WINDOW_BATCHES * settings.batch_max_tokens,
+        max_wait: settings.batch_max_wait,
     };
     let batcher = tokio::spawn(batcher::run(pending_rx, batch_tx, window));
-    // A model thread that panics stops the whole service (drain, then an error), as a lone one
-    // did, instead of leaving the others running at part capacity with its batch's offsets stuck.
-    let stop = shutdown.child_token();
     let shared = ModelShared {
         tracker: tracker.clone(),
         batches: Arc::new(Mutex::new(batch_rx)),
@@ -164,6 +222,7 @@ pub async fn run(config: &Config, classifier: Classifier, shutdown: Cancellation
         })
     };
     tracing::info!(topic = %kafka.topic_raw, group = %kafka.analyze_group, "analyze consuming");
+    health.set_ok("kafka");
     consume(&consumer, &tokenizer, &limits, &out, &pending_tx, &stop).await;
 
     // Drain in order: no new input, the batcher flushes, the model finishes, outputs are acked.
@@ -174,12 +233,15 @@ pub async fn run(config: &Config, classifier: Classifier, shutdown: Cancellation
             .await
             .unwrap_or(1);
     let _ = writer.await;
+    drop(out);
+    let _ = dead_letters.await;
     if let Err(err) = consumer.commit_consumer_state(CommitMode::Sync) {
         tracing::warn!(%err, "final offset commit failed; the last posts will be redelivered");
     }
-    tracing::info!("analyze drained and stopped");
+    let stats = acks.counters.stats();
+    tracing::info!(?stats, "analyze drained and stopped");
     match panicked {
-        0 => Ok(()),
+        0 => Ok(stats),
         n => Err(ServiceError::Model(format!("{n} model thread(s) panicked"))),
     }
 }
@@ -205,12 +267,13 @@ async fn consume(
                 continue;
             }
         };
+        out.acks.counters.received.fetch_add(1, Ordering::Relaxed);
         let (partition, offset) = (msg.partition(), msg.offset());
-        let epoch = out.tracker.lock().map(|mut t| t.start(partition, offset)).unwrap_or_default();
+        let epoch = out.acks.tracker.lock().map(|mut t| t.start(partition, offset)).unwrap_or_default();
         let post = match decode(&msg, limits) {
             Ok(post) => post,
             Err(err) => {
-                out.dead_letter(&msg, err.kind(), &err.to_string()).await;
+                out.dead_letter(out.reject(&msg, err.kind(), &err.to_string())).await;
                 continue;
             }
         };
@@ -221,7 +284,7 @@ async fn consume(
                     return;
                 }
             }
-            Err(err) => out.dead_letter(&msg, "tokenize", &err.to_string()).await,
+            Err(err) => out.dead_letter(out.reject(&msg, "tokenize", &err.to_string())).await,
         }
     }
 }
@@ -286,13 +349,60 @@ fn spawn_model_thread(index: usize, mut classifier: Classifier, shared: ModelSha
 /// Everything the output side needs; cheap to clone.
 #[derive(Clone)]
 struct Output {
-    producer: FutureProducer,
+    publisher: Publisher,
+    /// Builds DLQ records; [`publish_dead_letters`] sends them.
+    dlq: DlqPublisher,
+    dlq_jobs: mpsc::Sender<DlqJob>,
+    acks: Acks,
+    topic_analyzed: String,
+    model: ModelInfo,
+    /// Ends the publishers' retries (shutdown, or a model thread's panic).
+    stop: CancellationToken,
+}
+
+/// Marks messages done once their output is acknowledged: stores offsets, counts.
+#[derive(Clone)]
+struct Acks {
     consumer: Arc<AnalyzeConsumer>,
     tracker: Arc<Mutex<OffsetTracker>>,
     topic_raw: String,
-    topic_analyzed: String,
-    topic_dlq: String,
-    model: ModelInfo,
+    counters: Arc<Counters>,
+}
+
+impl Acks {
+    fn finish(&self, partition: i32, offset: i64) {
+        let next = self.tracker.lock().ok().and_then(|mut t| t.finish(partition, offset));
+        if let Some(next) = next {
+            let mut list = TopicPartitionList::new();
+            if list.add_partition_offset(&self.topic_raw, partition, rdkafka::Offset::Offset(next)).is_ok() {
+                // Fails only for a partition revoked meanwhile; its new owner re-reads it.
+                let _ = self.consumer.store_offsets(&list);
+            }
+        }
+    }
+}
+
+/// A DLQ record and the message it stands for.
+struct DlqJob {
+    record: schema::DlqRecord,
+    partition: i32,
+    offset: i64,
+}
+
+/// Publishes dead letters in arrival order until every sender is gone; a message is done once its
+/// record is acknowledged.
+async fn publish_dead_letters(
+    dlq: DlqPublisher,
+    acks: Acks,
+    mut jobs: mpsc::Receiver<DlqJob>,
+    stop: CancellationToken,
+) {
+    while let Some(job) = jobs.recv().await {
+        if dlq.publish(&job.record, &stop).await.is_ok() {
+            acks.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
+            acks.finish(job.partition, job.offset);
+        }
+    }
 }
 
 /// Removes the posts whose partition was revoked since they were received (the rebalance can land
@@ -315,30 +425,27 @@ impl Output {
     async fn write(&self, result: ModelResult) {
         match result {
             Ok(mut items) => {
-                drop_revoked(&self.tracker, &mut items, |(p, _)| (p.partition, p.epoch));
+                drop_revoked(&self.acks.tracker, &mut items, |(p, _)| (p.partition, p.epoch));
                 let sends = items.into_iter().map(|(pending, labels)| self.publish(pending, labels));
                 for (partition, offset, ok) in futures::future::join_all(sends).await {
                     if ok {
-                        self.finish(partition, offset);
+                        self.acks.finish(partition, offset);
                     }
                 }
             }
             Err((mut batch, reason)) => {
-                drop_revoked(&self.tracker, &mut batch, |p| (p.partition, p.epoch));
+                drop_revoked(&self.acks.tracker, &mut batch, |p| (p.partition, p.epoch));
                 tracing::error!(%reason, posts = batch.len(), "model failed on a batch; sending it to the DLQ");
                 for p in batch {
-                    let record = dlq_record(
-                        &self.topic_raw,
-                        p.partition,
-                        p.offset,
-                        Some(p.post.key()),
-                        "model_error",
-                        &reason,
-                        None,
-                    );
-                    if self.send_dlq(&record, p.post.key()).await {
-                        self.finish(p.partition, p.offset);
-                    }
+                    let key = p.post.key();
+                    let at = MessageRef {
+                        topic: &self.acks.topic_raw,
+                        partition: p.partition,
+                        offset: p.offset,
+                        key: Some(&key),
+                    };
+                    let record = self.dlq.record(at, "model_error", crate::text::redact(&reason).text, None);
+                    self.dead_letter(record).await;
                 }
             }
         }
@@ -352,83 +459,39 @@ impl Output {
         let topic = labels.topics.first().map(|t| t.id.to_string()).unwrap_or_default();
         let analyzed = analyzed_post(pending.post, pending.prepared, labels, &self.model);
         let payload = schema::encode(&analyzed);
-        let record = FutureRecord::to(&self.topic_analyzed).key(&key).payload(&payload);
-        match self.producer.send(record, Duration::from_secs(60)).await {
-            Ok(_) => {
-                metrics::counter!("citypulse_analyze_posts_total", "sentiment" => label, "topic" => topic).increment(1);
-                let latency = (chrono::Utc::now() - analyzed.fetched_at).num_milliseconds().max(0) as f64 / 1000.0;
-                metrics::histogram!("citypulse_analyze_end_to_end_seconds").record(latency);
-                metrics::histogram!("citypulse_analyze_in_service_seconds")
-                    .record(pending.received.elapsed().as_secs_f64());
-                (partition, offset, true)
-            }
-            Err((err, _)) => {
-                // Not stored: the post is redelivered after a restart or rebalance (at least once).
-                metrics::counter!("citypulse_analyze_produce_errors_total").increment(1);
-                tracing::error!(%err, %key, "producing the analysed post failed; it will be redelivered");
-                (partition, offset, false)
-            }
+        let sent = self
+            .publisher
+            .send(&self.topic_analyzed, Some(&key), &payload, "producing the analysed post", &self.stop)
+            .await;
+        if sent.is_err() {
+            // Shut down before Kafka took it: not stored, so it is redelivered (at least once).
+            return (partition, offset, false);
         }
+        self.acks.counters.analyzed.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("citypulse_analyze_posts_total", "sentiment" => label, "topic" => topic).increment(1);
+        let latency = (chrono::Utc::now() - analyzed.fetched_at).num_milliseconds().max(0) as f64 / 1000.0;
+        metrics::histogram!("citypulse_analyze_end_to_end_seconds").record(latency);
+        metrics::histogram!("citypulse_analyze_in_service_seconds").record(pending.received.elapsed().as_secs_f64());
+        (partition, offset, true)
     }
 
-    async fn dead_letter(&self, msg: &BorrowedMessage<'_>, kind: &'static str, reason: &str) {
-        metrics::counter!("citypulse_analyze_dlq_total", "kind" => kind).increment(1);
-        let key = msg.key().and_then(|k| std::str::from_utf8(k).ok()).map(str::to_owned);
+    /// A DLQ record for a message that cannot be analysed; its reason and payload are redacted
+    /// here (the DLQ never holds raw text).
+    fn reject(&self, msg: &BorrowedMessage<'_>, kind: &'static str, reason: &str) -> schema::DlqRecord {
+        let key = msg.key().and_then(|k| std::str::from_utf8(k).ok());
         let payload = msg.payload().map(|p| {
             let text: String = String::from_utf8_lossy(p).chars().take(4096).collect();
             crate::text::redact(&text).text
         });
-        let record = dlq_record(&self.topic_raw, msg.partition(), msg.offset(), key.clone(), kind, reason, payload);
-        // The record's reason is already redacted: log that one.
-        tracing::warn!(partition = msg.partition(), offset = msg.offset(), kind, reason = %record.reason, "post sent to the DLQ");
-        if self.send_dlq(&record, key.unwrap_or_default()).await {
-            self.finish(msg.partition(), msg.offset());
-        }
+        let at = MessageRef { topic: &self.acks.topic_raw, partition: msg.partition(), offset: msg.offset(), key };
+        self.dlq.record(at, kind, crate::text::redact(reason).text, payload)
     }
 
-    async fn send_dlq(&self, record: &DlqRecord, key: String) -> bool {
-        let payload = schema::encode(record);
-        let sent = self
-            .producer
-            .send(FutureRecord::to(&self.topic_dlq).key(&key).payload(&payload), Duration::from_secs(60))
-            .await;
-        if let Err((err, _)) = &sent {
-            tracing::error!(%err, "writing to the DLQ failed; the message will be redelivered");
-        }
-        sent.is_ok()
-    }
-
-    fn finish(&self, partition: i32, offset: i64) {
-        let next = self.tracker.lock().ok().and_then(|mut t| t.finish(partition, offset));
-        if let Some(next) = next {
-            let mut list = TopicPartitionList::new();
-            if list.add_partition_offset(&self.topic_raw, partition, rdkafka::Offset::Offset(next)).is_ok() {
-                // Fails only for a partition revoked meanwhile; its new owner re-reads it.
-                let _ = self.consumer.store_offsets(&list);
-            }
-        }
-    }
-}
-
-fn dlq_record(
-    topic: &str,
-    partition: i32,
-    offset: i64,
-    key: Option<String>,
-    kind: &str,
-    reason: &str,
-    payload_redacted: Option<String>,
-) -> DlqRecord {
-    DlqRecord {
-        stage: Stage::Analyze,
-        error_kind: kind.to_owned(),
-        reason: crate::text::redact(reason).text,
-        topic: topic.to_owned(),
-        partition,
-        offset,
-        key,
-        payload_redacted,
-        failed_at: chrono::Utc::now(),
+    /// Hands `record` to the dead-letter task (waiting while its queue is full).
+    async fn dead_letter(&self, record: schema::DlqRecord) {
+        let job = DlqJob { partition: record.partition, offset: record.offset, record };
+        // Fails only when the task is gone (shutdown): not stored, so redelivered.
+        let _ = self.dlq_jobs.send(job).await;
     }
 }
 

@@ -170,8 +170,7 @@ impl Session<'_> {
     /// Produces the batch, then checkpoints the newest `time_us` read.
     async fn flush(&mut self, batch: &mut Vec<Post>, last_time: Option<i64>) -> Result<(), SessionError> {
         let posts = std::mem::take(batch);
-        metrics::counter!("citypulse_ingest_fetched_posts_total", "source" => self.label.clone())
-            .increment(posts.len() as u64);
+        self.shared.count_fetched(&self.label, posts.len());
         let keep = select_posts(self.shared, self.config.require_place, posts, &self.label);
         self.shared.producer.send_all(&keep).await?;
         {
@@ -180,8 +179,7 @@ impl Session<'_> {
                 dedup.insert(post.key());
             }
         }
-        metrics::counter!("citypulse_ingest_produced_posts_total", "source" => self.label.clone())
-            .increment(keep.len() as u64);
+        self.shared.count_produced(&self.label, keep.len() as u64);
         if let Some(t) = last_time.filter(|t| self.cursor.is_none_or(|c| *t > c)) {
             if let Err(e) = self.shared.checkpoints.save(&self.config.name, STREAM, &t.to_string()) {
                 self.count_error("checkpoint");

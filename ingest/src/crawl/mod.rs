@@ -24,6 +24,7 @@ use schema::author::AuthorHasher;
 use schema::config::sources::SourceDefaults;
 use schema::{Limits, Post, SourceId};
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -39,9 +40,30 @@ pub struct Shared {
     pub limits: Limits,
     pub defaults: SourceDefaults,
     pub dedup: Mutex<DedupWindow>,
+    /// Totals of the run, for the stage's stats (the metrics are process-wide and labelled).
+    pub totals: Totals,
+}
+
+/// Posts fetched and produced since the stage started.
+#[derive(Debug, Default)]
+pub struct Totals {
+    pub fetched: AtomicU64,
+    pub produced: AtomicU64,
 }
 
 impl Shared {
+    /// Counts posts read from a source (`citypulse_ingest_fetched_posts_total{source}`).
+    pub fn count_fetched(&self, label: &str, posts: usize) {
+        metrics::counter!("citypulse_ingest_fetched_posts_total", "source" => label.to_owned()).increment(posts as u64);
+        self.totals.fetched.fetch_add(posts as u64, Ordering::Relaxed);
+    }
+
+    /// Counts posts Kafka acknowledged (`citypulse_ingest_produced_posts_total{source}`).
+    pub fn count_produced(&self, label: &str, posts: u64) {
+        metrics::counter!("citypulse_ingest_produced_posts_total", "source" => label.to_owned()).increment(posts);
+        self.totals.produced.fetch_add(posts, Ordering::Relaxed);
+    }
+
     pub fn ctx<'a>(&'a self, source: &'a SourceId) -> ParseCtx<'a> {
         ParseCtx { source, hasher: &self.hasher, limits: &self.limits, fetched_at: chrono::Utc::now() }
     }
@@ -178,7 +200,7 @@ async fn deliver<S: Stream>(
     label: &str,
 ) -> Result<(Option<String>, bool), StepError> {
     let source = || label.to_owned();
-    metrics::counter!("citypulse_ingest_fetched_posts_total", "source" => source()).increment(page.posts.len() as u64);
+    shared.count_fetched(label, page.posts.len());
     for e in &page.errors {
         metrics::counter!("citypulse_ingest_errors_total", "source" => source(), "kind" => e.kind()).increment(1);
         tracing::debug!(source = label, error = %e, "item skipped");
@@ -190,7 +212,7 @@ async fn deliver<S: Stream>(
         dedup.insert(post.key());
     }
     drop(dedup);
-    metrics::counter!("citypulse_ingest_produced_posts_total", "source" => source()).increment(keep.len() as u64);
+    shared.count_produced(label, keep.len() as u64);
     Ok((page.cursor, page.more))
 }
 

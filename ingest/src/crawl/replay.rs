@@ -92,8 +92,7 @@ pub async fn run_replay(
                 }
             }
         }
-        metrics::counter!("citypulse_ingest_fetched_posts_total", "source" => label.clone())
-            .increment(batch.posts.len() as u64);
+        shared.count_fetched(&label, batch.posts.len());
         let keep = super::select_posts(&shared, false, batch.posts, &label);
         let sent = shared.producer.enqueue_all(&keep).await?;
         // The previous batch was in flight while this one was read; it is checkpointed first.
@@ -182,7 +181,7 @@ async fn settle(
             dedup.insert(key);
         }
     }
-    metrics::counter!("citypulse_ingest_produced_posts_total", "source" => label.to_owned()).increment(produced);
+    shared.count_produced(label, produced);
     summary.produced += produced;
     summary.lines = lines;
     shared.checkpoints.save(source, STREAM, &lines.to_string())?;

@@ -19,6 +19,8 @@ pub struct ServicesConfig {
     #[serde(default)]
     pub telemetry: TelemetryConfig,
     #[serde(default)]
+    pub run: RunConfig,
+    #[serde(default)]
     pub ingest: IngestServiceConfig,
     #[serde(default)]
     pub analyze: AnalyzeConfig,
@@ -67,8 +69,20 @@ pub struct KafkaConfig {
     pub analyze_group: String,
     /// Consumer group of the store writer. Default `citypulse-store`.
     pub store_group: String,
-    /// Producer delivery timeout, milliseconds. Default 30000.
+    /// Producer delivery timeout, milliseconds: one attempt at a message (librdkafka retries
+    /// inside it). Default 30000.
     pub delivery_timeout_ms: u32,
+    /// Longest pause between attempts at a message Kafka did not acknowledge (analysed posts, DLQ
+    /// records); stages retry until it is acknowledged or they shut down, milliseconds. Default 30000.
+    pub retry_max_backoff_ms: u64,
+    /// Consumer session timeout: a consumer silent this long loses its partitions to the rest of
+    /// its group, milliseconds. Default 10000.
+    pub session_timeout_ms: u32,
+    /// Consumer heartbeat interval, milliseconds; below a third of `session_timeout_ms`. Default 1000.
+    pub heartbeat_interval_ms: u32,
+    /// How often consumers report their lag (`citypulse_<stage>_consumer_lag_messages`),
+    /// milliseconds; 0 turns the reports off. Default 5000.
+    pub statistics_interval_ms: u32,
 }
 
 impl Default for KafkaConfig {
@@ -83,6 +97,10 @@ impl Default for KafkaConfig {
             analyze_group: "citypulse-analyze".into(),
             store_group: "citypulse-store".into(),
             delivery_timeout_ms: 30_000,
+            retry_max_backoff_ms: 30_000,
+            session_timeout_ms: 10_000,
+            heartbeat_interval_ms: 1_000,
+            statistics_interval_ms: 5_000,
         }
     }
 }
@@ -178,6 +196,20 @@ pub struct TelemetryConfig {
 impl Default for TelemetryConfig {
     fn default() -> Self {
         TelemetryConfig { log_format: LogFormat::Human, log_level: "info".into(), metrics_host: "127.0.0.1".into() }
+    }
+}
+
+/// `citypulse run`: several stages in one process.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunConfig {
+    /// Port of the process's one /metrics and /healthz (every stage it runs); 0 disables. Default 9100.
+    pub metrics_port: u16,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig { metrics_port: 9100 }
     }
 }
 
@@ -361,6 +393,13 @@ impl ServicesConfig {
         }
         p.check(k.partitions >= 1, "kafka.partitions", "must be at least 1");
         p.check(k.raw_retention_days >= 1, "kafka.raw_retention_days", "must be at least 1 day");
+        p.check(k.delivery_timeout_ms >= 1, "kafka.delivery_timeout_ms", "must be at least 1");
+        p.check(k.session_timeout_ms >= 1000, "kafka.session_timeout_ms", "must be at least 1000");
+        p.check(
+            k.heartbeat_interval_ms >= 1 && k.heartbeat_interval_ms.saturating_mul(3) <= k.session_timeout_ms,
+            "kafka.heartbeat_interval_ms",
+            "must be at least 1 and at most a third of session_timeout_ms",
+        );
         let c = &self.clickhouse;
         p.url(&c.url, &["http", "https"], "clickhouse.url");
         p.check(is_identifier(&c.database), "clickhouse.database", "must be an identifier ([A-Za-z_][A-Za-z0-9_]*)");
