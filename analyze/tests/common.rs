@@ -243,7 +243,17 @@ pub async fn run_stage(
     classifier: analyze::Classifier,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> Result<analyze::AnalyzeStats, analyze::service::ServiceError> {
-    let settings = analyze::AnalyzeSettings::from_config(&config.services);
     let health = stagekit::StageHealth::detached(stagekit::StageName::Analyze);
+    run_stage_reporting(config, classifier, health, shutdown).await
+}
+
+/// [`run_stage`] reporting its health to `health`.
+pub async fn run_stage_reporting(
+    config: &schema::config::Config,
+    classifier: analyze::Classifier,
+    health: stagekit::StageHealth,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Result<analyze::AnalyzeStats, analyze::service::ServiceError> {
+    let settings = analyze::AnalyzeSettings::from_config(&config.services);
     analyze::run(settings, analyze::AnalyzeDeps { classifier, health }, shutdown).await
 }

@@ -7,7 +7,8 @@
 //!
 //! The injected error is one librdkafka treats as permanent (not retried, the message fails at
 //! once; the idempotent producer bumps its epoch and goes on), so the failure shows within
-//! milliseconds instead of after `message.timeout.ms`. The mock's error stack is per API key and
+//! milliseconds instead of after `message.timeout.ms`; the service then retries each message with
+//! backoff (stagekit's one policy) until shutdown, and its health names the stage meanwhile. The mock's error stack is per API key and
 //! cluster-wide: posts.raw is filled before the fault is injected.
 //!
 //! The model is the real tokenizer and heads with a fake backend (hidden states from the token ids):
@@ -73,6 +74,7 @@ fn post(i: usize) -> Post {
 
 fn start(
     config: &schema::config::Config,
+    health: stagekit::StageHealth,
     shutdown: CancellationToken,
 ) -> JoinHandle<Result<analyze::AnalyzeStats, analyze::service::ServiceError>> {
     let config = config.clone();
@@ -82,7 +84,7 @@ fn start(
             PostTokenizer::load(&opts.model_dir.join("tokenizer.json"), opts.max_seq_tokens).expect("tokenizer");
         let encoder = Encoder::new(tokenizer, vec![Box::new(common::FakeBackend)], 128);
         let classifier = analyze::Classifier::with_encoder(encoder, &opts, &config.topics).expect("classifier");
-        common::run_stage(&config, classifier, shutdown).await
+        common::run_stage_reporting(&config, classifier, health, shutdown).await
     })
 }
 
@@ -160,7 +162,8 @@ async fn offsets_stay_put_while_produces_fail_and_every_post_comes_out_after_the
         &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED; 10_000],
     );
     let shutdown = CancellationToken::new();
-    let service = start(&config, shutdown.clone());
+    let health = stagekit::Health::default();
+    let service = start(&config, health.stage(stagekit::StageName::Analyze), shutdown.clone());
     // The service says so for each delivery that failed: every good post and the DLQ record.
     let failures = |needle: &str| lines.lock().expect("log lines").iter().filter(|l| l.contains(needle)).count();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
@@ -168,6 +171,11 @@ async fn offsets_stay_put_while_produces_fail_and_every_post_comes_out_after_the
         assert!(tokio::time::Instant::now() < deadline, "the service never reported the failed produces");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // And /healthz names the stage and why while the fault lasts.
+    let (healthy, report) = health.report();
+    assert!(!healthy && report["failing"] == serde_json::json!(["analyze"]), "{report}");
+    let reason = report["stages"]["analyze"]["kafka"].as_str().unwrap_or_default();
+    assert!(reason.starts_with("publishing to posts.") && reason.contains("authorization"), "{report}");
     // The drain ends with a synchronous commit of whatever was stored: a wrongly stored offset
     // reaches the broker here at the latest.
     stop(shutdown, service).await;
@@ -194,9 +202,11 @@ async fn offsets_stay_put_while_produces_fail_and_every_post_comes_out_after_the
     // The fault cleared, a restart in the same group gets everything again.
     cluster.clear_request_errors(RDKafkaApiKey::Produce);
     let shutdown = CancellationToken::new();
-    let service = start(&config, shutdown.clone());
+    let health = stagekit::Health::default();
+    let service = start(&config, health.stage(stagekit::StageName::Analyze), shutdown.clone());
     let analyzed = common::read_all(&brokers, "posts.analyzed", GOOD, Duration::from_secs(15)).await;
     let dlq = common::read_all(&brokers, "posts.dlq", 1, Duration::from_secs(10)).await;
+    assert!(health.report().0, "healthy once Kafka takes every message: {}", health.report().1);
     stop(shutdown, service).await;
     let limits = Limits::default();
     let keys: BTreeSet<String> =

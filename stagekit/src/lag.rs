@@ -1,6 +1,7 @@
-//! Consumer lag from librdkafka's statistics (emitted every `kafka.statistics_interval_ms`), as
-//! `citypulse_<stage>_consumer_lag_messages{topic, partition}`. Each stage's consumer context
-//! calls [`record`] from its `ClientContext::stats`.
+//! What a stage's consumer reports: lag from librdkafka's statistics (emitted every
+//! `kafka.statistics_interval_ms`), as `citypulse_<stage>_consumer_lag_messages{topic, partition}`
+//! (each stage's consumer context calls [`record`] from its `ClientContext::stats`), and receive
+//! errors, as `citypulse_<stage>_consume_errors_total` ([`receive_error`]).
 
 use crate::StageName;
 use rdkafka::Statistics;
@@ -17,6 +18,13 @@ pub fn record(stage: StageName, statistics: &Statistics) {
         let name = stage.metric("consumer_lag_messages");
         metrics::gauge!(name, "topic" => topic, "partition" => partition.to_string()).set(lag as f64);
     }
+}
+
+/// Logs and counts an error from the consumer's `recv()`. librdkafka reports broker trouble this
+/// way and keeps retrying on its own: the stage goes on receiving.
+pub fn receive_error(stage: StageName, error: &rdkafka::error::KafkaError) {
+    metrics::counter!(stage.metric("consume_errors_total")).increment(1);
+    tracing::warn!(%error, %stage, "Kafka receive error; the consumer retries");
 }
 
 /// ((topic, partition), lag) of the real partitions with a known lag, sorted.

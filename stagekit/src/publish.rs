@@ -9,11 +9,13 @@
 //! a post is never acknowledged upstream without its output downstream, and a Kafka outage only
 //! stalls the stage.
 
-use crate::StageName;
+use crate::{StageHealth, StageName};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use schema::config::services::KafkaConfig;
 use schema::DlqRecord;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -43,20 +45,27 @@ impl Backoff {
 #[error("shut down before Kafka acknowledged the message (it will be redelivered)")]
 pub struct Cancelled;
 
-/// A stage's producer with the retry policy. Cheap to clone.
+/// A stage's producer with the retry policy. Cheap to clone. While a message keeps failing, the
+/// stage's `kafka` health component says so (`/healthz` names the stage).
 #[derive(Clone)]
 pub struct Publisher {
     producer: FutureProducer,
     stage: StageName,
+    health: StageHealth,
+    /// Set after a failed attempt, cleared by the next acknowledgement.
+    failing: Arc<AtomicBool>,
     backoff: Backoff,
     attempt_timeout: Duration,
 }
 
 impl Publisher {
-    pub fn new(k: &KafkaConfig, stage: StageName) -> Result<Self, KafkaError> {
+    pub fn new(k: &KafkaConfig, health: StageHealth) -> Result<Self, KafkaError> {
+        health.set_ok("kafka");
         Ok(Publisher {
             producer: crate::kafka::producer(k).create()?,
-            stage,
+            stage: health.name(),
+            health,
+            failing: Arc::default(),
             backoff: Backoff::up_to(Duration::from_millis(k.retry_max_backoff_ms)),
             attempt_timeout: crate::kafka::delivery_timeout(k),
         })
@@ -81,9 +90,16 @@ impl Publisher {
                 record = record.key(k);
             }
             let error = match self.producer.send(record, self.attempt_timeout).await {
-                Ok(_) => return Ok(()),
+                Ok(_) => {
+                    if self.failing.swap(false, Ordering::Relaxed) {
+                        self.health.set_ok("kafka");
+                    }
+                    return Ok(());
+                }
                 Err((error, _)) => error,
             };
+            self.failing.store(true, Ordering::Relaxed);
+            self.health.set_unhealthy("kafka", format!("publishing to {topic} failed: {error}"));
             let pause = self.backoff.delay(attempt);
             metrics::counter!(self.stage.metric("publish_failures_total"), "topic" => topic.to_owned()).increment(1);
             tracing::error!(%error, topic, key, attempt, ?pause, "{what} failed; retrying until Kafka takes it");

@@ -19,7 +19,7 @@ use schema::config::services::KafkaConfig;
 use schema::config::ServicesConfig;
 use schema::{AnalyzedPost, DecodeError, Limits};
 use stagekit::publish::MessageRef;
-use stagekit::{Backoff, DlqPublisher, Publisher, StageName};
+use stagekit::{Backoff, DlqPublisher, Publisher, StageHealth, StageName};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -144,11 +144,16 @@ struct Batch {
 
 /// The consuming loop of the store stage ([`crate::run`] adds migrations, the health watch and
 /// retention around it): runs until `shutdown`, then drains.
-pub async fn consume(s: ConsumerSettings, writer: Writer, shutdown: CancellationToken) -> Result<RunStats, StoreError> {
+pub async fn consume(
+    s: ConsumerSettings,
+    writer: Writer,
+    health: StageHealth,
+    shutdown: CancellationToken,
+) -> Result<RunStats, StoreError> {
     let k = &s.kafka;
     let context = StoreContext { topic: k.topic_analyzed.clone(), revoked: Mutex::default() };
     let consumer: StoreConsumer = stagekit::kafka::consumer(k, &k.store_group).create_with_context(context)?;
-    let dlq = DlqPublisher::new(Publisher::new(k, StageName::Store)?, k)
+    let dlq = DlqPublisher::new(Publisher::new(k, health)?, k)
         .ok_or_else(|| StoreError::Invalid("the store stage has a DLQ stage".into()))?;
     consumer.subscribe(&[k.topic_analyzed.as_str()])?;
     tracing::info!(topic = %k.topic_analyzed, group = %k.store_group, "store consuming");
@@ -171,8 +176,7 @@ pub async fn consume(s: ConsumerSettings, writer: Writer, shutdown: Cancellation
                 let msg = match msg {
                     Ok(m) => m,
                     Err(e) => {
-                        tracing::warn!(error = %e, "kafka receive error");
-                        metrics::counter!("citypulse_store_kafka_errors_total").increment(1);
+                        stagekit::lag::receive_error(StageName::Store, &e);
                         continue;
                     }
                 };

@@ -83,7 +83,7 @@ pub async fn run(
         let (client, db) = writer.target();
         tokio::spawn(run_retention(client.clone(), db.clone(), r, duties.clone()))
     });
-    let stats = consume(settings.consumer, writer, shutdown).await;
+    let stats = consume(settings.consumer, writer, health, shutdown).await;
     duties.cancel();
     let _ = watch.await;
     if let Some(task) = retention {

@@ -93,7 +93,12 @@ async fn consumer_stores_exactly_and_dead_letters_undecodable_messages() {
 
     let writer = Writer::new(t.client.clone(), t.db.clone(), WriterConfig::default());
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(store::consume(settings(&brokers), writer.clone(), shutdown.clone()));
+    let task = tokio::spawn(store::consume(
+        settings(&brokers),
+        writer.clone(),
+        stagekit::StageHealth::detached(stagekit::StageName::Store),
+        shutdown.clone(),
+    ));
     let started = std::time::Instant::now();
     let total_sql = "SELECT toInt64(sum(posts)) FROM DB.trends_hourly WHERE topic = '*' AND place = '*'";
     let score_sql = "SELECT sum(score_sum) FROM DB.trends_daily WHERE topic = '*' AND place = '*'";
@@ -148,7 +153,12 @@ async fn consumer_stores_exactly_and_dead_letters_undecodable_messages() {
     // the positive control: once it is stored the restarted consumer surely owns the partitions and
     // has read from the committed offsets on, and it must have read that post and nothing else.
     let shutdown = CancellationToken::new();
-    let again = tokio::spawn(store::consume(settings(&brokers), writer, shutdown.clone()));
+    let again = tokio::spawn(store::consume(
+        settings(&brokers),
+        writer,
+        stagekit::StageHealth::detached(stagekit::StageName::Store),
+        shutdown.clone(),
+    ));
     let (probs, topics, places) = random_labels(&mut rng);
     let extra = post(SOURCES[0], "after-restart", "author", ts(now), ts(now), probs, &topics, &places, "v1");
     producer
@@ -200,7 +210,12 @@ async fn a_poisoned_batch_lands_in_the_dlq_with_its_reason_and_replays_after_the
     let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", &brokers).create().expect("producer");
     let writer = Writer::new(t.client.clone(), t.db.clone(), WriterConfig::default());
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(store::consume(settings(&brokers), writer.clone(), shutdown.clone()));
+    let task = tokio::spawn(store::consume(
+        settings(&brokers),
+        writer.clone(),
+        stagekit::StageHealth::detached(stagekit::StageName::Store),
+        shutdown.clone(),
+    ));
 
     let created = ts(chrono::Utc::now().timestamp() - 86_400);
     let mk = |i: usize, probs, analyzed: i64| {
@@ -375,13 +390,26 @@ async fn a_rebalance_mid_stream_keeps_the_trend_tables_exact() {
     // A alone: it is consuming once its first posts are stored.
     let (stop_a, stop_b) = (CancellationToken::new(), CancellationToken::new());
     let a_log = Captured::default();
-    let a = tokio::spawn(store::consume(small.clone(), writer.clone(), stop_a.clone()).with_subscriber(a_log.clone()));
+    let a = tokio::spawn(
+        store::consume(
+            small.clone(),
+            writer.clone(),
+            stagekit::StageHealth::detached(stagekit::StageName::Store),
+            stop_a.clone(),
+        )
+        .with_subscriber(a_log.clone()),
+    );
     produce(&producer, chunks.pop_front().expect("chunk")).await;
     let db = &t;
     wait_for("A stored posts", || async move { db.scalar::<i64>(total_sql).await > 0 }).await;
     // B joins while messages flow: a chunk every 200 ms until A has given its partitions up (B's
     // join forces that revocation) and got its share back, keeping a third of the stream for later.
-    let b = tokio::spawn(store::consume(small, writer.clone(), stop_b.clone()));
+    let b = tokio::spawn(store::consume(
+        small,
+        writer.clone(),
+        stagekit::StageHealth::detached(stagekit::StageName::Store),
+        stop_b.clone(),
+    ));
     let reserve = chunks.len() / 3;
     let started = std::time::Instant::now();
     while !a_log.logged_in_order("partitions revoked", "message=partitions assigned parts=[") {

@@ -294,7 +294,12 @@ async fn offsets_are_committed_only_after_clickhouse_accepted_the_batch_never_on
         // 1. ClickHouse reachable: the first batch is stored and its offsets committed.
         produce(&producer, &first).await;
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(store::consume(consumer_settings(&brokers), writer.clone(), shutdown.clone()));
+        let task = tokio::spawn(store::consume(
+            consumer_settings(&brokers),
+            writer.clone(),
+            stagekit::StageHealth::detached(stagekit::StageName::Store),
+            shutdown.clone(),
+        ));
         wait_until("the first 40 posts stored", Duration::from_secs(20), stored(40)).await;
         let after_first = ends(&brokers).await;
         wait_until("the first batch's offsets committed", Duration::from_secs(10), || async {
@@ -322,7 +327,12 @@ async fn offsets_are_committed_only_after_clickhouse_accepted_the_batch_never_on
         // 3. ClickHouse back: a restart re-reads exactly the second batch and stores it once.
         proxy.set_down(false);
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(store::consume(consumer_settings(&brokers), writer.clone(), shutdown.clone()));
+        let task = tokio::spawn(store::consume(
+            consumer_settings(&brokers),
+            writer.clone(),
+            stagekit::StageHealth::detached(stagekit::StageName::Store),
+            shutdown.clone(),
+        ));
         wait_until("all 80 posts stored", Duration::from_secs(20), stored(80)).await;
         let end = ends(&brokers).await;
         wait_until("every offset committed", Duration::from_secs(10), || async { committed(&brokers).await == end })

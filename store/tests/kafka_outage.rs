@@ -174,7 +174,12 @@ async fn the_store_rides_out_a_kafka_outage_and_counts_every_post_once() {
 
         produce(&producer, &before).await;
         let shutdown = CancellationToken::new();
-        let mut task = tokio::spawn(store::consume(settings(&brokers), writer, shutdown.clone()));
+        let mut task = tokio::spawn(store::consume(
+            settings(&brokers),
+            writer,
+            stagekit::StageHealth::detached(stagekit::StageName::Store),
+            shutdown.clone(),
+        ));
         // Mid-stream: the consumer has joined and written its first batches.
         wait_while_running("the first posts stored", Duration::from_secs(20), &mut task, || async {
             total().await > 0

@@ -123,7 +123,12 @@ async fn one_unrepresentable_post_goes_to_the_dlq_and_the_rest_of_its_batch_is_s
         }
 
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(store::consume(settings(&brokers), writer, shutdown.clone()));
+        let task = tokio::spawn(store::consume(
+            settings(&brokers),
+            writer,
+            stagekit::StageHealth::detached(stagekit::StageName::Store),
+            shutdown.clone(),
+        ));
         // Everything handled when the group's offset is past the last message.
         let end = posts.len() as i64;
         wait_until("the batch committed", Duration::from_secs(30), || async { committed(&brokers).await == Some(end) })

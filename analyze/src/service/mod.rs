@@ -163,7 +163,7 @@ pub async fn run(
             .create_with_context(RebalanceContext { tracker: tracker.clone() })?,
     );
     consumer.subscribe(&[&kafka.topic_raw])?;
-    let publisher = Publisher::new(kafka, StageName::Analyze)?;
+    let publisher = Publisher::new(kafka, health.clone())?;
     let dlq = DlqPublisher::new(publisher.clone(), kafka)
         .ok_or_else(|| ServiceError::Model("the analyze stage has a DLQ stage".into()))?;
     // A model thread that panics stops the whole service (drain, then an error), as a lone one
@@ -222,7 +222,6 @@ pub async fn run(
         })
     };
     tracing::info!(topic = %kafka.topic_raw, group = %kafka.analyze_group, "analyze consuming");
-    health.set_ok("kafka");
     consume(&consumer, &tokenizer, &limits, &out, &pending_tx, &stop).await;
 
     // Drain in order: no new input, the batcher flushes, the model finishes, outputs are acked.
@@ -262,8 +261,7 @@ async fn consume(
         let msg = match msg {
             Ok(m) => m,
             Err(err) => {
-                metrics::counter!("citypulse_analyze_consume_errors_total").increment(1);
-                tracing::warn!(%err, "consume error");
+                stagekit::lag::receive_error(StageName::Analyze, &err);
                 continue;
             }
         };
