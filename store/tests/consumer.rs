@@ -19,21 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::instrument::WithSubscriber;
 
 fn settings(brokers: &str) -> ConsumerSettings {
-    ConsumerSettings {
-        kafka: KafkaConfig {
-            brokers: brokers.to_owned(),
-            store_group: "citypulse-store-test".into(),
-            topic_analyzed: "posts.analyzed".into(),
-            topic_dlq: "posts.dlq".into(),
-            delivery_timeout_ms: 10_000,
-            retry_max_backoff_ms: 1000,
-            ..KafkaConfig::default()
-        },
-        batch_max_rows: 64,
-        batch_max_bytes: 1 << 20,
-        batch_period: Duration::from_millis(200),
-        limits: schema::Limits::default(),
-    }
+    support::consumer_settings(brokers, "citypulse-store-test", 64, Duration::from_millis(200))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,12 +79,7 @@ async fn consumer_stores_exactly_and_dead_letters_undecodable_messages() {
 
     let writer = Writer::new(t.client.clone(), t.db.clone(), WriterConfig::default());
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(store::consume(
-        settings(&brokers),
-        writer.clone(),
-        stagekit::StageHealth::detached(stagekit::StageName::Store),
-        shutdown.clone(),
-    ));
+    let task = support::spawn_consumer(settings(&brokers), writer.clone(), shutdown.clone());
     let started = std::time::Instant::now();
     let total_sql = "SELECT toInt64(sum(posts)) FROM DB.trends_hourly WHERE topic = '*' AND place = '*'";
     let score_sql = "SELECT sum(score_sum) FROM DB.trends_daily WHERE topic = '*' AND place = '*'";
@@ -153,12 +134,7 @@ async fn consumer_stores_exactly_and_dead_letters_undecodable_messages() {
     // the positive control: once it is stored the restarted consumer surely owns the partitions and
     // has read from the committed offsets on, and it must have read that post and nothing else.
     let shutdown = CancellationToken::new();
-    let again = tokio::spawn(store::consume(
-        settings(&brokers),
-        writer,
-        stagekit::StageHealth::detached(stagekit::StageName::Store),
-        shutdown.clone(),
-    ));
+    let again = support::spawn_consumer(settings(&brokers), writer, shutdown.clone());
     let (probs, topics, places) = random_labels(&mut rng);
     let extra = post(SOURCES[0], "after-restart", "author", ts(now), ts(now), probs, &topics, &places, "v1");
     producer
@@ -210,12 +186,7 @@ async fn a_poisoned_batch_lands_in_the_dlq_with_its_reason_and_replays_after_the
     let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", &brokers).create().expect("producer");
     let writer = Writer::new(t.client.clone(), t.db.clone(), WriterConfig::default());
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(store::consume(
-        settings(&brokers),
-        writer.clone(),
-        stagekit::StageHealth::detached(stagekit::StageName::Store),
-        shutdown.clone(),
-    ));
+    let task = support::spawn_consumer(settings(&brokers), writer.clone(), shutdown.clone());
 
     let created = ts(chrono::Utc::now().timestamp() - 86_400);
     let mk = |i: usize, probs, analyzed: i64| {
@@ -377,12 +348,6 @@ async fn a_rebalance_mid_stream_keeps_the_trend_tables_exact() {
         .with_test_writer()
         .try_init();
     let small = ConsumerSettings { batch_max_rows: 16, batch_period: Duration::from_millis(50), ..settings(&brokers) };
-    // The mock cluster's coordinator can hold a rebalance for a whole session timeout while
-    // members rejoin: short sessions keep the test within its time limits.
-    let small = ConsumerSettings {
-        kafka: KafkaConfig { session_timeout_ms: 6000, heartbeat_interval_ms: 500, ..small.kafka },
-        ..small
-    };
     let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", &brokers).create().expect("producer");
     let mut chunks: std::collections::VecDeque<&[schema::AnalyzedPost]> = all.chunks(20).collect();
     let total_sql = "SELECT toInt64(sum(posts)) FROM DB.trends_hourly WHERE topic = '*' AND place = '*'";
@@ -404,12 +369,7 @@ async fn a_rebalance_mid_stream_keeps_the_trend_tables_exact() {
     wait_for("A stored posts", || async move { db.scalar::<i64>(total_sql).await > 0 }).await;
     // B joins while messages flow: a chunk every 200 ms until A has given its partitions up (B's
     // join forces that revocation) and got its share back, keeping a third of the stream for later.
-    let b = tokio::spawn(store::consume(
-        small,
-        writer.clone(),
-        stagekit::StageHealth::detached(stagekit::StageName::Store),
-        stop_b.clone(),
-    ));
+    let b = support::spawn_consumer(small, writer.clone(), stop_b.clone());
     let reserve = chunks.len() / 3;
     let started = std::time::Instant::now();
     while !a_log.logged_in_order("partitions revoked", "message=partitions assigned parts=[") {

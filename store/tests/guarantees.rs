@@ -17,7 +17,6 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use schema::config::services::KafkaConfig;
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -179,23 +178,7 @@ const GROUP: &str = "cp-guarantees-store";
 const PARTITIONS: i32 = 2;
 
 fn consumer_settings(brokers: &str) -> ConsumerSettings {
-    ConsumerSettings {
-        kafka: KafkaConfig {
-            brokers: brokers.to_owned(),
-            store_group: GROUP.into(),
-            topic_analyzed: TOPIC.into(),
-            topic_dlq: "posts.dlq".into(),
-            delivery_timeout_ms: 10_000,
-            retry_max_backoff_ms: 200,
-            session_timeout_ms: 6000,
-            heartbeat_interval_ms: 500,
-            ..KafkaConfig::default()
-        },
-        batch_max_rows: 64,
-        batch_max_bytes: 1 << 20,
-        batch_period: Duration::from_millis(100),
-        limits: schema::Limits::default(),
-    }
+    support::consumer_settings(brokers, GROUP, 64, Duration::from_millis(100))
 }
 
 /// The group's committed offset per partition (`None`: nothing committed), asked of the broker by
@@ -294,12 +277,7 @@ async fn offsets_are_committed_only_after_clickhouse_accepted_the_batch_never_on
         // 1. ClickHouse reachable: the first batch is stored and its offsets committed.
         produce(&producer, &first).await;
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(store::consume(
-            consumer_settings(&brokers),
-            writer.clone(),
-            stagekit::StageHealth::detached(stagekit::StageName::Store),
-            shutdown.clone(),
-        ));
+        let task = support::spawn_consumer(consumer_settings(&brokers), writer.clone(), shutdown.clone());
         wait_until("the first 40 posts stored", Duration::from_secs(20), stored(40)).await;
         let after_first = ends(&brokers).await;
         wait_until("the first batch's offsets committed", Duration::from_secs(10), || async {
@@ -327,12 +305,7 @@ async fn offsets_are_committed_only_after_clickhouse_accepted_the_batch_never_on
         // 3. ClickHouse back: a restart re-reads exactly the second batch and stores it once.
         proxy.set_down(false);
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(store::consume(
-            consumer_settings(&brokers),
-            writer.clone(),
-            stagekit::StageHealth::detached(stagekit::StageName::Store),
-            shutdown.clone(),
-        ));
+        let task = support::spawn_consumer(consumer_settings(&brokers), writer.clone(), shutdown.clone());
         wait_until("all 80 posts stored", Duration::from_secs(20), stored(80)).await;
         let end = ends(&brokers).await;
         wait_until("every offset committed", Duration::from_secs(10), || async { committed(&brokers).await == end })

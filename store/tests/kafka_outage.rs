@@ -52,25 +52,11 @@ async fn wait_while_running<F, Fut>(
 }
 
 fn settings(brokers: &str) -> ConsumerSettings {
-    ConsumerSettings {
-        kafka: KafkaConfig {
-            brokers: brokers.to_owned(),
-            store_group: GROUP.into(),
-            topic_analyzed: TOPIC.into(),
-            topic_dlq: DLQ.into(),
-            delivery_timeout_ms: 10_000,
-            retry_max_backoff_ms: 200,
-            session_timeout_ms: 10000,
-            heartbeat_interval_ms: 500,
-            ..KafkaConfig::default()
-        },
-        // Small batches: the stream is many flushes (and commits) long, so the outage lands
-        // between and during them rather than after the last one.
-        batch_max_rows: 8,
-        batch_max_bytes: 1 << 20,
-        batch_period: Duration::from_millis(100),
-        limits: schema::Limits::default(),
-    }
+    // Small batches: the stream is many flushes (and commits) long, so the outage lands between
+    // and during them rather than after the last one.
+    let s = support::consumer_settings(brokers, GROUP, 8, Duration::from_millis(100));
+    // A session well above the outage, so the outage itself does not also force a rebalance.
+    ConsumerSettings { kafka: KafkaConfig { session_timeout_ms: 10_000, ..s.kafka }, ..s }
 }
 
 /// The group's committed offset per partition (`None`: nothing committed), asked by a client that
@@ -174,12 +160,7 @@ async fn the_store_rides_out_a_kafka_outage_and_counts_every_post_once() {
 
         produce(&producer, &before).await;
         let shutdown = CancellationToken::new();
-        let mut task = tokio::spawn(store::consume(
-            settings(&brokers),
-            writer,
-            stagekit::StageHealth::detached(stagekit::StageName::Store),
-            shutdown.clone(),
-        ));
+        let mut task = support::spawn_consumer(settings(&brokers), writer, shutdown.clone());
         // Mid-stream: the consumer has joined and written its first batches.
         wait_while_running("the first posts stored", Duration::from_secs(20), &mut task, || async {
             total().await > 0

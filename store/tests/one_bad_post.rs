@@ -39,23 +39,9 @@ where
 }
 
 fn settings(brokers: &str) -> ConsumerSettings {
-    ConsumerSettings {
-        kafka: KafkaConfig {
-            brokers: brokers.to_owned(),
-            store_group: GROUP.into(),
-            topic_analyzed: TOPIC.into(),
-            topic_dlq: DLQ.into(),
-            delivery_timeout_ms: 10_000,
-            retry_max_backoff_ms: 200,
-            ..KafkaConfig::default()
-        },
-        batch_max_rows: 64,
-        batch_max_bytes: 1 << 20,
-        // Long enough that every message, all produced before the consumer starts, lands in the
-        // one batch: the bad post must be judged inside a good batch, not alone.
-        batch_period: Duration::from_secs(2),
-        limits: schema::Limits::default(),
-    }
+    // Long enough that every message, all produced before the consumer starts, lands in the one
+    // batch: the bad post must be judged inside a good batch, not alone.
+    support::consumer_settings(brokers, GROUP, 64, Duration::from_secs(2))
 }
 
 /// The group's committed offset on the one partition, asked by a client outside the group.
@@ -123,12 +109,7 @@ async fn one_unrepresentable_post_goes_to_the_dlq_and_the_rest_of_its_batch_is_s
         }
 
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(store::consume(
-            settings(&brokers),
-            writer,
-            stagekit::StageHealth::detached(stagekit::StageName::Store),
-            shutdown.clone(),
-        ));
+        let task = support::spawn_consumer(settings(&brokers), writer, shutdown.clone());
         // Everything handled when the group's offset is past the last message.
         let end = posts.len() as i64;
         wait_until("the batch committed", Duration::from_secs(30), || async { committed(&brokers).await == Some(end) })

@@ -239,3 +239,42 @@ pub async fn actual_cells(t: &TestDb, hourly: bool) -> BTreeMap<Cell, (i64, f64)
         .map(|r| ((r.bucket, r.topic, r.place, r.source, r.sentiment, r.model_version), (r.posts, r.score_sum)))
         .collect()
 }
+
+/// The store consumer's settings for a test on a mock cluster: `group` reading `posts.analyzed`,
+/// dead letters to `posts.dlq`, batches of `batch_max_rows` or `batch_period`, short sessions (the
+/// mock's coordinator can hold a rebalance for a whole session timeout while members rejoin) and
+/// quick publish retries.
+pub fn consumer_settings(
+    brokers: &str,
+    group: &str,
+    batch_max_rows: usize,
+    batch_period: std::time::Duration,
+) -> store::ConsumerSettings {
+    store::ConsumerSettings {
+        kafka: schema::config::services::KafkaConfig {
+            brokers: brokers.to_owned(),
+            store_group: group.to_owned(),
+            topic_analyzed: "posts.analyzed".into(),
+            topic_dlq: "posts.dlq".into(),
+            delivery_timeout_ms: 10_000,
+            retry_max_backoff_ms: 200,
+            session_timeout_ms: 6000,
+            heartbeat_interval_ms: 500,
+            ..Default::default()
+        },
+        batch_max_rows,
+        batch_max_bytes: 1 << 20,
+        batch_period,
+        limits: schema::Limits::default(),
+    }
+}
+
+/// The store's consuming loop as a task, with a health registry of its own.
+pub fn spawn_consumer(
+    settings: store::ConsumerSettings,
+    writer: store::Writer,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<Result<store::RunStats, store::StoreError>> {
+    let health = stagekit::StageHealth::detached(stagekit::StageName::Store);
+    tokio::spawn(store::consume(settings, writer, health, shutdown))
+}
