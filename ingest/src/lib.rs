@@ -112,6 +112,7 @@ pub fn build_shared(settings: &IngestSettings, hasher: AuthorHasher) -> Result<A
         defaults: settings.sources.defaults.clone(),
         dedup: Mutex::new(DedupWindow::new(settings.sources.defaults.dedup_window_posts)),
         totals: crawl::Totals::default(),
+        warned: Mutex::default(),
     }))
 }
 

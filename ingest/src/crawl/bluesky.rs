@@ -151,7 +151,7 @@ impl Session<'_> {
                     last_time = Some(last_time.map_or(event.time_us, |t| t.max(event.time_us)));
                     match event.post {
                         Some(Ok(post)) => batch.push(post),
-                        Some(Err(e)) => self.count_error(e.kind()),
+                        Some(Err(e)) => self.shared.item_dropped(&self.label, &e),
                         None => {}
                     }
                 }

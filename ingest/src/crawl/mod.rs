@@ -42,6 +42,8 @@ pub struct Shared {
     pub dedup: Mutex<DedupWindow>,
     /// Totals of the run, for the stage's stats (the metrics are process-wide and labelled).
     pub totals: Totals,
+    /// (source, kind) of the item errors already logged as warnings.
+    pub warned: Mutex<std::collections::HashSet<(String, &'static str)>>,
 }
 
 /// Posts fetched and produced since the stage started.
@@ -56,6 +58,20 @@ impl Shared {
     pub fn count_fetched(&self, label: &str, posts: usize) {
         metrics::counter!("citypulse_ingest_fetched_posts_total", "source" => label.to_owned()).increment(posts as u64);
         self.totals.fetched.fetch_add(posts as u64, Ordering::Relaxed);
+    }
+
+    /// Counts a dropped item (`citypulse_ingest_errors_total{source, kind}`) and says so: a warning
+    /// the first time a source drops an item for this reason (a feed yielding nothing, private
+    /// posts in a timeline), debug lines after that, so a steady trickle does not flood the log.
+    pub fn item_dropped(&self, label: &str, error: &ItemError) {
+        let kind = error.kind();
+        metrics::counter!("citypulse_ingest_errors_total", "source" => label.to_owned(), "kind" => kind).increment(1);
+        let first = self.warned.lock().map(|mut w| w.insert((label.to_owned(), kind))).unwrap_or(false);
+        if first {
+            tracing::warn!(source = label, kind, %error, "item dropped (said once per source and reason; citypulse_ingest_errors_total counts every one)");
+        } else {
+            tracing::debug!(source = label, kind, %error, "item dropped");
+        }
     }
 
     /// Counts posts Kafka acknowledged (`citypulse_ingest_produced_posts_total{source}`).
@@ -199,11 +215,9 @@ async fn deliver<S: Stream>(
     page: Page,
     label: &str,
 ) -> Result<(Option<String>, bool), StepError> {
-    let source = || label.to_owned();
     shared.count_fetched(label, page.posts.len());
     for e in &page.errors {
-        metrics::counter!("citypulse_ingest_errors_total", "source" => source(), "kind" => e.kind()).increment(1);
-        tracing::debug!(source = label, error = %e, "item skipped");
+        shared.item_dropped(label, e);
     }
     let keep = select_posts(shared, stream.require_place(), page.posts, label);
     shared.producer.send_all(&keep).await?;

@@ -30,6 +30,10 @@ struct Status {
     reblogs_count: Option<u64>,
     #[serde(default)]
     favourites_count: Option<u64>,
+    /// `public`, `unlisted`, `private` (followers only), `direct`; servers with extensions add
+    /// others (`limited`, `local`). Absent on some very old servers' public timelines.
+    #[serde(default)]
+    visibility: Option<String>,
     account: Account,
 }
 
@@ -69,6 +73,13 @@ pub fn parse_statuses(body: &[u8], ctx: &ParseCtx<'_>) -> Result<StatusPage, Par
 
 fn status_to_post(item: serde_json::Value, ctx: &ParseCtx<'_>) -> Result<Post, ItemError> {
     let status: Status = serde_json::from_value(item).map_err(|e| ItemError::Shape(cut(&e.to_string())))?;
+    // A public-opinion monitor takes in public posts only. An authenticated (or misbehaving)
+    // server can put followers-only and direct posts in a timeline; `unlisted` posts are visible
+    // but their authors asked to stay out of timelines and search, so they are left out too.
+    match status.visibility.as_deref() {
+        None | Some("public") => {}
+        Some(other) => return Err(ItemError::NotPublic(cut(other))),
+    }
     let created_at = parse_rfc3339(&status.created_at)?;
     let body = html_to_text(&status.content);
     // A content warning is part of what the author published; keep it before the body.
@@ -178,6 +189,43 @@ mod tests {
         assert!(cw.text.starts_with("flooding\n"), "{}", cw.text);
         assert!(page.items.errors.iter().any(|e| matches!(e, ItemError::BadTime(_))));
         assert!(page.items.errors.iter().any(|e| matches!(e, ItemError::Shape(_))));
+    }
+
+    #[test]
+    fn only_public_statuses_become_posts() {
+        let status = |id: &str, visibility: Option<&str>| {
+            let mut s = serde_json::json!({
+                "id": id, "created_at": "2024-11-20T09:14:03.456Z", "content": "<p>Kẹt xe ở Quận 1</p>",
+                "account": {"acct": "minhanh"}
+            });
+            if let Some(v) = visibility {
+                s["visibility"] = v.into();
+            }
+            s
+        };
+        let body = serde_json::json!([
+            status("1", Some("public")),
+            status("2", Some("private")),
+            status("3", Some("direct")),
+            status("4", Some("unlisted")),
+            status("5", None),
+            status("6", Some("limited")),
+        ]);
+        let page = parse_statuses(body.to_string().as_bytes(), &ctx()).unwrap();
+        let ids: Vec<&str> = page.items.posts.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["1", "5"]);
+        let dropped: Vec<String> = page.items.errors.iter().map(|e| format!("{}: {e}", e.kind())).collect();
+        assert_eq!(
+            dropped,
+            [
+                "not_public: item is not public (visibility \"private\")",
+                "not_public: item is not public (visibility \"direct\")",
+                "not_public: item is not public (visibility \"unlisted\")",
+                "not_public: item is not public (visibility \"limited\")",
+            ]
+        );
+        // The cursor still moves past them.
+        assert_eq!(page.newest_id.as_deref(), Some("6"));
     }
 
     #[test]

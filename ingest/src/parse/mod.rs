@@ -66,6 +66,8 @@ pub enum ItemError {
     BadTime(String),
     #[error("item has no text after HTML stripping")]
     EmptyText,
+    #[error("item is not public (visibility {0:?})")]
+    NotPublic(String),
     #[error(transparent)]
     Rejected(#[from] ValidationError),
     #[error(transparent)]
@@ -80,6 +82,7 @@ impl ItemError {
             ItemError::Missing(_) => "missing_field",
             ItemError::BadTime(_) => "bad_time",
             ItemError::EmptyText => "empty_text",
+            ItemError::NotPublic(_) => "not_public",
             ItemError::Rejected(_) => "rejected",
             ItemError::Decode(e) => e.kind(),
         }
