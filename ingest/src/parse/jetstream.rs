@@ -23,8 +23,10 @@ struct Commit {
     operation: String,
     collection: String,
     rkey: String,
+    /// Read as a post only for post creations: likes, follows, reposts and other collections'
+    /// records have other fields, and must only move the cursor.
     #[serde(default)]
-    record: Option<Record>,
+    record: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -61,8 +63,14 @@ pub fn parse_event(frame: &[u8], ctx: &ParseCtx<'_>) -> Result<JetstreamEvent, P
     Ok(JetstreamEvent { time_us: event.time_us, post })
 }
 
-fn record_to_post(did: &str, rkey: String, record: Option<Record>, ctx: &ParseCtx<'_>) -> Result<Post, ItemError> {
+fn record_to_post(
+    did: &str,
+    rkey: String,
+    record: Option<serde_json::Value>,
+    ctx: &ParseCtx<'_>,
+) -> Result<Post, ItemError> {
     let record = record.ok_or(ItemError::Missing("record"))?;
+    let record: Record = serde_json::from_value(record).map_err(|e| ItemError::Shape(cut(&e.to_string())))?;
     let created_at = parse_rfc3339(&record.created_at)?;
     let url = format!("https://bsky.app/profile/{did}/post/{rkey}");
     // did + rkey is the post's identity; the did alone is the author's and is pseudonymised.
@@ -104,6 +112,14 @@ mod tests {
         let like = POST.replace("app.bsky.feed.post\",\"rkey", "app.bsky.feed.like\",\"rkey");
         assert!(parse_event(like.as_bytes(), &ctx()).unwrap().post.is_none());
         assert!(matches!(parse_event(b"{\"kind\":1}", &ctx()), Err(ParseError::Shape(_))));
+        // Other collections' records have no text: an event, not a malformed one.
+        let follow = r#"{"did":"did:plc:x","time_us":7,"kind":"commit","commit":{"rev":"r","operation":"create","collection":"app.bsky.graph.follow","rkey":"k","record":{"$type":"app.bsky.graph.follow","createdAt":"2026-07-04T14:38:07.706Z","subject":"did:plc:y"},"cid":"c"}}"#;
+        let e = parse_event(follow.as_bytes(), &ctx()).unwrap();
+        assert_eq!((e.time_us, e.post.is_none()), (7, true));
+        // A post record without text is a dropped item, not a malformed event.
+        let no_text = POST.replace(r#","text":"Ngập ở Thảo Điền rồi""#, "");
+        let e = parse_event(no_text.as_bytes(), &ctx()).unwrap();
+        assert!(matches!(e.post, Some(Err(ItemError::Shape(_)))), "{e:?}");
     }
 
     proptest! {
