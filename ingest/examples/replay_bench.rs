@@ -82,6 +82,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         kafka,
         state_dir: dir.path().join("state"),
         limits: schema::Limits::default(),
+        zone: chrono_tz::Asia::Ho_Chi_Minh,
         default_quota: QuotaSpec::DEFAULT,
     };
     let shared = ingest::build_shared(&settings, schema::author::AuthorHasher::development())?;

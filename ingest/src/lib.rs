@@ -79,6 +79,8 @@ pub struct IngestSettings {
     /// `[ingest] state_dir` of citypulse.toml.
     pub state_dir: PathBuf,
     pub limits: Limits,
+    /// The city's time zone (`city.time_zone`).
+    pub zone: chrono_tz::Tz,
     /// Quota of hosts with no `[[host_quota]]` (sources.toml `[defaults]`).
     pub default_quota: QuotaSpec,
 }
@@ -91,6 +93,7 @@ impl IngestSettings {
             kafka: config.services.kafka.clone(),
             state_dir: config.services.ingest.state_dir.clone(),
             limits: config.services.limits.limits(),
+            zone: config.services.city.tz(),
             default_quota: QuotaSpec {
                 requests_per_second: config.sources.defaults.requests_per_second,
                 burst: config.sources.defaults.burst,
@@ -109,6 +112,7 @@ pub fn build_shared(settings: &IngestSettings, hasher: AuthorHasher) -> Result<A
         gazetteer: Gazetteer::new(&settings.places),
         hasher,
         limits: settings.limits,
+        zone: settings.zone,
         defaults: settings.sources.defaults.clone(),
         dedup: Mutex::new(DedupWindow::new(settings.sources.defaults.dedup_window_posts)),
         totals: crawl::Totals::default(),

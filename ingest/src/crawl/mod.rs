@@ -38,6 +38,8 @@ pub struct Shared {
     pub gazetteer: Gazetteer,
     pub hasher: AuthorHasher,
     pub limits: Limits,
+    /// The city's time zone (feed times without a zone are read in it).
+    pub zone: chrono_tz::Tz,
     pub defaults: SourceDefaults,
     pub dedup: Mutex<DedupWindow>,
     /// Totals of the run, for the stage's stats (the metrics are process-wide and labelled).
@@ -81,7 +83,7 @@ impl Shared {
     }
 
     pub fn ctx<'a>(&'a self, source: &'a SourceId) -> ParseCtx<'a> {
-        ParseCtx { source, hasher: &self.hasher, limits: &self.limits, fetched_at: chrono::Utc::now() }
+        ParseCtx { source, hasher: &self.hasher, limits: &self.limits, fetched_at: chrono::Utc::now(), zone: self.zone }
     }
 }
 

@@ -12,7 +12,10 @@ use schema::{Engagement, Post};
 /// Parses a whole feed document.
 pub fn parse_feed(body: &[u8], ctx: &ParseCtx<'_>) -> Result<Items, ParseError> {
     check_size(body, ctx)?;
-    let feed = feed_rs::parser::parse(body).map_err(|e| ParseError::Feed(cut(&e.to_string())))?;
+    let zone = ctx.zone;
+    let parser =
+        feed_rs::parser::Builder::new().timestamp_parser(move |raw| super::dates::feed_timestamp(raw, zone)).build();
+    let feed = parser.parse(body).map_err(|e| ParseError::Feed(cut(&e.to_string())))?;
     let feed_author = feed.title.as_ref().map(|t| t.content.clone()).unwrap_or_else(|| ctx.source.to_string());
     let mut items = Items::default();
     for entry in feed.entries {

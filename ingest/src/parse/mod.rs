@@ -2,7 +2,7 @@
 //!
 //! - [`mastodon`]: Mastodon status arrays and the `Link` header's paging ids.
 //! - [`reddit`]: Reddit listing JSON (`t3` children, the `after` cursor).
-//! - [`feed`]: RSS 2.0 and Atom through feed-rs.
+//! - [`feed`]: RSS 2.0 and Atom through feed-rs; [`dates`]: the date shapes feeds use.
 //! - [`jetstream`]: one Bluesky Jetstream event (WebSocket frame).
 //! - [`replay`]: one JSONL line in the Kafka envelope, through `schema::decode`.
 //!
@@ -10,6 +10,7 @@
 //! [`ItemError`] next to the good posts, so one hostile item never costs the rest of the page. No
 //! parser panics on any input (property tests feed them arbitrary bytes).
 
+pub mod dates;
 pub mod feed;
 pub mod jetstream;
 pub mod mastodon;
@@ -28,6 +29,8 @@ pub struct ParseCtx<'a> {
     pub hasher: &'a AuthorHasher,
     pub limits: &'a Limits,
     pub fetched_at: DateTime<Utc>,
+    /// The city's time zone: how a feed time without a zone is read.
+    pub zone: chrono_tz::Tz,
 }
 
 /// A response that could not be read at all.
@@ -165,7 +168,13 @@ pub(crate) mod test_ctx {
     pub static LIMITS: LazyLock<Limits> = LazyLock::new(Limits::default);
 
     pub fn ctx() -> ParseCtx<'static> {
-        ParseCtx { source: &SOURCE, hasher: &HASHER, limits: &LIMITS, fetched_at: Utc::now() }
+        ParseCtx {
+            source: &SOURCE,
+            hasher: &HASHER,
+            limits: &LIMITS,
+            fetched_at: Utc::now(),
+            zone: chrono_tz::Asia::Ho_Chi_Minh,
+        }
     }
 
     pub fn fixture(name: &str) -> Vec<u8> {

@@ -318,6 +318,7 @@ pub fn settings(sources_toml: &str, k: &Kafka, state_dir: &std::path::Path) -> I
         kafka,
         state_dir: state_dir.to_owned(),
         limits: schema::Limits::default(),
+        zone: chrono_tz::Asia::Ho_Chi_Minh,
         default_quota: QuotaSpec { requests_per_second: 50.0, burst: 5 },
     }
 }
