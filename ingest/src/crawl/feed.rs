@@ -69,11 +69,12 @@ impl Stream for FeedStream {
             self.pending = self.validators.clone();
             return Ok(Page::default());
         }
-        let items = parse_feed(&response.body, &shared.ctx(&self.source))?;
         let header = |name: &str| {
             let value = response.headers.get(name)?.to_str().ok()?;
             (value.len() <= 256).then(|| value.to_owned())
         };
+        let charset = header("content-type").and_then(|t| charset_of(&t));
+        let items = parse_feed(&response.body, charset.as_deref(), &shared.ctx(&self.source))?;
         self.pending = Validators { etag: header("etag"), last_modified: header("last-modified") };
         Ok(watermark_page(cursor, items))
     }
@@ -81,4 +82,12 @@ impl Stream for FeedStream {
     fn delivered(&mut self) {
         self.validators = self.pending.clone();
     }
+}
+
+/// The `charset` parameter of a `Content-Type` value.
+fn charset_of(content_type: &str) -> Option<String> {
+    content_type.split(';').skip(1).find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim().eq_ignore_ascii_case("charset").then(|| v.trim().trim_matches('"').to_owned())
+    })
 }

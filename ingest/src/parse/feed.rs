@@ -9,9 +9,11 @@ use super::{check_size, cut, finish, ItemError, Items, ParseCtx, ParseError};
 use crate::text::html_to_text;
 use schema::{Engagement, Post};
 
-/// Parses a whole feed document.
-pub fn parse_feed(body: &[u8], ctx: &ParseCtx<'_>) -> Result<Items, ParseError> {
+/// Parses a whole feed document. `charset` is the `Content-Type` header's, if it named one.
+pub fn parse_feed(body: &[u8], charset: Option<&str>, ctx: &ParseCtx<'_>) -> Result<Items, ParseError> {
     check_size(body, ctx)?;
+    let body = to_parseable(body, charset);
+    let body: &[u8] = &body;
     let zone = ctx.zone;
     let parser =
         feed_rs::parser::Builder::new().timestamp_parser(move |raw| super::dates::feed_timestamp(raw, zone)).build();
@@ -22,6 +24,33 @@ pub fn parse_feed(body: &[u8], ctx: &ParseCtx<'_>) -> Result<Items, ParseError> 
         items.push(entry_to_post(entry, &feed_author, feed.language.clone(), ctx));
     }
     Ok(items)
+}
+
+/// The document as the XML parser can read it. A byte-order mark or an XML declaration that names
+/// an encoding is left to the parser (it decodes gb2312, windows-1251, windows-1258, ...). A
+/// document without either that is not UTF-8 is decoded here: by the `Content-Type` charset when
+/// there is one (it takes precedence, RFC 7303), else as windows-1252, the superset of ISO-8859-1
+/// that servers mean when they say nothing (Vietnamese and Portuguese sites among them).
+fn to_parseable<'a>(body: &'a [u8], charset: Option<&str>) -> std::borrow::Cow<'a, [u8]> {
+    use std::borrow::Cow;
+    let utf8 = std::str::from_utf8(body).is_ok();
+    let header_encoding = charset.and_then(|c| encoding_rs::Encoding::for_label(c.trim().as_bytes()));
+    if utf8 && header_encoding.is_none_or(|e| e == encoding_rs::UTF_8) {
+        return Cow::Borrowed(body);
+    }
+    if encoding_rs::Encoding::for_bom(body).is_some() {
+        return Cow::Borrowed(body);
+    }
+    let declaration_end =
+        body.windows(2).position(|w| w == b"?>").filter(|_| body.trim_ascii_start().starts_with(b"<?xml"));
+    let declared = declaration_end.is_some_and(|end| body[..end].windows(9).any(|w| w == b"encoding="));
+    if declared && header_encoding.is_none() {
+        return Cow::Borrowed(body);
+    }
+    let encoding = header_encoding.unwrap_or(encoding_rs::WINDOWS_1252);
+    let rest = declaration_end.map_or(body, |end| &body[end + 2..]);
+    let (text, _, _) = encoding.decode(rest);
+    Cow::Owned(format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>{text}").into_bytes())
 }
 
 fn entry_to_post(
@@ -61,7 +90,7 @@ mod tests {
 
     #[test]
     fn rss2_news_feed() {
-        let items = parse_feed(&fixture("vnexpress.rss"), &ctx()).unwrap();
+        let items = parse_feed(&fixture("vnexpress.rss"), None, &ctx()).unwrap();
         assert_eq!(items.posts.len(), 2, "{:?}", items.errors);
         assert_eq!(items.errors, vec![ItemError::Missing("published or updated date")]);
         let p = &items.posts[0];
@@ -76,7 +105,7 @@ mod tests {
 
     #[test]
     fn atom_youtube_feed() {
-        let items = parse_feed(&fixture("youtube.atom"), &ctx()).unwrap();
+        let items = parse_feed(&fixture("youtube.atom"), None, &ctx()).unwrap();
         assert_eq!(items.posts.len(), 1, "{:?}", items.errors);
         let p = &items.posts[0];
         assert_eq!(p.id, "yt:video:dQw4w9WgXcQ");
@@ -84,16 +113,74 @@ mod tests {
         assert_eq!(p.url.as_deref(), Some("https://www.youtube.com/watch?v=dQw4w9WgXcQ"));
     }
 
+    /// One item, Vietnamese text, in the document's own encoding.
+    fn legacy_feed(encoding: &'static encoding_rs::Encoding, declare: bool) -> Vec<u8> {
+        let declaration =
+            if declare { format!("<?xml version=\"1.0\" encoding=\"{}\"?>", encoding.name()) } else { String::new() };
+        let xml = format!(
+            "{declaration}<rss version=\"2.0\"><channel><title>Báo</title><item><title>Ngập ở Quận 1, khổ quá</title>\
+             <pubDate>Wed, 20 Nov 2024 17:30:00 +0700</pubDate><guid>g1</guid></item></channel></rss>"
+        );
+        let text = windows_1258_form(&xml);
+        let (bytes, _, unmappable) = encoding.encode(&text);
+        assert!(!unmappable, "the text is representable in {}", encoding.name());
+        bytes.into_owned()
+    }
+
+    /// Vietnamese as windows-1258 holds it: letters with circumflex, breve or horn precomposed,
+    /// tone marks as combining characters (the code page has no precomposed toned letters).
+    fn windows_1258_form(s: &str) -> String {
+        use unicode_normalization::UnicodeNormalization;
+        let mut out = String::new();
+        for c in s.nfc() {
+            let d: Vec<char> = c.to_string().nfd().collect();
+            let mut base = d[0];
+            for &mark in &d[1..] {
+                match unicode_normalization::char::compose(base, mark) {
+                    Some(b) if matches!(mark, '\u{302}' | '\u{306}' | '\u{31B}') => base = b,
+                    _ => {}
+                }
+            }
+            out.push(base);
+            out.extend(d[1..].iter().filter(|m| !matches!(m, '\u{302}' | '\u{306}' | '\u{31B}')));
+        }
+        out
+    }
+
+    #[test]
+    fn legacy_encodings_by_declaration_header_or_fallback() {
+        use unicode_normalization::UnicodeNormalization;
+        let title = |items: &Items| items.posts.first().map(|p| p.text.nfc().collect::<String>());
+        let want = Some("Ngập ở Quận 1, khổ quá".to_owned());
+        // Declared in the document.
+        let doc = legacy_feed(encoding_rs::WINDOWS_1258, true);
+        assert!(std::str::from_utf8(&doc).is_err(), "really not UTF-8");
+        assert_eq!(title(&parse_feed(&doc, None, &ctx()).unwrap()), want, "declared windows-1258");
+        // Only in the Content-Type header.
+        let doc = legacy_feed(encoding_rs::WINDOWS_1258, false);
+        assert_eq!(title(&parse_feed(&doc, Some("windows-1258"), &ctx()).unwrap()), want, "header windows-1258");
+        // The header wins over a wrong declaration.
+        let mut wrong = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>".to_vec();
+        wrong.extend(legacy_feed(encoding_rs::WINDOWS_1258, false));
+        assert_eq!(title(&parse_feed(&wrong, Some("windows-1258"), &ctx()).unwrap()), want, "header over declaration");
+        // Neither: ISO-8859-1 text (no Vietnamese letters in it) read as windows-1252.
+        let xml = "<rss version=\"2.0\"><channel><title>UOL</title><item><title>Últimas Notícias</title>\
+                   <pubDate>Wed, 20 Nov 2024 17:30:00 +0700</pubDate><guid>g1</guid></item></channel></rss>";
+        let (doc, _, _) = encoding_rs::WINDOWS_1252.encode(xml);
+        let items = parse_feed(&doc, None, &ctx()).unwrap();
+        assert_eq!(items.posts.first().map(|p| p.text.as_str()), Some("Últimas Notícias"));
+    }
+
     #[test]
     fn not_a_feed_is_typed() {
-        assert!(matches!(parse_feed(b"<html><body>hi</body></html>", &ctx()), Err(ParseError::Feed(_))));
-        assert!(matches!(parse_feed(b"\xff\xfe\x00<rss", &ctx()), Err(ParseError::Feed(_))));
+        assert!(matches!(parse_feed(b"<html><body>hi</body></html>", None, &ctx()), Err(ParseError::Feed(_))));
+        assert!(matches!(parse_feed(b"\xff\xfe\x00<rss", None, &ctx()), Err(ParseError::Feed(_))));
     }
 
     proptest! {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
-            let _ = parse_feed(&bytes, &ctx());
+            let _ = parse_feed(&bytes, None, &ctx());
         }
 
         #[test]
@@ -103,7 +190,7 @@ mod tests {
                 "<rss version=\"2.0\"><channel><title>t</title><item><title>{}</title><description>{}</description>\
                  <pubDate>Wed, 20 Nov 2024 17:30:00 +0700</pubDate><guid>g1</guid></item></channel></rss>",
                 esc(&title), esc(&desc));
-            let _ = parse_feed(rss.as_bytes(), &ctx());
+            let _ = parse_feed(rss.as_bytes(), None, &ctx());
         }
     }
 }
