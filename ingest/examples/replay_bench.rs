@@ -85,7 +85,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         zone: chrono_tz::Asia::Ho_Chi_Minh,
         default_quota: QuotaSpec::DEFAULT,
     };
-    let shared = ingest::build_shared(&settings, schema::author::AuthorHasher::development())?;
+    let shared = ingest::build_shared(
+        &settings,
+        schema::author::AuthorHasher::development(),
+        stagekit::StageHealth::detached(stagekit::StageName::Ingest),
+    )?;
     let source = ReplaySource {
         name: schema::SourceId::new("replay")?,
         enabled: true,

@@ -102,8 +102,13 @@ impl IngestSettings {
     }
 }
 
-/// Builds the shared parts (client, quotas, producer, checkpoints, gazetteer).
-pub fn build_shared(settings: &IngestSettings, hasher: AuthorHasher) -> Result<Arc<Shared>, IngestError> {
+/// Builds the shared parts (client, quotas, producer, checkpoints, gazetteer), reporting the
+/// streams' health to `health`.
+pub fn build_shared(
+    settings: &IngestSettings,
+    hasher: AuthorHasher,
+    health: StageHealth,
+) -> Result<Arc<Shared>, IngestError> {
     let limiters = HostLimiters::new(&settings.sources.host_quota, settings.default_quota);
     Ok(Arc::new(Shared {
         fetcher: Fetcher::new(&settings.sources.defaults, limiters)?,
@@ -117,6 +122,7 @@ pub fn build_shared(settings: &IngestSettings, hasher: AuthorHasher) -> Result<A
         dedup: Mutex::new(DedupWindow::new(settings.sources.defaults.dedup_window_posts)),
         totals: crawl::Totals::default(),
         warned: Mutex::default(),
+        health,
     }))
 }
 
@@ -147,8 +153,8 @@ pub async fn run(
     deps: IngestDeps,
     shutdown: CancellationToken,
 ) -> Result<IngestStats, IngestError> {
-    let shared = build_shared(&settings, deps.hasher)?;
     deps.health.set_ok("crawlers");
+    let shared = build_shared(&settings, deps.hasher, deps.health)?;
     run_with(settings.sources, shared, shutdown).await
 }
 

@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use ingest::checkpoint::Checkpoints;
 use schema::SourceId;
+use stagekit::StageName;
 use std::collections::BTreeSet;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -299,4 +300,44 @@ async fn reddit_follows_after_to_close_a_gap_and_no_further() {
     // Later polls find nothing new on the first page and stop there.
     assert!(log[4..].iter().all(|p| p == "/r/saigon/new.json"), "{log:?}");
     assert!(posts.iter().all(|p| p.places == [schema::PlaceId::new("district_3").unwrap()]));
+}
+
+/// A stream that keeps failing turns the ingest stage unhealthy, naming the source and why, while
+/// it is paused; once a poll succeeds again it is healthy and its posts come through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_source_is_named_in_health_until_it_recovers() {
+    let server = TestServer::start().await;
+    server.set_statuses(1..=10);
+    server.script([Scripted::Status(503), Scripted::Status(503), Scripted::Status(503)]);
+    let kafka = Kafka::start();
+    let dir = tempfile::tempdir().unwrap();
+    Checkpoints::open(dir.path()).unwrap().save(&source(), "tag:saigon", "0").unwrap();
+    let toml = mastodon_sources(&server.base())
+        .replace("backoff_max_ms = 200", "backoff_max_ms = 200\npause_after_failures = 3\npause_ms = 1500");
+    let settings = settings(&toml, &kafka, dir.path());
+    let health = stagekit::Health::default();
+    let shared =
+        ingest::build_shared(&settings, schema::author::AuthorHasher::development(), health.stage(StageName::Ingest))
+            .unwrap();
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(ingest::run_with(settings.sources.clone(), shared, shutdown.clone()));
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let report = loop {
+        let (healthy, report) = health.report();
+        if !healthy {
+            break report;
+        }
+        assert!(std::time::Instant::now() < deadline, "never unhealthy: {report}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(health.failing(), [StageName::Ingest], "{report}");
+    let why = report["stages"]["ingest"]["source mastodon_test/tag:saigon"].as_str().unwrap_or_default().to_owned();
+    assert!(why.starts_with("failing, paused for 1 s") && why.contains("503"), "{report}");
+
+    let posts = read_posts(&kafka, expected_mastodon_keys(1..=10).len(), Duration::from_millis(500)).await;
+    assert_eq!(posts.len(), expected_mastodon_keys(1..=10).len());
+    assert!(health.report().0, "healthy again after a good poll: {}", health.report().1);
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), task).await.unwrap().unwrap().unwrap();
 }

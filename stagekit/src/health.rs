@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 type Components = BTreeMap<String, Result<(), String>>;
 
 /// The process's health registry; cheap to clone, shared by every stage and the HTTP endpoint.
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Health {
     stages: Arc<Mutex<BTreeMap<StageName, Components>>>,
 }
@@ -58,7 +58,7 @@ impl Health {
 }
 
 /// One stage's view of [`Health`].
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct StageHealth {
     health: Health,
     name: StageName,

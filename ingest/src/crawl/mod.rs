@@ -46,6 +46,9 @@ pub struct Shared {
     pub totals: Totals,
     /// (source, kind) of the item errors already logged as warnings.
     pub warned: Mutex<std::collections::HashSet<(String, &'static str)>>,
+    /// The ingest stage's health: a stream that keeps failing, or whose polls yield nothing but
+    /// dropped items, is reported there by name.
+    pub health: stagekit::StageHealth,
 }
 
 /// Posts fetched and produced since the stage started.
@@ -155,6 +158,7 @@ pub async fn run_stream<S: Stream>(
     let mut cursor = shared.checkpoints.load(&source, &name).map_err(crawl_error)?;
     let mut backoff = Backoff::from_defaults(&shared.defaults);
     let label = source.to_string();
+    let mut watch = StreamHealth::new(&shared, &label, &name);
     tracing::info!(source = %source, stream = %name, cursor = ?cursor, "stream started");
     loop {
         let fetched = tokio::select! {
@@ -166,8 +170,9 @@ pub async fn run_stream<S: Stream>(
             Err(e) => Err(e),
         };
         let wait = match outcome {
-            Ok((next, more)) => {
+            Ok((next, more, only_errors)) => {
                 backoff.on_success();
+                watch.polled(only_errors);
                 metrics::gauge!("citypulse_ingest_backoff_seconds", "source" => label.clone()).set(0.0);
                 if let Some(next) = next {
                     if let Err(e) = shared.checkpoints.save(&source, &name, &next) {
@@ -193,6 +198,7 @@ pub async fn run_stream<S: Stream>(
                 metrics::gauge!("citypulse_ingest_backoff_seconds", "source" => label.clone())
                     .set(delay.wait.as_secs_f64());
                 if delay.paused {
+                    watch.paused(&e, delay.wait);
                     metrics::counter!("citypulse_ingest_paused_total", "source" => label.clone()).increment(1);
                     tracing::warn!(source = %source, stream = %name, error = %e, pause_ms = delay.wait.as_millis() as u64, "stream keeps failing; paused");
                 } else {
@@ -210,13 +216,49 @@ pub async fn run_stream<S: Stream>(
     Ok(())
 }
 
-/// Tags, filters and produces one page. Returns the cursor to save and whether more is waiting.
+/// What `/healthz` says about one stream: unhealthy while it is paused after repeated failures,
+/// or after `pause_after_failures` polls in a row gave only items that had to be dropped (a feed
+/// whose every item is unreadable looks alive to the backoff, but yields nothing).
+struct StreamHealth<'a> {
+    shared: &'a Shared,
+    component: String,
+    only_errors: u32,
+    reported: bool,
+}
+
+impl<'a> StreamHealth<'a> {
+    fn new(shared: &'a Shared, label: &str, stream: &str) -> Self {
+        StreamHealth { shared, component: format!("source {label}/{stream}"), only_errors: 0, reported: false }
+    }
+
+    fn polled(&mut self, only_errors: bool) {
+        self.only_errors = if only_errors { self.only_errors + 1 } else { 0 };
+        if self.only_errors >= self.shared.defaults.pause_after_failures {
+            let why = format!("the last {} polls gave only items that had to be dropped", self.only_errors);
+            self.shared.health.set_unhealthy(&self.component, why);
+            self.reported = true;
+        } else if self.reported && !only_errors {
+            self.shared.health.set_ok(&self.component);
+            self.reported = false;
+        }
+    }
+
+    fn paused(&mut self, error: &StepError, pause: Duration) {
+        let why = format!("failing, paused for {} s: {error}", pause.as_secs());
+        self.shared.health.set_unhealthy(&self.component, why);
+        self.reported = true;
+    }
+}
+
+/// Tags, filters and produces one page. Returns the cursor to save, whether more is waiting, and
+/// whether the page held nothing but dropped items.
 async fn deliver<S: Stream>(
     shared: &Shared,
     stream: &S,
     page: Page,
     label: &str,
-) -> Result<(Option<String>, bool), StepError> {
+) -> Result<(Option<String>, bool, bool), StepError> {
+    let only_errors = page.posts.is_empty() && !page.errors.is_empty();
     shared.count_fetched(label, page.posts.len());
     for e in &page.errors {
         shared.item_dropped(label, e);
@@ -229,7 +271,7 @@ async fn deliver<S: Stream>(
     }
     drop(dedup);
     shared.count_produced(label, keep.len() as u64);
-    Ok((page.cursor, page.more))
+    Ok((page.cursor, page.more, only_errors))
 }
 
 /// Places, the relevance filter and the duplicate window.

@@ -323,8 +323,12 @@ pub fn settings(sources_toml: &str, k: &Kafka, state_dir: &std::path::Path) -> I
     }
 }
 
+pub fn detached_health() -> stagekit::StageHealth {
+    stagekit::StageHealth::detached(stagekit::StageName::Ingest)
+}
+
 pub fn shared(settings: &IngestSettings) -> Arc<Shared> {
-    ingest::build_shared(settings, schema::author::AuthorHasher::development()).unwrap()
+    ingest::build_shared(settings, schema::author::AuthorHasher::development(), detached_health()).unwrap()
 }
 
 /// How many messages the raw topic holds (the sum of its partitions' high watermarks). Exact once
