@@ -60,6 +60,13 @@ fn broken_config_lists_every_problem_with_file_and_key() {
     let first_description = topics.lines().find(|l| l.starts_with("description_en")).unwrap().to_owned();
     edit(&dir, "topics.toml", &first_description, "description_en = \"\"");
     edit(&dir, "alerts.toml", "topic = \"flooding\"", "topic = \"floods\"");
+    // A ready token and app-only OAuth at once, and an app id without its secret.
+    edit(
+        &dir,
+        "sources.toml",
+        "subreddits = [\"VietNam\", \"saigon\"]",
+        "subreddits = [\"VietNam\", \"saigon\"]\noauth_token_env = \"T\"\nclient_id_env = \"ID\"",
+    );
 
     let (code, _, stderr) = citypulse(&["check-config", "--config", dir.to_str().unwrap()]);
     assert_ne!(code, 0, "{stderr}");
@@ -73,6 +80,8 @@ fn broken_config_lists_every_problem_with_file_and_key() {
         "feed[1].url",
         "topic[0].description_en",
         "rule[0].topic",
+        "reddit[0].oauth_token_env",
+        "reddit[0].client_secret_env",
     ];
     for needle in expected {
         assert!(stderr.contains(needle), "missing {needle:?} in:\n{stderr}");

@@ -86,11 +86,27 @@ impl Fetcher {
 
     /// GET `url` once: waits for the host's quota, applies the server's hints to the whole host.
     pub async fn get(&self, url: &url::Url, headers: &[(&str, String)]) -> Result<Response, FetchError> {
-        self.limiters.acquire(url).await;
         let mut request = self.client.get(url.clone());
         for (name, value) in headers {
             request = request.header(*name, value);
         }
+        self.send(url, request).await
+    }
+
+    /// POST a form to `url` with HTTP basic authentication (OAuth token endpoints), under the
+    /// same quota and hints as [`Fetcher::get`].
+    pub async fn post_form(
+        &self,
+        url: &url::Url,
+        (user, password): (&str, &str),
+        form: &[(&str, &str)],
+    ) -> Result<Response, FetchError> {
+        let request = self.client.post(url.clone()).basic_auth(user, Some(password)).form(form);
+        self.send(url, request).await
+    }
+
+    async fn send(&self, url: &url::Url, request: reqwest::RequestBuilder) -> Result<Response, FetchError> {
+        self.limiters.acquire(url).await;
         let mut resp = request.send().await.map_err(classify)?;
         let status = resp.status().as_u16();
         let now = Utc::now();

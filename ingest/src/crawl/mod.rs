@@ -2,7 +2,8 @@
 //! only then checkpoint the cursor. One task per stream (a Mastodon hashtag, a subreddit, a feed);
 //! the tasks share the HTTP client, the host quotas, the producer and the duplicate window.
 //!
-//! - [`mastodon`], [`reddit`], [`feed`]: each source's [`Stream`] (its URLs and cursor rules).
+//! - [`mastodon`], [`reddit`], [`feed`]: each source's [`Stream`] (its URLs and cursor rules);
+//!   [`reddit_auth`]: Reddit's bearer and app-only OAuth tokens.
 //! - [`bluesky`]: Bluesky Jetstream, its own loop (a WebSocket, not a poll).
 //! - [`replay`]: the JSONL replay source, its own loop (a file, not a poll).
 
@@ -10,6 +11,7 @@ pub mod bluesky;
 pub mod feed;
 pub mod mastodon;
 pub mod reddit;
+pub mod reddit_auth;
 pub mod replay;
 pub mod watermark;
 

@@ -5,6 +5,7 @@
 //! page is newer than the watermark (a busy hour would otherwise leave a gap), at most
 //! [`MAX_PAGES_PER_POLL`] pages. Without a cursor it reads one page: no history crawl.
 
+use super::reddit_auth::RedditAuth;
 use super::watermark::Watermark;
 use super::{Page, Shared, StepError, Stream};
 use crate::parse::reddit::parse_listing;
@@ -23,20 +24,14 @@ pub struct RedditStream {
     name: String,
     url: url::Url,
     site: String,
-    token: Option<String>,
+    auth: RedditAuth,
     require_place: bool,
     poll_interval: Duration,
 }
 
 impl RedditStream {
     pub fn from_config(config: &RedditSource) -> Vec<RedditStream> {
-        let token = config.oauth_token_env.as_ref().and_then(|var| match std::env::var(var) {
-            Ok(token) if !token.trim().is_empty() => Some(token.trim().to_owned()),
-            _ => {
-                tracing::warn!(source = %config.name, env = %var, "OAuth token variable is not set; reading without a token");
-                None
-            }
-        });
+        let auth = RedditAuth::from_config(config);
         let base = config.base_url.as_str().trim_end_matches('/').to_owned();
         config
             .subreddits
@@ -49,7 +44,7 @@ impl RedditStream {
                     url,
                     // oauth.reddit.com serves the API; people follow links on www.
                     site: "https://www.reddit.com".into(),
-                    token: token.clone(),
+                    auth: auth.clone(),
                     require_place: config.require_place,
                     poll_interval: Duration::from_millis(config.poll_interval_ms),
                 })
@@ -73,8 +68,6 @@ impl Stream for RedditStream {
     }
 
     async fn fetch(&mut self, shared: &Shared, cursor: Option<&str>) -> Result<Page, StepError> {
-        let headers: Vec<(&str, String)> =
-            self.token.iter().map(|t| ("authorization", format!("bearer {t}"))).collect();
         let mark = Watermark::parse(cursor);
         let mut items = crate::parse::Items::default();
         let mut after: Option<String> = None;
@@ -83,7 +76,15 @@ impl Stream for RedditStream {
             if let Some(a) = &after {
                 url.query_pairs_mut().append_pair("after", a);
             }
-            let response = shared.fetcher.get(&url, &headers).await?;
+            let headers: Vec<(&str, String)> =
+                self.auth.header(&shared.fetcher).await?.into_iter().map(|h| ("authorization", h)).collect();
+            let response = match shared.fetcher.get(&url, &headers).await {
+                Err(crate::http::FetchError::Client(401)) => {
+                    self.auth.refused().await;
+                    return Err(crate::http::FetchError::Client(401).into());
+                }
+                r => r?,
+            };
             let page = parse_listing(&response.body, &self.site, &shared.ctx(&self.source))?;
             let all_new = !page.items.posts.is_empty()
                 && mark.as_ref().is_some_and(|m| page.items.posts.iter().all(|p| m.is_new(p)));

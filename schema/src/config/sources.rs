@@ -92,6 +92,9 @@ fn yes() -> bool {
 fn minute_ms() -> u64 {
     60_000
 }
+fn reddit_token_url() -> url::Url {
+    url::Url::parse("https://www.reddit.com/api/v1/access_token").expect("constant URL")
+}
 
 /// Mastodon public and hashtag timelines of one instance.
 #[derive(Debug, Clone, Deserialize)]
@@ -128,9 +131,21 @@ pub struct RedditSource {
     /// `https://www.reddit.com` (or `https://oauth.reddit.com` with a token).
     pub base_url: url::Url,
     pub subreddits: Vec<String>,
-    /// Name of the environment variable with an OAuth bearer token, if any.
+    /// Name of the environment variable with a ready OAuth bearer token, if any. Not together with
+    /// `client_id_env`.
     #[serde(default)]
     pub oauth_token_env: Option<String>,
+    /// App-only OAuth (client credentials): name of the environment variable with the app's client
+    /// id. With `client_secret_env`; citypulse fetches the token from `token_url` and renews it
+    /// before it expires. Unauthenticated reading is limited to 10 requests a minute.
+    #[serde(default)]
+    pub client_id_env: Option<String>,
+    /// Name of the environment variable with the app's client secret (with `client_id_env`).
+    #[serde(default)]
+    pub client_secret_env: Option<String>,
+    /// Where app-only tokens come from. Default `https://www.reddit.com/api/v1/access_token`.
+    #[serde(default = "reddit_token_url")]
+    pub token_url: url::Url,
     /// Poll interval, milliseconds. Default 60000.
     #[serde(default = "minute_ms")]
     pub poll_interval_ms: u64,
@@ -245,6 +260,17 @@ impl SourcesConfig {
             p.url(&s.base_url, &["http", "https"], format!("reddit[{i}].base_url"));
             p.check(!s.subreddits.is_empty(), format!("reddit[{i}].subreddits"), "must name at least one subreddit");
             check_interval(p, s.poll_interval_ms, format!("reddit[{i}].poll_interval_ms"));
+            p.url(&s.token_url, &["http", "https"], format!("reddit[{i}].token_url"));
+            p.check(
+                s.client_id_env.is_some() == s.client_secret_env.is_some(),
+                format!("reddit[{i}].client_secret_env"),
+                "client_id_env and client_secret_env go together (app-only OAuth)",
+            );
+            p.check(
+                !(s.oauth_token_env.is_some() && s.client_id_env.is_some()),
+                format!("reddit[{i}].oauth_token_env"),
+                "set either oauth_token_env (a ready token) or client_id_env + client_secret_env (app-only OAuth), not both",
+            );
         }
         for (i, s) in self.feed.iter().enumerate() {
             p.url(&s.url, &["http", "https"], format!("feed[{i}].url"));
