@@ -79,15 +79,20 @@ pub fn run_stages(cli: &Cli, plan: Plan<'_>) -> Result<ExitCode> {
         }
         let metrics = super::serve_metrics_if_enabled(&config, plan.metrics_port, &health, &shutdown).await?;
         stagekit::kafka::ensure_topics(&config.services.kafka).await?;
+        // Every stage is built (model loaded, writer made) before any starts, so a stage that
+        // cannot be built leaves nothing half-started behind.
+        let mut starters = Vec::new();
+        for &name in &plan.stages {
+            starters.push((name, build(name, &config, &health, hasher.clone(), &model).await?));
+        }
         let mut running = Vec::new();
         // Downstream first, so each stage's consumer is in place when its input starts flowing.
-        for &name in plan.stages.iter().rev() {
+        for (name, start) in starters.into_iter().rev() {
             if shutdown.is_cancelled() {
                 break;
             }
-            let future = build(name, &config, &health, hasher.clone(), &model).await?;
             let token = CancellationToken::new();
-            let stage_future = future(token.clone());
+            let stage_future = start(token.clone());
             health.stage(name).set_ok("stage");
             tracing::info!(stage = %name, "stage started");
             running.push(Running { name, token, task: tokio::spawn(stage_future) });
