@@ -12,7 +12,7 @@ use schema::{Engagement, Post};
 /// Parses a whole feed document. `charset` is the `Content-Type` header's, if it named one.
 pub fn parse_feed(body: &[u8], charset: Option<&str>, ctx: &ParseCtx<'_>) -> Result<Items, ParseError> {
     check_size(body, ctx)?;
-    let body = to_parseable(body, charset);
+    let body = fix_rss_root(to_parseable(body, charset));
     let body: &[u8] = &body;
     let zone = ctx.zone;
     let parser =
@@ -51,6 +51,39 @@ fn to_parseable<'a>(body: &'a [u8], charset: Option<&str>) -> std::borrow::Cow<'
     let rest = declaration_end.map_or(body, |end| &body[end + 2..]);
     let (text, _, _) = encoding.decode(rest);
     Cow::Owned(format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>{text}").into_bytes())
+}
+
+/// Two real-world `<rss>` roots that feed-rs cannot read: one without `version` (it then finds
+/// no root element), and one with the old UserLand default namespace (it then finds no items):
+/// a `version="2.0"` is added, the namespace removed. ASCII-only edits to the root tag, safe in
+/// any ASCII-compatible encoding (a UTF-16 document is left alone).
+fn fix_rss_root(doc: std::borrow::Cow<'_, [u8]>) -> std::borrow::Cow<'_, [u8]> {
+    const USERLAND: &[u8] = br#" xmlns="http://backend.userland.com/rss2""#;
+    let head = &doc[..doc.len().min(4096)];
+    let Some(start) =
+        head.windows(5).position(|w| w == b"<rss>" || (w.starts_with(b"<rss") && w[4].is_ascii_whitespace()))
+    else {
+        return doc;
+    };
+    let Some(len) = doc[start..].iter().position(|&b| b == b'>') else { return doc };
+    let tag = &doc[start..start + len];
+    let has_version = tag.windows(8).any(|w| w == b"version=");
+    let userland = tag.windows(USERLAND.len()).position(|w| w == USERLAND);
+    if has_version && userland.is_none() {
+        return doc;
+    }
+    let mut fixed_tag = tag.to_vec();
+    if let Some(at) = userland {
+        fixed_tag.drain(at..at + USERLAND.len());
+    }
+    if !has_version {
+        fixed_tag.splice(4..4, br#" version="2.0""#.iter().copied());
+    }
+    let mut out = Vec::with_capacity(doc.len() + 16);
+    out.extend_from_slice(&doc[..start]);
+    out.extend_from_slice(&fixed_tag);
+    out.extend_from_slice(&doc[start + len..]);
+    std::borrow::Cow::Owned(out)
 }
 
 fn entry_to_post(
@@ -169,6 +202,20 @@ mod tests {
         let (doc, _, _) = encoding_rs::WINDOWS_1252.encode(xml);
         let items = parse_feed(&doc, None, &ctx()).unwrap();
         assert_eq!(items.posts.first().map(|p| p.text.as_str()), Some("Últimas Notícias"));
+    }
+
+    #[test]
+    fn rss_roots_without_version_or_with_the_userland_namespace_are_read() {
+        let item = "<channel><title>t</title><item><title>Hello</title>\
+                    <pubDate>Wed, 20 Nov 2024 17:30:00 +0700</pubDate><guid>g1</guid></item></channel></rss>";
+        for root in ["<rss>", "\n<rss\n>", r#"<rss version="2.0" xmlns="http://backend.userland.com/rss2">"#] {
+            let doc = format!("<?xml version=\"1.0\"?>{root}{item}");
+            let items = parse_feed(doc.as_bytes(), None, &ctx()).unwrap_or_else(|e| panic!("{root}: {e}"));
+            assert_eq!(items.posts.len(), 1, "{root}: {:?}", items.errors);
+        }
+        // A root that needs nothing is left as it is.
+        let doc = format!(r#"<rss version="2.0">{item}"#);
+        assert!(matches!(fix_rss_root(std::borrow::Cow::Borrowed(doc.as_bytes())), std::borrow::Cow::Borrowed(_)));
     }
 
     #[test]
