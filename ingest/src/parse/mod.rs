@@ -118,6 +118,14 @@ fn check_size(body: &[u8], ctx: &ParseCtx<'_>) -> Result<(), ParseError> {
     Ok(())
 }
 
+/// Whether `text` holds anything but white space and invisible format characters: media-only
+/// Mastodon posts carry `<p>\u{2063}</p>` (an invisible separator) as their content.
+fn has_visible_text(text: &str) -> bool {
+    const INVISIBLE: [char; 9] =
+        ['\u{ad}', '\u{200b}', '\u{200c}', '\u{200d}', '\u{2060}', '\u{2061}', '\u{2062}', '\u{2063}', '\u{feff}'];
+    text.chars().any(|c| !c.is_whitespace() && !INVISIBLE.contains(&c))
+}
+
 /// Builds and validates a post: the last step of every parser.
 #[allow(clippy::too_many_arguments)]
 fn finish(
@@ -130,7 +138,7 @@ fn finish(
     created_at: DateTime<Utc>,
     engagement: schema::Engagement,
 ) -> Result<Post, ItemError> {
-    if text.trim().is_empty() {
+    if !has_visible_text(&text) {
         return Err(ItemError::EmptyText);
     }
     let post = Post {
@@ -156,6 +164,17 @@ fn parse_rfc3339(s: &str) -> Result<DateTime<Utc>, ItemError> {
 /// At most 64 chars of untrusted input, for error messages.
 fn cut(s: &str) -> String {
     s.chars().take(64).collect()
+}
+
+#[cfg(test)]
+mod visible_text_tests {
+    #[test]
+    fn only_invisible_characters_is_no_text() {
+        assert!(!super::has_visible_text(" \u{2063}\n\u{200b} \u{feff}"));
+        assert!(super::has_visible_text("\u{2063}Ngập"));
+        // A zero-width joiner inside a word (emoji sequences, some scripts) keeps the word.
+        assert!(super::has_visible_text("a\u{200d}b"));
+    }
 }
 
 #[cfg(test)]
