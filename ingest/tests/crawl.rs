@@ -8,6 +8,7 @@ use ingest::checkpoint::Checkpoints;
 use schema::SourceId;
 use stagekit::StageName;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -338,6 +339,71 @@ async fn a_paused_source_is_named_in_health_until_it_recovers() {
     let posts = read_posts(&kafka, expected_mastodon_keys(1..=10).len(), Duration::from_millis(500)).await;
     assert_eq!(posts.len(), expected_mastodon_keys(1..=10).len());
     assert!(health.report().0, "healthy again after a good poll: {}", health.report().1);
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), task).await.unwrap().unwrap().unwrap();
+}
+
+/// A feed that answers every poll but whose every item must be dropped (here: none has a date)
+/// looks alive to the backoff; after `pause_after_failures` such polls the stage is unhealthy,
+/// naming the source, and healthy again once a poll gives a post.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_yielding_only_dropped_items_is_named_in_health() {
+    use axum::{extract::State, routing::get, Router};
+    let dated = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let app = Router::new()
+        .route(
+            "/rss",
+            get(|State(dated): State<Arc<std::sync::atomic::AtomicBool>>| async move {
+                let date = if dated.load(std::sync::atomic::Ordering::Relaxed) {
+                    "<pubDate>Wed, 20 Nov 2024 17:30:00 +0700</pubDate>"
+                } else {
+                    ""
+                };
+                format!(
+                    "<rss version=\"2.0\"><channel><title>t</title>\
+                     <item><title>Ngập ở Quận 1</title><guid>g1</guid>{date}</item>\
+                     <item><title>Kẹt xe ở Quận 1</title><guid>g2</guid>{date}</item></channel></rss>"
+                )
+            }),
+        )
+        .with_state(dated.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let toml = format!(
+        "[defaults]\npause_after_failures = 3\n\n[[feed]]\nname = \"feed_test\"\nurl = \"{base}/rss\"\npoll_interval_ms = 100\nrequire_place = false\n"
+    );
+    let kafka = Kafka::start();
+    let dir = tempfile::tempdir().unwrap();
+    let settings = settings(&toml, &kafka, dir.path());
+    let health = stagekit::Health::default();
+    let shared =
+        ingest::build_shared(&settings, schema::author::AuthorHasher::development(), health.stage(StageName::Ingest))
+            .unwrap();
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(ingest::run_with(settings.sources.clone(), shared, shutdown.clone()));
+
+    let wait = |want_healthy: bool| {
+        let health = health.clone();
+        async move {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                let (healthy, report) = health.report();
+                if healthy == want_healthy && report["stages"]["ingest"].get("source feed_test/feed").is_some() {
+                    return report;
+                }
+                assert!(std::time::Instant::now() < deadline, "never healthy={want_healthy}: {report}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    let report = wait(false).await;
+    let why = report["stages"]["ingest"]["source feed_test/feed"].as_str().unwrap_or_default().to_owned();
+    assert!(why.contains("only items that had to be dropped"), "{report}");
+    // The feed mends: its next poll gives posts, and the source is healthy again.
+    dated.store(true, std::sync::atomic::Ordering::Relaxed);
+    wait(true).await;
+    assert_eq!(read_posts(&kafka, 2, Duration::from_millis(300)).await.len(), 2);
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(10), task).await.unwrap().unwrap().unwrap();
 }
