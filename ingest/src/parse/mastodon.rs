@@ -71,7 +71,12 @@ pub fn parse_statuses(body: &[u8], ctx: &ParseCtx<'_>) -> Result<StatusPage, Par
     Ok(page)
 }
 
-fn status_to_post(item: serde_json::Value, ctx: &ParseCtx<'_>) -> Result<Post, ItemError> {
+fn status_to_post(mut item: serde_json::Value, ctx: &ParseCtx<'_>) -> Result<Post, ItemError> {
+    // A boost has no content of its own: what it spreads is the original status inside it, which
+    // is taken instead (under its own id and visibility; a post boosted twice is one key).
+    if let Some(original) = item.get_mut("reblog").filter(|r| r.is_object()) {
+        item = original.take();
+    }
     let status: Status = serde_json::from_value(item).map_err(|e| ItemError::Shape(cut(&e.to_string())))?;
     // A public-opinion monitor takes in public posts only. An authenticated (or misbehaving)
     // server can put followers-only and direct posts in a timeline; `unlisted` posts are visible
@@ -226,6 +231,30 @@ mod tests {
         );
         // The cursor still moves past them.
         assert_eq!(page.newest_id.as_deref(), Some("6"));
+    }
+
+    #[test]
+    fn a_boost_stands_for_its_original() {
+        let original = serde_json::json!({
+            "id": "42", "created_at": "2024-11-20T09:14:03.456Z", "visibility": "public",
+            "content": "<p>Ngập ở Thảo Điền</p>", "account": {"acct": "an@other.social"}
+        });
+        let boost = |visibility: &str| {
+            let mut o = original.clone();
+            o["visibility"] = visibility.into();
+            serde_json::json!({
+                "id": "43", "created_at": "2024-11-20T10:00:00Z", "visibility": "public", "content": "",
+                "reblog": o, "account": {"acct": "minhanh"}
+            })
+        };
+        let body = serde_json::json!([boost("public"), boost("private")]);
+        let page = parse_statuses(body.to_string().as_bytes(), &ctx()).unwrap();
+        let ids: Vec<&str> = page.items.posts.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["42"]);
+        assert_eq!(page.items.posts[0].text, "Ngập ở Thảo Điền");
+        assert_eq!(page.items.errors.iter().map(|e| e.kind()).collect::<Vec<_>>(), ["not_public"]);
+        // The cursor follows the boosts' own ids (the timeline's).
+        assert_eq!(page.newest_id.as_deref(), Some("43"));
     }
 
     #[test]
