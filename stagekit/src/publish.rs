@@ -131,10 +131,9 @@ pub struct DlqPublisher {
 }
 
 impl DlqPublisher {
-    /// `None` for a stage that has no DLQ stage of its own (alert, serve).
-    pub fn new(publisher: Publisher, k: &KafkaConfig) -> Option<Self> {
-        let stage = publisher.stage.dlq_stage()?;
-        Some(DlqPublisher { publisher, topic: k.topic_dlq.clone(), stage })
+    /// Dead letters of `stage`, sent through `publisher` to `kafka.topic_dlq`.
+    pub fn new(publisher: Publisher, k: &KafkaConfig, stage: schema::Stage) -> Self {
+        DlqPublisher { publisher, topic: k.topic_dlq.clone(), stage }
     }
 
     /// The record for the message at `at`. `reason` and `payload_redacted` must already hold no

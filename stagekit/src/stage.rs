@@ -54,16 +54,6 @@ impl StageName {
     pub fn metric(self, what: &str) -> String {
         format!("citypulse_{}_{what}", self.as_str())
     }
-
-    /// The stage as the DLQ records it (stages that never dead-letter have none).
-    pub fn dlq_stage(self) -> Option<schema::Stage> {
-        match self {
-            StageName::Ingest => Some(schema::Stage::Ingest),
-            StageName::Analyze => Some(schema::Stage::Analyze),
-            StageName::Store => Some(schema::Stage::Store),
-            StageName::Alert | StageName::Serve => None,
-        }
-    }
 }
 
 impl fmt::Display for StageName {

@@ -153,8 +153,7 @@ pub async fn consume(
     let k = &s.kafka;
     let context = StoreContext { topic: k.topic_analyzed.clone(), revoked: Mutex::default() };
     let consumer: StoreConsumer = stagekit::kafka::consumer(k, &k.store_group).create_with_context(context)?;
-    let dlq = DlqPublisher::new(Publisher::new(k, health)?, k)
-        .ok_or_else(|| StoreError::Invalid("the store stage has a DLQ stage".into()))?;
+    let dlq = DlqPublisher::new(Publisher::new(k, health)?, k, schema::Stage::Store);
     consumer.subscribe(&[k.topic_analyzed.as_str()])?;
     tracing::info!(topic = %k.topic_analyzed, group = %k.store_group, "store consuming");
 

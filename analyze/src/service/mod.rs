@@ -164,8 +164,7 @@ pub async fn run(
     );
     consumer.subscribe(&[&kafka.topic_raw])?;
     let publisher = Publisher::new(kafka, health.clone())?;
-    let dlq = DlqPublisher::new(publisher.clone(), kafka)
-        .ok_or_else(|| ServiceError::Model("the analyze stage has a DLQ stage".into()))?;
+    let dlq = DlqPublisher::new(publisher.clone(), kafka, schema::Stage::Analyze);
     // A model thread that panics stops the whole service (drain, then an error), as a lone one
     // did, instead of leaving the others running at part capacity with its batch's offsets stuck.
     let stop = shutdown.child_token();
