@@ -32,7 +32,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 metrics_port: config.services.run.metrics_port,
                 model: Some(&args.model),
             };
-            stages::run_stages(&cli, plan)
+            stages::run_stages(&cli, &config, plan)
         }
         Command::Classify(args) => classify::run(&cli, args),
         Command::Eval(args) => eval::run(&cli, args),
@@ -46,7 +46,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 
 /// `citypulse <stage>`: the stage alone, with /metrics and /healthz on its own `metrics_port`.
 fn one_stage(cli: &Cli, stage: StageName, model: Option<&crate::cli::ModelArgs>) -> Result<ExitCode> {
-    let s = &load_config(cli)?.services;
+    let config = load_config(cli)?;
+    let s = &config.services;
     let metrics_port = match stage {
         StageName::Ingest => s.ingest.metrics_port,
         StageName::Analyze => s.analyze.metrics_port,
@@ -54,7 +55,7 @@ fn one_stage(cli: &Cli, stage: StageName, model: Option<&crate::cli::ModelArgs>)
         StageName::Alert => s.alert.metrics_port,
         StageName::Serve => 0,
     };
-    stages::run_stages(cli, stages::Plan { stages: vec![stage], metrics_port, model })
+    stages::run_stages(cli, &config, stages::Plan { stages: vec![stage], metrics_port, model })
 }
 
 /// Exit code of a command that exists in the CLI but whose stage has not landed.

@@ -54,20 +54,21 @@ pub struct Plan<'a> {
 
 type StageFuture = Pin<Box<dyn Future<Output = Result<String>> + Send>>;
 
-/// A started stage: its token and its task (returning its stats, rendered).
+/// A started stage: its token and its task (returning its stats, rendered), and the stats once it
+/// finished on its own.
 struct Running {
     name: StageName,
     token: CancellationToken,
     task: JoinHandle<Result<String>>,
+    finished: Option<String>,
 }
 
-pub fn run_stages(cli: &Cli, plan: Plan<'_>) -> Result<ExitCode> {
-    let config = super::load_config(cli)?;
-    super::init_logging(cli, &config);
+pub fn run_stages(cli: &Cli, config: &Config, plan: Plan<'_>) -> Result<ExitCode> {
+    super::init_logging(cli, config);
     // Fail before anything starts when a stage's deps cannot be had.
     let hasher = plan.stages.contains(&StageName::Ingest).then(AuthorHasher::from_env).transpose()?;
     let model = match plan.model {
-        Some(args) => super::model::options(&config, args)?,
+        Some(args) => super::model::options(config, args)?,
         None => analyze::ModelOptions::from_config(&config.services.analyze),
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
@@ -77,13 +78,13 @@ pub fn run_stages(cli: &Cli, plan: Plan<'_>) -> Result<ExitCode> {
         for &stage in &plan.stages {
             health.stage(stage).set_unhealthy("stage", "starting");
         }
-        let metrics = super::serve_metrics_if_enabled(&config, plan.metrics_port, &health, &shutdown).await?;
+        let metrics = super::serve_metrics_if_enabled(config, plan.metrics_port, &health, &shutdown).await?;
         stagekit::kafka::ensure_topics(&config.services.kafka).await?;
         // Every stage is built (model loaded, writer made) before any starts, so a stage that
         // cannot be built leaves nothing half-started behind.
         let mut starters = Vec::new();
         for &name in &plan.stages {
-            starters.push((name, build(name, &config, &health, hasher.clone(), &model).await?));
+            starters.push((name, build(name, config, &health, hasher.clone(), &model).await?));
         }
         let mut running = Vec::new();
         // Downstream first, so each stage's consumer is in place when its input starts flowing.
@@ -95,7 +96,7 @@ pub fn run_stages(cli: &Cli, plan: Plan<'_>) -> Result<ExitCode> {
             let stage_future = start(token.clone());
             health.stage(name).set_ok("stage");
             tracing::info!(stage = %name, "stage started");
-            running.push(Running { name, token, task: tokio::spawn(stage_future) });
+            running.push(Running { name, token, task: tokio::spawn(stage_future), finished: None });
         }
         running.sort_by_key(|r| r.name);
         let failed = supervise(&mut running, &shutdown, &health).await;
@@ -159,39 +160,43 @@ fn render<S: std::fmt::Debug, E: std::error::Error + Send + Sync + 'static>(resu
 /// Waits for a shutdown signal, a stage's failure or the end of every stage. Returns the failure,
 /// if any. A stage that finishes cleanly (a replay at the end of its file) leaves the others running.
 async fn supervise(running: &mut [Running], shutdown: &CancellationToken, health: &Health) -> Option<anyhow::Error> {
-    loop {
-        if running.iter().all(|r| r.task.is_finished()) {
-            tracing::info!("every stage has finished");
-            return None;
-        }
+    while running.iter().any(|r| r.finished.is_none()) {
         tokio::select! {
             () = shutdown.cancelled() => return None,
             () = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
         }
-        for r in running.iter_mut().filter(|r| r.task.is_finished() && !r.token.is_cancelled()) {
-            // Marked so that the drain neither waits for it again nor reports it twice.
-            r.token.cancel();
+        for r in running.iter_mut().filter(|r| r.finished.is_none() && r.task.is_finished()) {
             match (&mut r.task).await {
                 Ok(Ok(stats)) => {
                     tracing::info!(stage = %r.name, stats, "stage finished");
-                    r.task = tokio::spawn(async move { Ok(stats) });
+                    r.finished = Some(stats);
                 }
                 Ok(Err(e)) => {
                     health.stage(r.name).set_unhealthy("stage", format!("failed: {e:#}"));
                     tracing::error!(stage = %r.name, error = %format!("{e:#}"), "stage failed; stopping the others");
+                    r.finished = Some("failed".into());
                     return Some(e.context(format!("the {} stage failed", r.name)));
                 }
-                Err(e) => return Some(anyhow::anyhow!("the {} stage panicked: {e}", r.name)),
+                Err(e) => {
+                    r.finished = Some("panicked".into());
+                    return Some(anyhow::anyhow!("the {} stage panicked: {e}", r.name));
+                }
             }
         }
     }
+    tracing::info!("every stage has finished");
+    None
 }
 
-/// Stops the stages in drain order, each awaited before the next is cancelled. Returns the first
-/// error a stage reported while draining.
+/// Stops the stages still running in drain order, each awaited before the next is cancelled.
+/// Returns the first error a stage reported while draining.
 async fn drain(running: Vec<Running>) -> Option<anyhow::Error> {
     let mut first_error = None;
     for r in running {
+        if let Some(stats) = r.finished {
+            tracing::info!(stage = %r.name, stats, "stage stopped");
+            continue;
+        }
         r.token.cancel();
         match r.task.await {
             Ok(Ok(stats)) => tracing::info!(stage = %r.name, stats, "stage stopped"),
