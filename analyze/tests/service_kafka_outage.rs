@@ -15,12 +15,11 @@ mod common;
 
 use analyze::encoder::Encoder;
 use analyze::tokenize::PostTokenizer;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::ClientConfig;
 use schema::{AnalyzedPost, Limits, Post, SourceId};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
@@ -83,35 +82,6 @@ async fn produce(producer: &FutureProducer, posts: &[Post]) {
     for ack in acks {
         ack.await.expect("delivery future").expect("produce");
     }
-}
-
-/// The service group's committed offset per posts.raw partition, asked by a client that does not
-/// join the group (so it cannot trigger a rebalance), next to each partition's end.
-async fn committed_and_ends(brokers: &str) -> (BTreeMap<i32, Option<i64>>, BTreeMap<i32, Option<i64>>) {
-    let brokers = brokers.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let c: BaseConsumer =
-            ClientConfig::new().set("bootstrap.servers", &brokers).set("group.id", GROUP).create().expect("consumer");
-        let mut tpl = TopicPartitionList::new();
-        for p in 0..RAW_PARTITIONS {
-            tpl.add_partition(RAW, p);
-        }
-        let got = c.committed_offsets(tpl, Duration::from_secs(5)).expect("committed offsets");
-        let mut committed = BTreeMap::new();
-        let mut ends = BTreeMap::new();
-        for p in 0..RAW_PARTITIONS {
-            let off = match got.find_partition(RAW, p).map(|e| e.offset()) {
-                Some(Offset::Offset(o)) => Some(o),
-                _ => None,
-            };
-            committed.insert(p, off);
-            let (_, high) = c.fetch_watermarks(RAW, p, Duration::from_secs(5)).expect("watermarks");
-            ends.insert(p, (high > 0).then_some(high));
-        }
-        (committed, ends)
-    })
-    .await
-    .expect("join")
 }
 
 /// Polls `cond` until it holds; panics with `what` after `limit`, or at once, with the service's
@@ -195,7 +165,8 @@ async fn the_analyzer_rides_out_a_kafka_outage_and_analyses_every_post() {
         // Everything handled: the group's committed offsets are at the end of posts.raw.
         let last = std::cell::RefCell::new(None);
         wait_while_running("every posts.raw offset committed", Duration::from_secs(25), &mut service, || async {
-            let (committed, ends) = committed_and_ends(&brokers).await;
+            let committed = testkit::kafka::committed(&brokers, GROUP, RAW, RAW_PARTITIONS).await;
+            let ends = testkit::kafka::ends(&brokers, RAW, RAW_PARTITIONS).await;
             let done = committed == ends;
             *last.borrow_mut() = Some((committed, ends));
             done

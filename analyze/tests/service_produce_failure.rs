@@ -20,11 +20,10 @@ mod common;
 
 use analyze::encoder::Encoder;
 use analyze::tokenize::PostTokenizer;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::ClientConfig;
 use schema::{AnalyzedPost, DlqRecord, Limits, Post, SourceId};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -100,25 +99,10 @@ async fn stop(
         .expect("run");
 }
 
-/// The analyze group's committed offsets of posts.raw partitions 0 and 1, as the broker has them
-/// (`None`: nothing committed).
+/// The analyze group's committed offsets of posts.raw partitions 0 and 1 (`None`: nothing committed).
 async fn committed(brokers: &str) -> [Option<i64>; 2] {
-    let brokers = brokers.to_owned();
-    tokio::task::spawn_blocking(move || {
-        // Same group id, never subscribed: it only asks the coordinator (OffsetFetch), it does not join.
-        let c: BaseConsumer =
-            ClientConfig::new().set("bootstrap.servers", &brokers).set("group.id", GROUP).create().expect("consumer");
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition("posts.raw", 0);
-        tpl.add_partition("posts.raw", 1);
-        let got = c.committed_offsets(tpl, Duration::from_secs(10)).expect("committed offsets");
-        [0, 1].map(|p| match got.find_partition("posts.raw", p).expect("partition asked for").offset() {
-            Offset::Offset(o) => Some(o),
-            _ => None,
-        })
-    })
-    .await
-    .expect("join")
+    let got = testkit::kafka::committed(brokers, GROUP, "posts.raw", 2).await;
+    [got[&0], got[&1]]
 }
 
 /// Catches, each on its own (all three tried, each fails this test at the committed-offset checks

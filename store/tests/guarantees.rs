@@ -13,11 +13,10 @@
 mod common;
 mod support;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use std::collections::{BTreeMap, HashMap};
+use rdkafka::ClientConfig;
+use std::collections::HashMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
 use store::{Backoff, ConsumerSettings, Writer, WriterConfig};
@@ -181,48 +180,6 @@ fn consumer_settings(brokers: &str) -> ConsumerSettings {
     support::consumer_settings(brokers, GROUP, 64, Duration::from_millis(100))
 }
 
-/// The group's committed offset per partition (`None`: nothing committed), asked of the broker by
-/// a client that does not join the group, so it cannot trigger a rebalance.
-async fn committed(brokers: &str) -> BTreeMap<i32, Option<i64>> {
-    let brokers = brokers.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let c: BaseConsumer =
-            ClientConfig::new().set("bootstrap.servers", &brokers).set("group.id", GROUP).create().expect("consumer");
-        let mut tpl = TopicPartitionList::new();
-        for p in 0..PARTITIONS {
-            tpl.add_partition(TOPIC, p);
-        }
-        let got = c.committed_offsets(tpl, Duration::from_secs(5)).expect("committed offsets");
-        (0..PARTITIONS)
-            .map(|p| {
-                let off = match got.find_partition(TOPIC, p).map(|e| e.offset()) {
-                    Some(Offset::Offset(o)) => Some(o),
-                    _ => None,
-                };
-                (p, off)
-            })
-            .collect()
-    })
-    .await
-    .expect("join")
-}
-
-/// Each partition's high watermark: where a fully committed group stands.
-async fn ends(brokers: &str) -> BTreeMap<i32, Option<i64>> {
-    let brokers = brokers.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let c: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &brokers).create().expect("consumer");
-        (0..PARTITIONS)
-            .map(|p| {
-                let (_, high) = c.fetch_watermarks(TOPIC, p, Duration::from_secs(5)).expect("watermarks");
-                (p, (high > 0).then_some(high))
-            })
-            .collect()
-    })
-    .await
-    .expect("join")
-}
-
 async fn produce(producer: &FutureProducer, posts: &[schema::AnalyzedPost]) {
     for p in posts {
         producer
@@ -279,9 +236,9 @@ async fn offsets_are_committed_only_after_clickhouse_accepted_the_batch_never_on
         let shutdown = CancellationToken::new();
         let task = support::spawn_consumer(consumer_settings(&brokers), writer.clone(), shutdown.clone());
         wait_until("the first 40 posts stored", Duration::from_secs(20), stored(40)).await;
-        let after_first = ends(&brokers).await;
+        let after_first = testkit::kafka::ends(&brokers, TOPIC, PARTITIONS).await;
         wait_until("the first batch's offsets committed", Duration::from_secs(10), || async {
-            committed(&brokers).await == after_first
+            testkit::kafka::committed(&brokers, GROUP, TOPIC, PARTITIONS).await == after_first
         })
         .await;
 
@@ -298,7 +255,11 @@ async fn offsets_are_committed_only_after_clickhouse_accepted_the_batch_never_on
             .expect("run");
         eprintln!("first run {stats:?}; {} faults", proxy.faults());
         assert_eq!(stats.inserted, 40, "only the first batch reached ClickHouse: {stats:?}");
-        assert_eq!(committed(&brokers).await, after_first, "offsets committed past what ClickHouse accepted");
+        assert_eq!(
+            testkit::kafka::committed(&brokers, GROUP, TOPIC, PARTITIONS).await,
+            after_first,
+            "offsets committed past what ClickHouse accepted"
+        );
         let total: i64 = t.scalar(total_sql).await;
         assert_eq!(total, 40);
 
@@ -307,9 +268,11 @@ async fn offsets_are_committed_only_after_clickhouse_accepted_the_batch_never_on
         let shutdown = CancellationToken::new();
         let task = support::spawn_consumer(consumer_settings(&brokers), writer.clone(), shutdown.clone());
         wait_until("all 80 posts stored", Duration::from_secs(20), stored(80)).await;
-        let end = ends(&brokers).await;
-        wait_until("every offset committed", Duration::from_secs(10), || async { committed(&brokers).await == end })
-            .await;
+        let end = testkit::kafka::ends(&brokers, TOPIC, PARTITIONS).await;
+        wait_until("every offset committed", Duration::from_secs(10), || async {
+            testkit::kafka::committed(&brokers, GROUP, TOPIC, PARTITIONS).await == end
+        })
+        .await;
         shutdown.cancel();
         let stats = tokio::time::timeout(Duration::from_secs(20), task)
             .await

@@ -8,12 +8,11 @@
 mod common;
 mod support;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::ClientConfig;
 use schema::config::services::KafkaConfig;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
 use store::{ConsumerSettings, Writer, WriterConfig};
@@ -59,48 +58,6 @@ fn settings(brokers: &str) -> ConsumerSettings {
     ConsumerSettings { kafka: KafkaConfig { session_timeout_ms: 10_000, ..s.kafka }, ..s }
 }
 
-/// The group's committed offset per partition (`None`: nothing committed), asked by a client that
-/// does not join the group, so it cannot trigger a rebalance.
-async fn committed(brokers: &str) -> BTreeMap<i32, Option<i64>> {
-    let brokers = brokers.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let c: BaseConsumer =
-            ClientConfig::new().set("bootstrap.servers", &brokers).set("group.id", GROUP).create().expect("consumer");
-        let mut tpl = TopicPartitionList::new();
-        for p in 0..PARTITIONS {
-            tpl.add_partition(TOPIC, p);
-        }
-        let got = c.committed_offsets(tpl, Duration::from_secs(5)).expect("committed offsets");
-        (0..PARTITIONS)
-            .map(|p| {
-                let off = match got.find_partition(TOPIC, p).map(|e| e.offset()) {
-                    Some(Offset::Offset(o)) => Some(o),
-                    _ => None,
-                };
-                (p, off)
-            })
-            .collect()
-    })
-    .await
-    .expect("join")
-}
-
-/// Each partition's high watermark: where a fully committed group stands.
-async fn ends(brokers: &str) -> BTreeMap<i32, Option<i64>> {
-    let brokers = brokers.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let c: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &brokers).create().expect("consumer");
-        (0..PARTITIONS)
-            .map(|p| {
-                let (_, high) = c.fetch_watermarks(TOPIC, p, Duration::from_secs(5)).expect("watermarks");
-                (p, (high > 0).then_some(high))
-            })
-            .collect()
-    })
-    .await
-    .expect("join")
-}
-
 /// Queues every post at once (`send_result` does not wait), then waits for each acknowledgement:
 /// posts fed while the broker is down are all in the producer's queue, not just the first.
 async fn produce(producer: &FutureProducer, posts: &[schema::AnalyzedPost]) {
@@ -127,7 +84,7 @@ fn posts(range: std::ops::Range<usize>, seed: u64) -> Vec<schema::AnalyzedPost> 
         .collect()
 }
 
-/// Catches: the consumer loop giving up on a Kafka error (in `consumer::run_with`, `return
+/// Catches: the consumer loop giving up on a Kafka error (in `consumer::consume`, `return
 /// Err(e.into())` instead of `continue` after "kafka receive error"): with the broker down,
 /// `recv()` reports `BrokerTransportFailure`, the store stops mid-stream and the posts fed during
 /// and after the outage are never stored. Tried: fails here, "the store stopped before shutdown …
@@ -185,10 +142,10 @@ async fn the_store_rides_out_a_kafka_outage_and_counts_every_post_once() {
             total().await == all as i64
         })
         .await;
-        let end = ends(&brokers).await;
+        let end = testkit::kafka::ends(&brokers, TOPIC, PARTITIONS).await;
         assert_eq!(end.values().map(|e| e.unwrap_or(0)).sum::<i64>(), all as i64, "the topic holds each post once");
         wait_while_running("every offset committed", Duration::from_secs(20), &mut task, || async {
-            committed(&brokers).await == end
+            testkit::kafka::committed(&brokers, GROUP, TOPIC, PARTITIONS).await == end
         })
         .await;
         shutdown.cancel();

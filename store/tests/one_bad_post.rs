@@ -10,10 +10,9 @@
 mod common;
 mod support;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::ClientConfig;
 use schema::config::services::KafkaConfig;
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -42,24 +41,6 @@ fn settings(brokers: &str) -> ConsumerSettings {
     // Long enough that every message, all produced before the consumer starts, lands in the one
     // batch: the bad post must be judged inside a good batch, not alone.
     support::consumer_settings(brokers, GROUP, 64, Duration::from_secs(2))
-}
-
-/// The group's committed offset on the one partition, asked by a client outside the group.
-async fn committed(brokers: &str) -> Option<i64> {
-    let brokers = brokers.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let c: BaseConsumer =
-            ClientConfig::new().set("bootstrap.servers", &brokers).set("group.id", GROUP).create().expect("consumer");
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition(TOPIC, 0);
-        let got = c.committed_offsets(tpl, Duration::from_secs(5)).expect("committed offsets");
-        match got.find_partition(TOPIC, 0).map(|e| e.offset()) {
-            Some(Offset::Offset(o)) => Some(o),
-            _ => None,
-        }
-    })
-    .await
-    .expect("join")
 }
 
 /// Catches (each tried, each fails this test):
@@ -112,8 +93,10 @@ async fn one_unrepresentable_post_goes_to_the_dlq_and_the_rest_of_its_batch_is_s
         let task = support::spawn_consumer(settings(&brokers), writer, shutdown.clone());
         // Everything handled when the group's offset is past the last message.
         let end = posts.len() as i64;
-        wait_until("the batch committed", Duration::from_secs(30), || async { committed(&brokers).await == Some(end) })
-            .await;
+        wait_until("the batch committed", Duration::from_secs(30), || async {
+            testkit::kafka::committed(&brokers, GROUP, TOPIC, 1).await[&0] == Some(end)
+        })
+        .await;
         shutdown.cancel();
         let stats = tokio::time::timeout(Duration::from_secs(20), task)
             .await

@@ -2,7 +2,9 @@
 //! scripts/services.sh, which exports their addresses). A dev-dependency only.
 //!
 //! [`proxy`]: a fault-injecting proxy to put in front of ClickHouse's HTTP port.
+//! [`kafka`]: a consumer group's committed offsets and the partitions' ends, asked without joining.
 
+pub mod kafka;
 pub mod proxy;
 
 /// The address of a service from the environment. When the variable is unset the test is skipped,
