@@ -257,3 +257,32 @@ pub async fn run_stage_reporting(
     let settings = analyze::AnalyzeSettings::from_config(&config.services);
     analyze::run(settings, analyze::AnalyzeDeps { classifier, health }, shutdown).await
 }
+
+/// The shipped config pointed at `brokers`, with topics `<prefix>.raw|analyzed|dlq`, group
+/// `<prefix>-analyze`, the candle backend and a 50 ms batch wait; `overrides` (`CITYPULSE__…`
+/// variables) replace any of these.
+pub fn service_config(brokers: &str, prefix: &str, overrides: &[(&str, &str)]) -> schema::config::Config {
+    let repo = repo();
+    let env = [
+        ("CITYPULSE__KAFKA__BROKERS", brokers.to_owned()),
+        ("CITYPULSE__KAFKA__TOPIC_RAW", format!("{prefix}.raw")),
+        ("CITYPULSE__KAFKA__TOPIC_ANALYZED", format!("{prefix}.analyzed")),
+        ("CITYPULSE__KAFKA__TOPIC_DLQ", format!("{prefix}.dlq")),
+        ("CITYPULSE__KAFKA__ANALYZE_GROUP", format!("{prefix}-analyze")),
+        ("CITYPULSE__ANALYZE__MODEL_DIR", repo.join("models/multilingual-e5-small").display().to_string()),
+        ("CITYPULSE__ANALYZE__HEADS_DIR", repo.join("models/heads").display().to_string()),
+        (
+            "CITYPULSE__ANALYZE__ONNXRUNTIME_PATH",
+            repo.join("models/onnxruntime/libonnxruntime.so").display().to_string(),
+        ),
+        ("CITYPULSE__ANALYZE__BACKEND", "candle".to_owned()),
+        ("CITYPULSE__ANALYZE__BATCH_MAX_WAIT_MS", "50".to_owned()),
+    ];
+    let env: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(k, _)| overrides.iter().all(|(o, _)| o != k))
+        .map(|(k, v)| (k.to_owned(), v))
+        .chain(overrides.iter().map(|&(k, v)| (k.to_owned(), v.to_owned())))
+        .collect();
+    schema::config::Config::load_with_env(&repo.join("config"), env).expect("shipped config with overrides")
+}

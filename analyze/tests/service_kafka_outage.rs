@@ -37,20 +37,8 @@ const BROKER: i32 = 1;
 const OUTAGE: Duration = Duration::from_secs(4);
 
 fn config(brokers: &str) -> schema::config::Config {
-    let repo = common::repo();
-    let env = [
-        ("CITYPULSE__KAFKA__BROKERS", brokers.to_owned()),
-        ("CITYPULSE__KAFKA__TOPIC_RAW", RAW.to_owned()),
-        ("CITYPULSE__KAFKA__TOPIC_ANALYZED", ANALYZED.to_owned()),
-        ("CITYPULSE__KAFKA__TOPIC_DLQ", "posts.dlq".to_owned()),
-        ("CITYPULSE__KAFKA__ANALYZE_GROUP", GROUP.to_owned()),
-        ("CITYPULSE__ANALYZE__MODEL_DIR", repo.join("models/multilingual-e5-small").display().to_string()),
-        ("CITYPULSE__ANALYZE__HEADS_DIR", repo.join("models/heads").display().to_string()),
-        ("CITYPULSE__ANALYZE__BACKEND", "candle".to_owned()),
-        ("CITYPULSE__ANALYZE__BATCH_MAX_WAIT_MS", "50".to_owned()),
-    ];
-    let env = env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect::<Vec<_>>();
-    schema::config::Config::load_with_env(&repo.join("config"), env).expect("shipped config")
+    // RAW and ANALYZED are the "posts" prefix's topics.
+    common::service_config(brokers, "posts", &[("CITYPULSE__KAFKA__ANALYZE_GROUP", GROUP)])
 }
 
 fn posts(range: std::ops::Range<usize>) -> Vec<Post> {

@@ -23,34 +23,7 @@ fn config(brokers: &str) -> schema::config::Config {
 
 /// The shipped config pointed at `brokers`, with topics `<prefix>.raw|analyzed|dlq`.
 fn config_with_topics(brokers: &str, prefix: &str) -> schema::config::Config {
-    config_with_overrides(brokers, prefix, &[])
-}
-
-/// As [`config_with_topics`], with `overrides` (`CITYPULSE__…` variables) replacing the defaults here.
-fn config_with_overrides(brokers: &str, prefix: &str, overrides: &[(&str, &str)]) -> schema::config::Config {
-    let repo = common::repo();
-    let env = [
-        ("CITYPULSE__KAFKA__BROKERS", brokers.to_owned()),
-        ("CITYPULSE__KAFKA__TOPIC_RAW", format!("{prefix}.raw")),
-        ("CITYPULSE__KAFKA__TOPIC_ANALYZED", format!("{prefix}.analyzed")),
-        ("CITYPULSE__KAFKA__TOPIC_DLQ", format!("{prefix}.dlq")),
-        ("CITYPULSE__KAFKA__ANALYZE_GROUP", format!("{prefix}-analyze")),
-        ("CITYPULSE__ANALYZE__MODEL_DIR", repo.join("models/multilingual-e5-small").display().to_string()),
-        ("CITYPULSE__ANALYZE__HEADS_DIR", repo.join("models/heads").display().to_string()),
-        (
-            "CITYPULSE__ANALYZE__ONNXRUNTIME_PATH",
-            repo.join("models/onnxruntime/libonnxruntime.so").display().to_string(),
-        ),
-        ("CITYPULSE__ANALYZE__BACKEND", "candle".to_owned()),
-        ("CITYPULSE__ANALYZE__BATCH_MAX_WAIT_MS", "50".to_owned()),
-    ];
-    let env: Vec<(String, String)> = env
-        .into_iter()
-        .filter(|(k, _)| overrides.iter().all(|(o, _)| o != k))
-        .map(|(k, v)| (k.to_owned(), v))
-        .chain(overrides.iter().map(|&(k, v)| (k.to_owned(), v.to_owned())))
-        .collect();
-    schema::config::Config::load_with_env(&repo.join("config"), env).expect("shipped config with overrides")
+    common::service_config(brokers, prefix, &[])
 }
 
 fn post(i: usize) -> Post {
@@ -188,7 +161,7 @@ async fn two_instances_split_the_work_and_one_aborted_mid_stream_loses_nothing()
     cluster.create_topic("posts.analyzed.a", 1, 1).unwrap();
     cluster.create_topic("posts.analyzed.b", 1, 1).unwrap();
     let start = |output: &str, shutdown: CancellationToken| {
-        let config = config_with_overrides(&brokers, "posts", &[("CITYPULSE__KAFKA__TOPIC_ANALYZED", output)]);
+        let config = common::service_config(&brokers, "posts", &[("CITYPULSE__KAFKA__TOPIC_ANALYZED", output)]);
         tokio::spawn(async move {
             let opts = analyze::ModelOptions::from_config(&config.services.analyze);
             let classifier = analyze::Classifier::load(&opts, &config.topics).unwrap();
@@ -252,7 +225,7 @@ async fn two_model_workers_analyse_every_post_once() {
         // Small batches, so both workers get several.
         ("CITYPULSE__ANALYZE__BATCH_MAX_TOKENS", "128"),
     ];
-    let config = config_with_overrides(&brokers, "posts", &overrides);
+    let config = common::service_config(&brokers, "posts", &overrides);
     let expected = produce_posts(&brokers, "posts.raw", 0..60).await;
     let shutdown = CancellationToken::new();
     let service = {

@@ -35,20 +35,7 @@ fn assert_clean(place: &str, what: &str) {
 }
 
 fn config(brokers: &str) -> schema::config::Config {
-    let repo = common::repo();
-    let env = [
-        ("CITYPULSE__KAFKA__BROKERS", brokers.to_owned()),
-        ("CITYPULSE__KAFKA__TOPIC_RAW", "posts.raw".to_owned()),
-        ("CITYPULSE__KAFKA__TOPIC_ANALYZED", "posts.analyzed".to_owned()),
-        ("CITYPULSE__KAFKA__TOPIC_DLQ", "posts.dlq".to_owned()),
-        ("CITYPULSE__KAFKA__ANALYZE_GROUP", "privacy-analyze".to_owned()),
-        ("CITYPULSE__ANALYZE__MODEL_DIR", repo.join("models/multilingual-e5-small").display().to_string()),
-        ("CITYPULSE__ANALYZE__HEADS_DIR", repo.join("models/heads").display().to_string()),
-        ("CITYPULSE__ANALYZE__BACKEND", "candle".to_owned()),
-        ("CITYPULSE__ANALYZE__BATCH_MAX_WAIT_MS", "50".to_owned()),
-    ];
-    let env = env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect::<Vec<_>>();
-    schema::config::Config::load_with_env(&repo.join("config"), env).expect("shipped config")
+    common::service_config(brokers, "posts", &[("CITYPULSE__KAFKA__ANALYZE_GROUP", "privacy-analyze")])
 }
 
 fn post(id: &str, text: &str) -> Post {

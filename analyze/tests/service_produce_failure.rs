@@ -38,22 +38,9 @@ const GOOD: usize = 6;
 const BAD_KEY: &str = "replay:bad";
 
 fn config(brokers: &str) -> schema::config::Config {
-    let repo = common::repo();
-    let env = [
-        ("CITYPULSE__KAFKA__BROKERS", brokers.to_owned()),
-        ("CITYPULSE__KAFKA__TOPIC_RAW", "posts.raw".to_owned()),
-        ("CITYPULSE__KAFKA__TOPIC_ANALYZED", "posts.analyzed".to_owned()),
-        ("CITYPULSE__KAFKA__TOPIC_DLQ", "posts.dlq".to_owned()),
-        ("CITYPULSE__KAFKA__ANALYZE_GROUP", GROUP.to_owned()),
-        // A safety net only: the injected error fails a delivery at once, not by timing out.
-        ("CITYPULSE__KAFKA__DELIVERY_TIMEOUT_MS", "5000".to_owned()),
-        ("CITYPULSE__ANALYZE__MODEL_DIR", repo.join("models/multilingual-e5-small").display().to_string()),
-        ("CITYPULSE__ANALYZE__HEADS_DIR", repo.join("models/heads").display().to_string()),
-        ("CITYPULSE__ANALYZE__BACKEND", "candle".to_owned()),
-        ("CITYPULSE__ANALYZE__BATCH_MAX_WAIT_MS", "50".to_owned()),
-    ];
-    let env = env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect::<Vec<_>>();
-    schema::config::Config::load_with_env(&repo.join("config"), env).expect("shipped config")
+    // The delivery timeout is a safety net only: the injected error fails a delivery at once.
+    let overrides = [("CITYPULSE__KAFKA__ANALYZE_GROUP", GROUP), ("CITYPULSE__KAFKA__DELIVERY_TIMEOUT_MS", "5000")];
+    common::service_config(brokers, "posts", &overrides)
 }
 
 fn post(i: usize) -> Post {
