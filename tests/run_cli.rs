@@ -730,3 +730,25 @@ fn run_killed_mid_stream_and_restarted_stores_each_post_once() {
     }
     stop_mid_stream_and_restart("run_crash", "KILL", 120, 8.0, AFTER_CRASH_DEADLINE);
 }
+
+/// A stage that fails stops the others in drain order, and the process exits 1 naming it: here
+/// ingest, whose replay file is gone (an error that ends its task), beside analyze and store.
+/// Catches the drain awaiting the failed stage's task a second time (a panic, exit 101).
+#[test]
+fn a_failing_stage_stops_the_others_and_the_exit_names_it() {
+    if !model_ready() {
+        return;
+    }
+    let Some(url) = common::clickhouse_url() else { return };
+    let _serial = serial();
+    let pipeline = Pipeline::new("run_fail", url, 5, 0.0);
+    std::fs::remove_file(pipeline.dir.join("posts.jsonl")).expect("remove the replay file");
+    let mut run = pipeline.start("run_fail");
+    let status = run.wait_exit(PIPELINE_DEADLINE);
+    let lines = run.lines();
+    assert_eq!(status.code(), Some(1), "exit status {status}; log: {lines:#?}");
+    assert!(lines.iter().any(|l| l.contains("error: the ingest stage failed")), "{lines:#?}");
+    assert_eq!(stopped_stages(&lines), ["ingest", "analyze", "store"], "{lines:#?}");
+    drop(run);
+    pipeline.clean_up();
+}
