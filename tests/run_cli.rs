@@ -121,6 +121,7 @@ fn posts(run: &str, n: usize) -> Vec<schema::Post> {
                 fetched_at: created_at + chrono::Duration::seconds(40),
                 places: vec![],
                 engagement: schema::Engagement { likes: Some(i as u64 % 17), shares: None, replies: None },
+                created_at_estimated: false,
             }
         })
         .collect()

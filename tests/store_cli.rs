@@ -36,6 +36,7 @@ fn analyzed(id: &str, topic: &str, probs: (u8, u8, u8)) -> schema::AnalyzedPost 
         fetched_at: created,
         places: vec![],
         engagement: Default::default(),
+        created_at_estimated: false,
         text_redacted: format!("bài {id} về {topic}"),
         lang: schema::Lang::Vi,
         sentiment: schema::Sentiment::from_probabilities(probabilities),
@@ -51,10 +52,10 @@ fn migrate_then_query_trends() {
     let db = common::unique_name("cli");
     let (ok, first, err) = citypulse(&url, &db, &["migrate"]);
     assert!(ok, "{err}");
-    assert!(first.contains("migrations applied: [1, 2, 3]"), "{first}");
+    assert!(first.contains("migrations applied: [1, 2, 3, 4, 5]"), "{first}");
     let (ok, again, err) = citypulse(&url, &db, &["migrate"]);
     assert!(ok, "{err}");
-    assert!(again.contains("migrations applied: []") && again.contains("already applied: [1, 2, 3]"), "{again}");
+    assert!(again.contains("migrations applied: []") && again.contains("already applied: [1, 2, 3, 4, 5]"), "{again}");
 
     // Empty first: the table says so.
     let (ok, table, err) = citypulse(&url, &db, &["trends", "--since", "7d", "--by", "topic"]);

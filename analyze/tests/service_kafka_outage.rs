@@ -54,6 +54,7 @@ fn posts(range: std::ops::Range<usize>) -> Vec<Post> {
             fetched_at: chrono::Utc::now(),
             places: vec![],
             engagement: Default::default(),
+            created_at_estimated: false,
         })
         .collect()
 }

@@ -44,6 +44,7 @@ fn post(i: usize) -> Post {
         fetched_at: chrono::Utc::now(),
         places: vec![],
         engagement: Default::default(),
+        created_at_estimated: false,
     }
 }
 

@@ -50,6 +50,7 @@ fn post(id: &str, text: &str) -> Post {
         fetched_at: chrono::Utc::now(),
         places: vec![],
         engagement: Default::default(),
+        created_at_estimated: false,
     }
 }
 

@@ -29,6 +29,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             fetched_at: t,
             places: vec![schema::PlaceId::new("district_1")?],
             engagement: Default::default(),
+            created_at_estimated: false,
         };
         file.write_all(&schema::encode(&post))?;
         file.write_all(b"\n")?;

@@ -154,7 +154,7 @@ async fn reddit_and_rss_arrive_once_across_polls() {
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(ingest::run_with(settings.sources.clone(), shared(&settings), shutdown.clone()));
     // Three polls of each: the watermark cursor must keep later polls from producing again.
-    let posts = read_posts(&kafka, 4, Duration::from_millis(2500)).await;
+    let posts = read_posts(&kafka, 5, Duration::from_millis(2500)).await;
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(10), task).await.unwrap().unwrap().unwrap();
 
@@ -164,12 +164,16 @@ async fn reddit_and_rss_arrive_once_across_polls() {
         "reddit_test:1gvwa00",
         "feed_test:https://vnexpress.net/ngap-sau-o-nguyen-huu-canh-4820001.html",
         "feed_test:https://vnexpress.net/metro-so-1-4820002.html",
+        // Undated: fetched on every poll at a new fetch time, published once.
+        "feed_test:https://vnexpress.net/khong-ngay-4820003.html",
     ]
     .into_iter()
     .map(String::from)
     .collect();
     assert_eq!(keys, expected);
-    assert_eq!(posts.len(), 4, "a post arrived twice");
+    assert_eq!(posts.len(), 5, "a post arrived twice");
+    let estimated: Vec<&str> = posts.iter().filter(|p| p.created_at_estimated).map(|p| p.id.as_str()).collect();
+    assert_eq!(estimated, ["https://vnexpress.net/khong-ngay-4820003.html"]);
     let log = server.state.requests();
     assert!(log.len() >= 4, "polled more than once: {log:?}");
     let feed_polls: Vec<&String> = log.iter().map(|(_, p)| p).filter(|p| p.starts_with("/rss/")).collect();
@@ -270,7 +274,11 @@ async fn reddit_follows_after_to_close_a_gap_and_no_further() {
     let kafka = Kafka::start();
     let dir = tempfile::tempdir().unwrap();
     // Delivered up to p5 before: p6..p35 are new, three full pages and part of a fourth.
-    let mark = ingest::crawl::watermark::Watermark { at_us: reddit_created(5) * 1_000_000, ids: vec!["p5".into()] };
+    let mark = ingest::crawl::watermark::Watermark {
+        at_us: reddit_created(5) * 1_000_000,
+        ids: vec!["p5".into()],
+        undated: vec![],
+    };
     let reddit = SourceId::new("reddit_test").unwrap();
     Checkpoints::open(dir.path()).unwrap().save(&reddit, "r/saigon", &mark.encode()).unwrap();
     let toml = format!(
@@ -343,30 +351,31 @@ async fn a_paused_source_is_named_in_health_until_it_recovers() {
     tokio::time::timeout(Duration::from_secs(10), task).await.unwrap().unwrap().unwrap();
 }
 
-/// A feed that answers every poll but whose every item must be dropped (here: none has a date)
+/// A feed that answers every poll but whose every item must be dropped (here: none has text)
 /// looks alive to the backoff; after `pause_after_failures` such polls the stage is unhealthy,
 /// naming the source, and healthy again once a poll gives a post.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_feed_yielding_only_dropped_items_is_named_in_health() {
     use axum::{extract::State, routing::get, Router};
-    let dated = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mended = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let app = Router::new()
         .route(
             "/rss",
-            get(|State(dated): State<Arc<std::sync::atomic::AtomicBool>>| async move {
-                let date = if dated.load(std::sync::atomic::Ordering::Relaxed) {
-                    "<pubDate>Wed, 20 Nov 2024 17:30:00 +0700</pubDate>"
+            get(|State(mended): State<Arc<std::sync::atomic::AtomicBool>>| async move {
+                let (a, b) = if mended.load(std::sync::atomic::Ordering::Relaxed) {
+                    ("Ngập ở Quận 1", "Kẹt xe ở Quận 1")
                 } else {
-                    ""
+                    ("", "")
                 };
                 format!(
                     "<rss version=\"2.0\"><channel><title>t</title>\
-                     <item><title>Ngập ở Quận 1</title><guid>g1</guid>{date}</item>\
-                     <item><title>Kẹt xe ở Quận 1</title><guid>g2</guid>{date}</item></channel></rss>"
+                     <item><title>{a}</title><guid>g1</guid><pubDate>Wed, 20 Nov 2024 17:30:00 +0700</pubDate></item>\
+                     <item><title>{b}</title><guid>g2</guid><pubDate>Wed, 20 Nov 2024 17:30:00 +0700</pubDate></item>\
+                     </channel></rss>"
                 )
             }),
         )
-        .with_state(dated.clone());
+        .with_state(mended.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -401,7 +410,7 @@ async fn a_feed_yielding_only_dropped_items_is_named_in_health() {
     let why = report["stages"]["ingest"]["source feed_test/feed"].as_str().unwrap_or_default().to_owned();
     assert!(why.contains("only items that had to be dropped"), "{report}");
     // The feed mends: its next poll gives posts, and the source is healthy again.
-    dated.store(true, std::sync::atomic::Ordering::Relaxed);
+    mended.store(true, std::sync::atomic::Ordering::Relaxed);
     wait(true).await;
     assert_eq!(read_posts(&kafka, 2, Duration::from_millis(300)).await.len(), 2);
     shutdown.cancel();

@@ -122,6 +122,9 @@ pub struct AnalyzedPost {
     pub places: Vec<PlaceId>,
     #[serde(default)]
     pub engagement: Engagement,
+    /// Copied from [`crate::Post::created_at_estimated`].
+    #[serde(default, skip_serializing_if = "crate::post::is_false")]
+    pub created_at_estimated: bool,
     /// Text with phone numbers, e-mail addresses, ID and card numbers removed.
     pub text_redacted: String,
     /// Detected language.

@@ -43,6 +43,15 @@ pub struct Post {
     pub places: Vec<PlaceId>,
     #[serde(default)]
     pub engagement: Engagement,
+    /// `created_at` is the fetch time because the source gave no readable date (schema 1.1). Such
+    /// posts are stored and counted but kept out of trend and alert windows: a feed's backlog of
+    /// undated items would otherwise look like a spike at the moment it was crawled.
+    #[serde(default, skip_serializing_if = "crate::post::is_false")]
+    pub created_at_estimated: bool,
+}
+
+pub(crate) fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Post {

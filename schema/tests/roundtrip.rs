@@ -26,11 +26,13 @@ prop_compose! {
         fetched_at in time_strategy(),
         places in proptest::collection::vec(id_strategy(), 0..4),
         likes in proptest::option::of(0u64..1_000_000),
+        created_at_estimated in any::<bool>(),
     ) -> Post {
         Post {
             id, source: SourceId::new(source).unwrap(), url, author, text, lang, created_at, fetched_at,
             places: places.into_iter().map(|p| PlaceId::new(p).unwrap()).collect(),
             engagement: Engagement { likes, shares: None, replies: likes.map(|l| l / 2) },
+            created_at_estimated,
         }
     }
 }
@@ -78,6 +80,18 @@ fn decode_json(value: &serde_json::Value) -> Result<Post, DecodeError> {
 fn a_newer_minor_version_is_read_and_unknown_fields_ignored() {
     let post = decode_json(&sample()).unwrap();
     assert_eq!(post.key(), "mastodon_social:109");
+}
+
+#[test]
+fn created_at_estimated_is_optional_and_written_only_when_true() {
+    // A 1.0 message has no such field: its time is the source's own.
+    assert!(!decode_json(&sample()).unwrap().created_at_estimated);
+    let mut post = decode_json(&sample()).unwrap();
+    assert!(!String::from_utf8(encode(&post)).unwrap().contains("created_at_estimated"));
+    post.created_at_estimated = true;
+    let bytes = encode(&post);
+    assert!(String::from_utf8(bytes.clone()).unwrap().starts_with("{\"schema_version\":\"1.1\""));
+    assert!(decode::<Post>(&bytes, &Limits::default()).unwrap().created_at_estimated);
 }
 
 #[test]

@@ -70,6 +70,7 @@ fn posts(n: usize, spread_secs: u64, live: bool, id_base: usize) -> Vec<Analyzed
                 fetched_at: created + ChronoDuration::seconds(40),
                 places,
                 engagement: Default::default(),
+                created_at_estimated: false,
                 text_redacted: format!("{TEXT} #{i}"),
                 lang: Lang::Vi,
                 sentiment: Sentiment::from_probabilities(p),

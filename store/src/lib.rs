@@ -64,7 +64,7 @@ pub use ident::{CityZone, Database};
 pub use migrate::{migrate, MigrateReport, MIGRATIONS};
 pub use query::{Dimension, Granularity, Queries, TopPost, TrendQuery, TrendRow};
 pub use retention::{apply_retention, RetentionReport};
-pub use service::{run, StoreDeps, StoreSettings};
+pub use service::{migrate_when_reachable, run, StoreDeps, StoreSettings};
 pub use upkeep::{run_retention, watch_health, Retention};
 pub use writer::{Health, Rejected, WriteReport, Writer, WriterConfig};
 

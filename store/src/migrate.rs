@@ -1,5 +1,6 @@
 //! Numbered migrations (`store/migrations/NNN_name.sql`, embedded at build time), applied in order
-//! and recorded in `schema_migrations`. Every statement is `IF NOT EXISTS`, so a migration that was
+//! and recorded in `schema_migrations`. Every statement is `IF NOT EXISTS` (or, for 18.16's
+//! `ADD COLUMN` which has no such clause, skipped when the column exists), so a migration that was
 //! interrupted half-way is simply applied again. Statements are sent one per request (ClickHouse
 //! does not take several) with `${db}` and `${tz}` replaced by validated values.
 
@@ -20,6 +21,8 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "schema_migrations", sql: include_str!("../migrations/001_schema_migrations.sql") },
     Migration { version: 2, name: "posts", sql: include_str!("../migrations/002_posts.sql") },
     Migration { version: 3, name: "trends", sql: include_str!("../migrations/003_trends.sql") },
+    Migration { version: 4, name: "estimated_time", sql: include_str!("../migrations/004_estimated_time.sql") },
+    Migration { version: 5, name: "alerts", sql: include_str!("../migrations/005_alerts.sql") },
 ];
 
 /// What [`migrate`] did.
@@ -64,6 +67,11 @@ pub async fn migrate(client: &Client, db: &Database, zone: CityZone) -> Result<M
             continue;
         }
         for stmt in statements(m.sql, db, zone) {
+            if let Some((table, column)) = added_column(&stmt) {
+                if column_exists(client, db, table, column).await? {
+                    continue;
+                }
+            }
             exec(client, &stmt, m.version, m.name).await?;
         }
         client
@@ -82,6 +90,27 @@ pub async fn migrate(client: &Client, db: &Database, zone: CityZone) -> Result<M
     }
     check_zone(client, db, zone).await?;
     Ok(report)
+}
+
+/// `(table, column)` of an `ALTER TABLE db.table ADD COLUMN column ...` statement.
+fn added_column(stmt: &str) -> Option<(&str, &str)> {
+    let words: Vec<&str> = stmt.split_whitespace().take(6).collect();
+    match words.as_slice() {
+        ["ALTER", "TABLE", table, "ADD", "COLUMN", column] => Some((table.rsplit('.').next()?, column)),
+        _ => None,
+    }
+}
+
+async fn column_exists(client: &Client, db: &Database, table: &str, column: &str) -> Result<bool, StoreError> {
+    let n: u64 = client
+        .query("SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = ?")
+        .bind(db.as_str())
+        .bind(table)
+        .bind(column)
+        .fetch_one()
+        .await
+        .map_err(|e| ClickHouseError::new("reading system.columns", e))?;
+    Ok(n > 0)
 }
 
 /// The views bake the zone into their SELECT; a changed `city.time_zone` would silently mix zones.
@@ -127,5 +156,11 @@ mod tests {
         assert!(trends[2].contains("toStartOfHour(created_at, 'Asia/Ho_Chi_Minh')"));
         assert!(trends.iter().all(|s| !s.contains("${") && !s.contains("--")));
         assert!(trends[0].starts_with("CREATE TABLE IF NOT EXISTS cp.trends_hourly"));
+        let estimated = statements(MIGRATIONS[3].sql, &db, zone);
+        assert_eq!(added_column(&estimated[0]), Some(("posts", "created_at_estimated")));
+        assert_eq!(added_column(&trends[0]), None);
+        // The zone check reads the hourly view's definition; the recreated view keeps its shape.
+        assert!(estimated[3].contains("toStartOfHour(created_at, 'Asia/Ho_Chi_Minh')"));
+        assert!(estimated[3].contains("WHERE created_at_estimated = 0"));
     }
 }

@@ -6,7 +6,7 @@
 
 use crate::consumer::{consume, writer_for, ConsumerSettings, RunStats};
 use crate::error::{Retry, StoreError};
-use crate::ident::CityZone;
+use crate::ident::{CityZone, Database};
 use crate::upkeep::{run_retention, watch_health, Retention};
 use crate::writer::Writer;
 use schema::config::ServicesConfig;
@@ -62,7 +62,8 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<RunStats, StoreError> {
     let StoreDeps { writer, health } = deps;
-    if !migrate_when_reachable(&writer, settings.zone, &health, &shutdown).await? {
+    let (client, db) = writer.target();
+    if !migrate_when_reachable(client, db, settings.zone, &health, &shutdown).await? {
         return Ok(RunStats::default());
     }
     // The duties stop when consuming stops, whether by shutdown or by an error.
@@ -94,13 +95,14 @@ pub async fn run(
 
 /// Applies the migrations, retrying while ClickHouse is unreachable (a stage started before its
 /// database waits for it, unhealthy meanwhile). False when shut down before they were applied.
-async fn migrate_when_reachable(
-    writer: &Writer,
+/// The alert stage calls it too: either stage may be the first to reach a new database.
+pub async fn migrate_when_reachable(
+    client: &clickhouse::Client,
+    db: &Database,
     zone: CityZone,
     health: &StageHealth,
     shutdown: &CancellationToken,
 ) -> Result<bool, StoreError> {
-    let (client, db) = writer.target();
     let backoff = Backoff::up_to(Duration::from_secs(10));
     let mut attempt = 0;
     loop {

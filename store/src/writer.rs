@@ -570,6 +570,7 @@ mod tests {
             content_hash: 0,
             sign: 1,
             version: 0,
+            created_at_estimated: 0,
         };
         r.content_hash = r.content_hash();
         r

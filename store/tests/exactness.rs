@@ -153,3 +153,30 @@ async fn keys_with_quotes_and_backslashes_are_recognised_on_redelivery() {
     }
     t.drop_db().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn estimated_time_posts_are_stored_but_stay_out_of_the_trend_cubes() {
+    let Some(url) = common::clickhouse_url() else { return };
+    let t = TestDb::new(&url, "cp_estimated").await;
+    let writer = Writer::new(t.client.clone(), t.db.clone(), WriterConfig::default());
+    let created = ts(1_764_000_000);
+    let dated = post("vnexpress_rss", "dated", "a", created, created, (10, 10, 44), &["traffic"], &[], "v1");
+    let mut undated = post("vnexpress_rss", "undated", "a", created, created, (44, 10, 10), &["flooding"], &[], "v1");
+    undated.created_at_estimated = true;
+    let r = writer.write(vec![dated, undated], &CancellationToken::new()).await.expect("write");
+    assert_eq!(r.inserted, 2);
+    let stored: u64 = t.scalar("SELECT toUInt64(sum(created_at_estimated)) FROM DB.posts").await;
+    assert_eq!(stored, 1, "the undated post is stored, marked");
+    let in_cubes: i64 =
+        t.scalar("SELECT toInt64(sum(posts)) FROM DB.trends_hourly WHERE topic = '*' AND place = '*'").await;
+    assert_eq!(in_cubes, 1, "only the dated post is counted");
+    let flooding: i64 = t.scalar("SELECT toInt64(sum(posts)) FROM DB.trends_daily WHERE topic = 'flooding'").await;
+    assert_eq!(flooding, 0);
+
+    // Every migration applies again over existing objects, 4's ADD COLUMN included (18.16 has no
+    // IF NOT EXISTS there): as after a crash between a migration's statements and its ledger row.
+    t.client.query(&format!("DROP TABLE {}.schema_migrations", t.db)).execute().await.expect("drop ledger");
+    let again = store::migrate(&t.client, &t.db, t.zone).await.expect("re-apply over an existing column");
+    assert_eq!(again.applied, store::MIGRATIONS.iter().map(|m| m.version).collect::<Vec<_>>());
+    t.drop_db().await;
+}

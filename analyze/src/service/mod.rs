@@ -504,6 +504,7 @@ pub fn analyzed_post(post: Post, prepared: PreparedText, labels: Labels, model: 
         fetched_at: post.fetched_at,
         places: post.places,
         engagement: post.engagement,
+        created_at_estimated: post.created_at_estimated,
         text_redacted: prepared.text_redacted,
         lang: prepared.lang,
         sentiment: labels.sentiment,

@@ -81,6 +81,20 @@ impl Shared {
         }
     }
 
+    /// Counts posts published with their fetch time because the source gave no readable date
+    /// (`citypulse_ingest_estimated_time_total{source}`), with a warning the first time per source.
+    pub fn count_estimated(&self, label: &str, posts: &[Post]) {
+        let n = posts.iter().filter(|p| p.created_at_estimated).count();
+        if n == 0 {
+            return;
+        }
+        metrics::counter!("citypulse_ingest_estimated_time_total", "source" => label.to_owned()).increment(n as u64);
+        let first = self.warned.lock().map(|mut w| w.insert((label.to_owned(), "estimated_time"))).unwrap_or(false);
+        if first {
+            tracing::warn!(source = label, posts = n, "items without a readable date kept with their fetch time, marked created_at_estimated and left out of trends and alerts (said once per source; citypulse_ingest_estimated_time_total counts every one)");
+        }
+    }
+
     /// Counts posts Kafka acknowledged (`citypulse_ingest_produced_posts_total{source}`).
     pub fn count_produced(&self, label: &str, posts: u64) {
         metrics::counter!("citypulse_ingest_produced_posts_total", "source" => label.to_owned()).increment(posts);
@@ -273,6 +287,7 @@ async fn deliver<S: Stream>(
     }
     drop(dedup);
     shared.count_produced(label, keep.len() as u64);
+    shared.count_estimated(label, &keep);
     Ok((page.cursor, page.more, only_errors))
 }
 

@@ -1,9 +1,10 @@
 //! RSS 2.0 and Atom (news sites, YouTube channel feeds) through feed-rs.
 //!
 //! The text of an item is its title, then its summary (or content) with HTML stripped: news feeds
-//! put the lede there, which is what opinion about a headline hangs on. Items without a date are
-//! errors, not "now": the feed's cursor is a timestamp watermark and an undated item would look new
-//! on every poll.
+//! put the lede there, which is what opinion about a headline hangs on. An item whose date is missing
+//! or unreadable (after the lenient parser in `dates`) is kept with its fetch time, marked
+//! `created_at_estimated`: the crawler's watermark remembers such items by id so they are published
+//! once, and the store keeps them out of trend and alert windows.
 
 use super::{check_size, cut, finish, ItemError, Items, ParseCtx, ParseError};
 use crate::text::html_to_text;
@@ -92,7 +93,8 @@ fn entry_to_post(
     lang: Option<String>,
     ctx: &ParseCtx<'_>,
 ) -> Result<Post, ItemError> {
-    let created_at = entry.published.or(entry.updated).ok_or(ItemError::Missing("published or updated date"))?;
+    let date = entry.published.or(entry.updated);
+    let created_at = date.unwrap_or(ctx.fetched_at);
     let title = entry.title.map(|t| html_to_text(&t.content)).unwrap_or_default();
     let body = entry
         .summary
@@ -112,7 +114,9 @@ fn entry_to_post(
     // News items are by the outlet or a staff writer; either way the author is pseudonymised alike.
     let author = entry.authors.first().map(|p| p.name.as_str()).filter(|n| !n.is_empty()).unwrap_or(feed_author);
     let lang = entry.language.or(lang);
-    finish(ctx, entry.id, url, author, text, lang, created_at, Engagement::default())
+    let mut post = finish(ctx, entry.id, url, author, text, lang, created_at, Engagement::default())?;
+    post.created_at_estimated = date.is_none();
+    Ok(post)
 }
 
 #[cfg(test)]
@@ -124,8 +128,12 @@ mod tests {
     #[test]
     fn rss2_news_feed() {
         let items = parse_feed(&fixture("vnexpress.rss"), None, &ctx()).unwrap();
-        assert_eq!(items.posts.len(), 2, "{:?}", items.errors);
-        assert_eq!(items.errors, vec![ItemError::Missing("published or updated date")]);
+        assert_eq!(items.posts.len(), 3, "{:?}", items.errors);
+        assert!(items.errors.is_empty(), "{:?}", items.errors);
+        // The fixture's last item has no pubDate: kept at the fetch time, marked estimated.
+        let estimated: Vec<_> = items.posts.iter().map(|p| p.created_at_estimated).collect();
+        assert_eq!(estimated, [false, false, true]);
+        assert_eq!(items.posts[2].created_at, items.posts[2].fetched_at);
         let p = &items.posts[0];
         assert_eq!(p.id, "https://vnexpress.net/ngap-sau-o-nguyen-huu-canh-4820001.html");
         assert_eq!(

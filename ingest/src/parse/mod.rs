@@ -152,6 +152,7 @@ fn finish(
         fetched_at: ctx.fetched_at,
         places: Vec::new(),
         engagement,
+        created_at_estimated: false,
     };
     post.validate(ctx.limits)?;
     Ok(post)

@@ -82,6 +82,7 @@ pub fn post(
         fetched_at: created + chrono::Duration::seconds(30),
         places: places.iter().map(|p| PlaceId::new(*p).expect("place")).collect(),
         engagement: Default::default(),
+        created_at_estimated: false,
         text_redacted: format!("bài đăng {id} về {}", topics.join(", ")),
         lang: Lang::Vi,
         sentiment: Sentiment::from_probabilities(probabilities),
