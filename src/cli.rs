@@ -34,8 +34,8 @@ pub enum Command {
     Analyze(ModelArgs),
     /// Write `posts.analyzed` into ClickHouse (service).
     Store,
-    /// Evaluate alert rules and notify (service).
-    Alert,
+    /// Evaluate alert rules and notify (service); `--once` evaluates once; `history` lists alerts.
+    Alert(AlertArgs),
     /// HTTP JSON API and dashboard (service).
     Serve,
     /// Any set of stages in one process against the configured Kafka and ClickHouse, with one
@@ -64,6 +64,62 @@ pub enum Command {
     CheckConfig,
 }
 
+/// `citypulse alert`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct AlertArgs {
+    #[command(subcommand)]
+    pub view: Option<AlertView>,
+    /// Evaluate the rules once and exit (after the deliveries end) instead of running the service.
+    #[arg(long)]
+    pub once: bool,
+    /// Evaluation time for --once (default now): 30m, 7d, 2026-11-20 08:00 (city time) or RFC 3339.
+    #[arg(long, requires = "once")]
+    pub at: Option<String>,
+    /// With --once: write and send nothing, only print what would fire.
+    #[arg(long, requires = "once")]
+    pub dry_run: bool,
+    /// Output of --once: a table, or one JSON event per line (nothing when nothing fired).
+    #[arg(long, value_enum, default_value = "table", requires = "once")]
+    pub format: ListFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertView {
+    /// Alerts fired since a time, newest first, with their state and delivery outcomes.
+    History {
+        /// 7d, 12h, 2026-11-20, 2026-11-20 08:00 or RFC 3339.
+        #[arg(long, default_value = "7d")]
+        since: String,
+        /// Only alerts in this state.
+        #[arg(long, value_enum)]
+        state: Option<AlertStateArg>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: ListFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AlertStateArg {
+    Firing,
+    Resolved,
+}
+
+impl AlertStateArg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertStateArg::Firing => "firing",
+            AlertStateArg::Resolved => "resolved",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BackendArg {
     Candle,
@@ -79,7 +135,7 @@ pub enum PrecisionArg {
 /// `citypulse run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Stages to run, comma-separated (default: every built stage: ingest,analyze,store).
+    /// Stages to run, comma-separated (default: every built stage: ingest,analyze,store,alert).
     #[arg(long, value_delimiter = ',')]
     pub stages: Vec<String>,
     #[command(flatten)]

@@ -18,6 +18,7 @@ pub mod dlq;
 pub mod envelope;
 pub mod ids;
 pub mod post;
+pub mod terms;
 
 pub use analyzed::{AnalyzedPost, Lang, ModelInfo, Sentiment, SentimentLabel, SentimentProbabilities, TopicScore};
 pub use dlq::{DlqRecord, Stage};

@@ -1,5 +1,6 @@
 //! One module per subcommand. Stages that are not built yet say so and exit 2.
 
+mod alert_cmds;
 mod check_config;
 mod classify;
 mod demo;
@@ -23,7 +24,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ingest => one_stage(&cli, StageName::Ingest, None),
         Command::Analyze(args) => one_stage(&cli, StageName::Analyze, Some(args)),
         Command::Store => one_stage(&cli, StageName::Store, None),
-        Command::Alert => not_built("alert", "a later issue (alerts)"),
+        Command::Alert(args) if args.once || args.view.is_some() => alert_cmds::run(&cli, args),
+        Command::Alert(_) => one_stage(&cli, StageName::Alert, None),
         Command::Serve => not_built("serve", "a later issue (analysts' surfaces)"),
         Command::Run(args) => {
             let config = load_config(&cli)?;

@@ -1,5 +1,5 @@
 //! Runs a set of stages in one process: `citypulse run [--stages ...]`, and `citypulse ingest |
-//! analyze | store` as a set of one.
+//! analyze | store | alert` as a set of one.
 //!
 //! Each stage is built from the configuration (its settings, and its deps: the author key, the
 //! loaded model, the ClickHouse writer), gets its own cancellation token and reports to one
@@ -21,8 +21,8 @@ use std::process::ExitCode;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// The stages `run` can start now; alert and serve join when they are built.
-pub const BUILT: [StageName; 3] = [StageName::Ingest, StageName::Analyze, StageName::Store];
+/// The stages `run` can start now; serve joins when it is built.
+pub const BUILT: [StageName; 4] = [StageName::Ingest, StageName::Analyze, StageName::Store, StageName::Alert];
 
 /// Parses `--stages ingest,analyze,store` (any order, no repeats) into drain order.
 pub fn parse_stages(names: &[String]) -> Result<Vec<StageName>> {
@@ -149,7 +149,12 @@ async fn build(
             let deps = store::StoreDeps::from_config(&config.services, stage_health)?;
             Box::new(move |token| Box::pin(async move { render(store::run(settings, deps, token).await) }))
         }
-        StageName::Alert | StageName::Serve => anyhow::bail!("the {name} stage is not built yet"),
+        StageName::Alert => {
+            let settings = alert::AlertSettings::from_config(config)?;
+            let deps = alert::AlertDeps::from_config(config, stage_health)?;
+            Box::new(move |token| Box::pin(async move { render(alert::run(settings, deps, token).await) }))
+        }
+        StageName::Serve => anyhow::bail!("the {name} stage is not built yet"),
     })
 }
 
@@ -223,7 +228,8 @@ mod tests {
         assert_eq!(s(&["store,ingest"]).unwrap(), vec![StageName::Ingest, StageName::Store]);
         assert_eq!(s(&["analyze", "store"]).unwrap(), vec![StageName::Analyze, StageName::Store]);
         assert!(s(&["ingest,ingest"]).unwrap_err().to_string().contains("twice"));
-        assert!(s(&["alert"]).unwrap_err().to_string().contains("not built yet"));
+        assert!(s(&["serve"]).unwrap_err().to_string().contains("not built yet"));
+        assert_eq!(s(&["alert,store"]).unwrap(), vec![StageName::Store, StageName::Alert]);
         assert!(s(&["stor"]).unwrap_err().to_string().contains("unknown stage \"stor\""));
     }
 }

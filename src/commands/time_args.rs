@@ -1,5 +1,6 @@
-//! `--since` / `--until` values: a duration back from now (`7d`, `12h`, `30m`) or a date or
-//! date-time in the city's time zone (`2026-11-20`, `2026-11-20 08:00`).
+//! `--since` / `--until` / `--at` values: a duration back from now (`7d`, `12h`, `30m`), a date or
+//! date-time in the city's time zone (`2026-11-20`, `2026-11-20 08:00`), or RFC 3339 with an
+//! offset (`2026-11-20T08:00:00+07:00`). One parser for every command.
 
 use anyhow::{bail, Result};
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
@@ -22,6 +23,9 @@ pub fn parse_instant(value: &str, zone: Tz, now: DateTime<Utc>) -> Result<DateTi
             return Ok(now - span);
         }
     }
+    if let Ok(t) = DateTime::parse_from_rfc3339(v) {
+        return Ok(t.with_timezone(&Utc));
+    }
     let local = if let Ok(date) = NaiveDate::parse_from_str(v, "%Y-%m-%d") {
         date.and_hms_opt(0, 0, 0)
     } else {
@@ -31,7 +35,10 @@ pub fn parse_instant(value: &str, zone: Tz, now: DateTime<Utc>) -> Result<DateTi
     };
     match local.and_then(|l| zone.from_local_datetime(&l).earliest()) {
         Some(t) => Ok(t.with_timezone(&Utc)),
-        None => bail!("{value:?} is neither a duration (7d, 12h) nor a date/time (2026-11-20, 2026-11-20 08:00)"),
+        None => bail!(
+            "{value:?} is neither a duration (7d, 12h), a date/time in the city's zone (2026-11-20, 2026-11-20 08:00) \
+             nor RFC 3339 (2026-11-20T08:00:00+07:00)"
+        ),
     }
 }
 
@@ -52,6 +59,10 @@ mod tests {
         );
         assert_eq!(
             parse_instant("2026-11-20 08:30", hcm, now).unwrap(),
+            Utc.with_ymd_and_hms(2026, 11, 20, 1, 30, 0).unwrap()
+        );
+        assert_eq!(
+            parse_instant("2026-11-20T08:30:00+07:00", hcm, now).unwrap(),
             Utc.with_ymd_and_hms(2026, 11, 20, 1, 30, 0).unwrap()
         );
         assert!(parse_instant("7x", hcm, now).is_err());

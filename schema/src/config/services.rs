@@ -359,11 +359,14 @@ impl Default for AlertServiceConfig {
 pub struct ServeConfig {
     /// Listen address. Default `127.0.0.1:8080`.
     pub listen: String,
+    /// Where analysts reach the dashboard (`https://citypulse.example.vn`); alerts link to it.
+    /// Absent: alerts carry no link.
+    pub public_url: Option<url::Url>,
 }
 
 impl Default for ServeConfig {
     fn default() -> Self {
-        ServeConfig { listen: "127.0.0.1:8080".into() }
+        ServeConfig { listen: "127.0.0.1:8080".into(), public_url: None }
     }
 }
 

@@ -1,0 +1,111 @@
+//! `citypulse alert --once` and `citypulse alert history` (the service itself runs through
+//! `stages`). The logic lives in the `alert` crate.
+
+use super::time_args::parse_instant;
+use crate::cli::{AlertArgs, AlertView, Cli, ListFormat};
+use alert::history::{AlertSummary, History};
+use alert::AlertEvent;
+use anyhow::{Context, Result};
+use chrono_tz::Tz;
+use std::process::ExitCode;
+
+pub fn run(cli: &Cli, args: &AlertArgs) -> Result<ExitCode> {
+    let config = super::load_config(cli)?;
+    super::init_logging(cli, &config);
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let tz = config.tz();
+    let now = chrono::Utc::now();
+    let settings = alert::AlertSettings::from_config(&config)?;
+    if let Some(AlertView::History { since, state, format }) = &args.view {
+        let since = parse_instant(since, tz, now)?;
+        let history = History::new(store::client(&config.services.clickhouse), settings.db.clone());
+        let mut alerts = runtime.block_on(history.list(since.timestamp()))?;
+        if let Some(state) = state {
+            alerts.retain(|a| a.row.state == state.as_str());
+        }
+        print_history(&alerts, *format, tz);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let at = args.at.as_deref().map(|a| parse_instant(a, tz, now)).transpose()?.unwrap_or(now);
+    let deps = alert::AlertDeps::from_config(&config, stagekit::Health::default().stage(stagekit::StageName::Alert))?;
+    let events = runtime.block_on(alert::evaluate_once(&settings, deps, at, args.dry_run))?;
+    print_events(&events, args.format);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_events(events: &[AlertEvent], format: ListFormat) {
+    if format == ListFormat::Json {
+        for e in events {
+            println!("{}", serde_json::to_string(e).unwrap_or_default());
+        }
+        return;
+    }
+    if events.is_empty() {
+        println!("no alert events");
+        return;
+    }
+    println!(
+        "{:<10} {:<8} {:<26} {:<18} {:<14} {:<16} {:>9} {:>9} {:>6}",
+        "event", "severity", "rule", "topic", "place", "window end", "observed", "median", "posts"
+    );
+    for e in events {
+        let median = e.baseline.as_ref().and_then(|b| b.median).map_or("-".to_owned(), |m| format!("{m:.3}"));
+        println!(
+            "{:<10} {:<8} {:<26} {:<18} {:<14} {:<16} {:>9.3} {:>9} {:>6}",
+            e.event,
+            e.severity,
+            e.rule,
+            e.topic,
+            e.place,
+            e.window.end.format("%Y-%m-%d %H:%M"),
+            e.observed,
+            median,
+            e.posts
+        );
+        for p in &e.evidence {
+            let text: String = p.text_redacted.chars().take(90).collect();
+            println!("    {:<8} {:+.2}  {}", p.sentiment, p.score, text.replace('\n', " "));
+        }
+    }
+}
+
+fn print_history(alerts: &[AlertSummary], format: ListFormat, tz: Tz) {
+    if format == ListFormat::Json {
+        for a in alerts {
+            println!("{}", serde_json::to_string(a).unwrap_or_default());
+        }
+        return;
+    }
+    if alerts.is_empty() {
+        println!("no alerts in this period");
+        return;
+    }
+    let at = |s: i64| {
+        chrono::DateTime::from_timestamp(s, 0)
+            .unwrap_or_default()
+            .with_timezone(&tz)
+            .format("%Y-%m-%d %H:%M")
+            .to_string()
+    };
+    println!(
+        "{:<16} {:<16} {:<9} {:<8} {:<26} {:<18} {:<14} {:>8}  deliveries",
+        "fired", "resolved", "state", "severity", "rule", "topic", "place", "peak"
+    );
+    for a in alerts {
+        let r = &a.row;
+        let resolved = if r.resolved_at > 0 { at(r.resolved_at) } else { "-".into() };
+        let deliveries: Vec<String> = a.deliveries.iter().map(|(o, n)| format!("{n} {o}")).collect();
+        println!(
+            "{:<16} {:<16} {:<9} {:<8} {:<26} {:<18} {:<14} {:>8.3}  {}",
+            at(r.fired_at),
+            resolved,
+            r.state,
+            r.severity,
+            r.rule,
+            r.topic,
+            r.place,
+            r.peak,
+            deliveries.join(", ")
+        );
+    }
+}
