@@ -7,7 +7,7 @@ use alert::notify::Notifiers;
 use alert::{AlertDeps, AlertEvent, AlertSettings};
 use chrono::{DateTime, Datelike, Duration, TimeZone, Timelike, Utc, Weekday};
 use chrono_tz::Tz;
-use schema::config::alerts::{AlertRule, Notifier};
+use schema::config::alerts::Notifier;
 use schema::{
     AnalyzedPost, Lang, ModelInfo, PlaceId, Sentiment, SentimentProbabilities, SourceId, TopicId, TopicScore,
 };
@@ -69,6 +69,7 @@ impl TestDb {
         }
     }
 
+    /// Short timeouts and backoff, so a test's failing receivers cost little time.
     pub fn deps(&self, notifiers: &[Notifier], secret: Option<&str>) -> AlertDeps {
         let policy = RetryPolicy {
             max_attempts: 5,
@@ -76,6 +77,10 @@ impl TestDb {
             backoff_base: std::time::Duration::from_millis(50),
             backoff_max: std::time::Duration::from_millis(200),
         };
+        self.deps_with(notifiers, secret, policy)
+    }
+
+    pub fn deps_with(&self, notifiers: &[Notifier], secret: Option<&str>, policy: RetryPolicy) -> AlertDeps {
         let secret = secret.map(str::to_owned);
         let notifiers = Notifiers::build(notifiers, |_| secret.clone(), &policy).expect("notifiers");
         AlertDeps {
