@@ -175,17 +175,8 @@ pub async fn evidence(
     if scope.place != "*" {
         filter += &format!(" AND has(places, {})", literal(&scope.place));
     }
-    let sql = format!(
-        "SELECT {POST_COLUMNS} FROM {db}.posts FINAL \
-         WHERE created_at >= toDateTime(?) AND created_at < toDateTime(?) AND created_at_estimated = 0 \
-         AND sign = 1{filter} ORDER BY p_negative DESC, engagement DESC, key LIMIT ?"
-    );
-    client
-        .query(&sql)
-        .bind(w.start())
-        .bind(w.end)
-        .bind(limit)
-        .fetch_all()
+    let order = "p_negative DESC, engagement DESC, key";
+    posts_in_window(client, db, w, &filter, order, limit)
         .await
         .map_err(|e| ClickHouseError::new("reading evidence posts", e))
 }
@@ -200,19 +191,26 @@ pub async fn window_posts(
     limit: u64,
 ) -> Result<Vec<PostRow>, ClickHouseError> {
     let (_, _, filter) = scope_sql(rule);
+    posts_in_window(client, db, w, &filter, "created_at DESC", limit)
+        .await
+        .map_err(|e| ClickHouseError::new(format!("reading posts for rule {}", rule.name), e))
+}
+
+/// The current versions (FINAL, sign 1) of the dated posts of the window matching `filter`.
+async fn posts_in_window(
+    client: &Client,
+    db: &Database,
+    w: &Windows,
+    filter: &str,
+    order: &str,
+    limit: u64,
+) -> Result<Vec<PostRow>, clickhouse::error::Error> {
     let sql = format!(
         "SELECT {POST_COLUMNS} FROM {db}.posts FINAL \
          WHERE created_at >= toDateTime(?) AND created_at < toDateTime(?) AND created_at_estimated = 0 \
-         AND sign = 1{filter} ORDER BY created_at DESC LIMIT ?"
+         AND sign = 1{filter} ORDER BY {order} LIMIT ?"
     );
-    client
-        .query(&sql)
-        .bind(w.start())
-        .bind(w.end)
-        .bind(limit)
-        .fetch_all()
-        .await
-        .map_err(|e| ClickHouseError::new(format!("reading posts for rule {}", rule.name), e))
+    client.query(&sql).bind(w.start()).bind(w.end).bind(limit).fetch_all().await
 }
 
 #[cfg(test)]
