@@ -78,15 +78,20 @@ pub async fn counts(
     data_since: i64,
 ) -> Result<BTreeMap<Scope, KeyCounts>, ClickHouseError> {
     let (topic, place, filter) = scope_sql(rule);
+    // The time conditions go in PREWHERE: only the sample windows' rows are read beyond
+    // created_at (a weekly rule reads 5 hours of four weeks, not four weeks), and the listed
+    // ranges let ClickHouse skip the days between samples altogether.
     let sql = format!(
         "SELECT {topic} AS topic, {place} AS place, intDiv(? - toInt64(created_at) - 1, ?) AS k, \
          sum(toInt64(sign)) AS posts, sumIf(toInt64(sign), sentiment = 'negative') AS negative, \
          sumIf(toInt64(sign), sentiment = 'neutral') AS neutral, \
          sumIf(toInt64(sign), sentiment = 'positive') AS positive \
          FROM {db}.posts \
-         WHERE created_at >= toDateTime(?) AND created_at < toDateTime(?) AND created_at_estimated = 0 \
-         AND (? - toInt64(created_at) - 1) % ? < ?{filter} \
-         GROUP BY topic, place, k"
+         PREWHERE created_at >= toDateTime(?) AND created_at < toDateTime(?) \
+         AND (? - toInt64(created_at) - 1) % ? < ?{ranges} \
+         WHERE created_at_estimated = 0{filter} \
+         GROUP BY topic, place, k",
+        ranges = sample_ranges(w),
     );
     let rows: Vec<CellRow> = client
         .query(&sql)
@@ -101,6 +106,21 @@ pub async fn counts(
         .await
         .map_err(|e| ClickHouseError::new(format!("counting posts for rule {}", rule.name), e))?;
     Ok(assemble(rows, w, data_since))
+}
+
+/// ` AND (created_at in sample 0 OR … OR in sample K)` for seasonal rules (a few ranges, numbers
+/// only); nothing for back-to-back windows, which cover the whole baseline anyway.
+fn sample_ranges(w: &Windows) -> String {
+    if w.period == w.width || w.samples > 64 {
+        return String::new();
+    }
+    let ranges: Vec<String> = (0..=w.samples)
+        .map(|k| {
+            let start = w.sample_start(k);
+            format!("(created_at >= toDateTime({start}) AND created_at < toDateTime({}))", start + w.width)
+        })
+        .collect();
+    format!(" AND ({})", ranges.join(" OR "))
 }
 
 /// Groups rows by key. A sample with no row had no posts: it counts as an empty window, but only
@@ -197,6 +217,8 @@ pub async fn window_posts(
 }
 
 /// The current versions (FINAL, sign 1) of the dated posts of the window matching `filter`.
+/// FINAL on 18.16 merges whole day partitions, so the keys of the window are selected first and
+/// FINAL reads only those (a re-analysed post's older version must not show).
 async fn posts_in_window(
     client: &Client,
     db: &Database,
@@ -205,12 +227,13 @@ async fn posts_in_window(
     order: &str,
     limit: u64,
 ) -> Result<Vec<PostRow>, clickhouse::error::Error> {
+    let window = "created_at >= toDateTime(?) AND created_at < toDateTime(?)";
     let sql = format!(
         "SELECT {POST_COLUMNS} FROM {db}.posts FINAL \
-         WHERE created_at >= toDateTime(?) AND created_at < toDateTime(?) AND created_at_estimated = 0 \
-         AND sign = 1{filter} ORDER BY {order} LIMIT ?"
+         PREWHERE key IN (SELECT key FROM {db}.posts PREWHERE {window} WHERE created_at_estimated = 0{filter}) \
+         WHERE {window} AND created_at_estimated = 0 AND sign = 1{filter} ORDER BY {order} LIMIT ?"
     );
-    client.query(&sql).bind(w.start()).bind(w.end).bind(limit).fetch_all().await
+    client.query(&sql).bind(w.start()).bind(w.end).bind(w.start()).bind(w.end).bind(limit).fetch_all().await
 }
 
 #[cfg(test)]
@@ -235,5 +258,15 @@ mod tests {
         assert_eq!((all[&key].now.posts, posts), (9, vec![0, 5, 0, 0]));
         let young = assemble(vec![row(0, 9), row(2, 5)], &w, w.sample_start(2));
         assert_eq!(young[&key].history.len(), 2, "samples 3 and 4 predate the data");
+    }
+
+    #[test]
+    fn seasonal_rules_list_their_sample_ranges() {
+        let weekly = Windows { end: 100 * 86_400, width: 3600, period: 7 * 86_400, samples: 4 };
+        let ranges = sample_ranges(&weekly);
+        assert_eq!(ranges.matches("created_at >= toDateTime(").count(), 5, "{ranges}");
+        assert!(ranges.contains(&format!("toDateTime({})", weekly.sample_start(4))));
+        let back_to_back = Windows { end: 100 * 86_400, width: 3600, period: 3600, samples: 672 };
+        assert_eq!(sample_ranges(&back_to_back), "");
     }
 }
