@@ -18,6 +18,7 @@ if [ -x scripts/fetch-model.sh ]; then
 fi
 timed "services" scripts/services.sh start all
 eval "$(scripts/services-env.sh)"
+eval "$(scripts/test-tools.sh)"
 export CITYPULSE_REQUIRE_SERVICES=1 CITYPULSE_REQUIRE_MODEL=1
 export ORT_DYLIB_PATH="${ORT_DYLIB_PATH:-$root/models/onnxruntime/libonnxruntime.so}"
 

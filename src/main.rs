@@ -7,6 +7,7 @@
 
 mod cli;
 mod commands;
+mod serve;
 mod telemetry;
 
 use clap::Parser;

@@ -57,7 +57,7 @@ pub async fn serve_metrics(
     Ok((bound, task))
 }
 
-async fn healthz(State(health): State<Health>) -> (StatusCode, axum::Json<serde_json::Value>) {
+pub async fn healthz(State(health): State<Health>) -> (StatusCode, axum::Json<serde_json::Value>) {
     let (healthy, body) = health.report();
     (if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, axum::Json(body))
 }

@@ -8,7 +8,7 @@ mod eval;
 mod model;
 mod stages;
 mod store_cmds;
-mod time_args;
+pub mod time_args;
 mod train_head;
 
 use crate::cli::{Cli, Command};
@@ -26,7 +26,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Store => one_stage(&cli, StageName::Store, None),
         Command::Alert(args) if args.once || args.view.is_some() => alert_cmds::run(&cli, args),
         Command::Alert(_) => one_stage(&cli, StageName::Alert, None),
-        Command::Serve => not_built("serve", "a later issue (analysts' surfaces)"),
+        Command::Serve => one_stage(&cli, StageName::Serve, None),
         Command::Run(args) => {
             let config = load_config(&cli)?;
             let plan = stages::Plan {

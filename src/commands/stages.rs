@@ -21,8 +21,8 @@ use std::process::ExitCode;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// The stages `run` can start now; serve joins when it is built.
-pub const BUILT: [StageName; 4] = [StageName::Ingest, StageName::Analyze, StageName::Store, StageName::Alert];
+/// The stages `run` can start.
+pub const BUILT: [StageName; 5] = StageName::DRAIN_ORDER;
 
 /// Parses `--stages ingest,analyze,store` (any order, no repeats) into drain order.
 pub fn parse_stages(names: &[String]) -> Result<Vec<StageName>> {
@@ -79,7 +79,10 @@ pub fn run_stages(cli: &Cli, config: &Config, plan: Plan<'_>) -> Result<ExitCode
             health.stage(stage).set_unhealthy("stage", "starting");
         }
         let metrics = super::serve_metrics_if_enabled(config, plan.metrics_port, &health, &shutdown).await?;
-        stagekit::kafka::ensure_topics(&config.services.kafka).await?;
+        // alert and serve read ClickHouse only: a process of those alone needs no broker.
+        if plan.stages.iter().any(|s| matches!(s, StageName::Ingest | StageName::Analyze | StageName::Store)) {
+            stagekit::kafka::ensure_topics(&config.services.kafka).await?;
+        }
         // Every stage is built (model loaded, writer made) before any starts, so a stage that
         // cannot be built leaves nothing half-started behind.
         let mut starters = Vec::new();
@@ -154,7 +157,13 @@ async fn build(
             let deps = alert::AlertDeps::from_config(config, stage_health)?;
             Box::new(move |token| Box::pin(async move { render(alert::run(settings, deps, token).await) }))
         }
-        StageName::Serve => anyhow::bail!("the {name} stage is not built yet"),
+        StageName::Serve => {
+            let settings = crate::serve::ServeSettings::from_config(config)?;
+            let deps = crate::serve::ServeDeps::from_config(config, stage_health)?;
+            Box::new(move |token| {
+                Box::pin(async move { crate::serve::run(settings, deps, token).await.map(|s| format!("{s:?}")) })
+            })
+        }
     })
 }
 
@@ -228,7 +237,6 @@ mod tests {
         assert_eq!(s(&["store,ingest"]).unwrap(), vec![StageName::Ingest, StageName::Store]);
         assert_eq!(s(&["analyze", "store"]).unwrap(), vec![StageName::Analyze, StageName::Store]);
         assert!(s(&["ingest,ingest"]).unwrap_err().to_string().contains("twice"));
-        assert!(s(&["serve"]).unwrap_err().to_string().contains("not built yet"));
         assert_eq!(s(&["alert,store"]).unwrap(), vec![StageName::Store, StageName::Alert]);
         assert!(s(&["stor"]).unwrap_err().to_string().contains("unknown stage \"stor\""));
     }

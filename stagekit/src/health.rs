@@ -74,6 +74,11 @@ impl StageHealth {
         self.name
     }
 
+    /// The whole registry: a stage that serves HTTP (serve) answers `/healthz` for the process.
+    pub fn registry(&self) -> Health {
+        self.health.clone()
+    }
+
     pub fn set_ok(&self, component: &str) {
         self.health.set(self.name, component, Ok(()));
     }

@@ -62,7 +62,7 @@ pub use consumer::{consume, writer_for, ConsumerSettings, RunStats};
 pub use error::{Backoff, ClickHouseError, Retry, StoreError};
 pub use ident::{CityZone, Database};
 pub use migrate::{migrate, MigrateReport, MIGRATIONS};
-pub use query::{Dimension, Granularity, Queries, TopPost, TrendQuery, TrendRow};
+pub use query::{Dimension, Granularity, PageAfter, PostFilter, Queries, TopPost, TrendQuery, TrendRow};
 pub use retention::{apply_retention, RetentionReport};
 pub use service::{migrate_when_reachable, run, StoreDeps, StoreSettings};
 pub use upkeep::{run_retention, watch_health, Retention};

@@ -92,6 +92,24 @@ struct RawTrend {
     negative: i64,
 }
 
+/// Which posts a page of `posts_page` lists.
+#[derive(Debug, Clone)]
+pub struct PostFilter {
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    pub topic: Option<String>,
+    pub place: Option<String>,
+    pub source: Option<String>,
+    pub sentiment: Option<SentimentLabel>,
+}
+
+/// Where the previous page ended: its last post's time and key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageAfter {
+    pub created_at: u32,
+    pub key: String,
+}
+
 /// Read-side API over the store's tables.
 #[derive(Clone)]
 pub struct Queries {
@@ -232,6 +250,54 @@ impl Queries {
             query = query.bind(s.as_str());
         }
         query.bind(limit).fetch_all().await.map_err(|e| ClickHouseError::new("top posts query", e).into())
+    }
+
+    /// Up to `limit` posts matching `f`, newest first (then by key, descending), after `after`.
+    /// FINAL reads only the keys the filter selects (on 18.16 it would merge whole days).
+    pub async fn posts_page(
+        &self,
+        f: &PostFilter,
+        after: Option<&PageAfter>,
+        limit: u32,
+    ) -> Result<Vec<TopPost>, StoreError> {
+        let mut filter =
+            String::from("created_at >= toDateTime(?) AND created_at < toDateTime(?) AND created_at_estimated = 0");
+        let mut binds: Vec<String> = Vec::new();
+        for (column, value) in [("topics", &f.topic), ("places", &f.place)] {
+            if let Some(v) = value {
+                filter.push_str(&format!(" AND has({column}, ?)"));
+                binds.push(v.clone());
+            }
+        }
+        if let Some(v) = &f.source {
+            filter.push_str(" AND source = ?");
+            binds.push(v.clone());
+        }
+        if let Some(s) = f.sentiment {
+            filter.push_str(" AND sentiment = ?");
+            binds.push(s.as_str().to_owned());
+        }
+        let cursor = if after.is_some() {
+            " AND (created_at < toDateTime(?) OR (created_at = toDateTime(?) AND key < ?))"
+        } else {
+            ""
+        };
+        let db = &self.db;
+        let sql = format!(
+            "SELECT ?fields FROM {db}.posts FINAL PREWHERE key IN (SELECT key FROM {db}.posts WHERE {filter}) \
+             WHERE sign = 1 AND {filter}{cursor} ORDER BY created_at DESC, key DESC LIMIT ?"
+        );
+        let mut query = self.client.query(&sql);
+        for _ in 0..2 {
+            query = query.bind(secs(f.since)).bind(secs(f.until));
+            for b in &binds {
+                query = query.bind(b.as_str());
+            }
+        }
+        if let Some(a) = after {
+            query = query.bind(a.created_at).bind(a.created_at).bind(a.key.as_str());
+        }
+        query.bind(limit).fetch_all().await.map_err(|e| ClickHouseError::new("posts query", e).into())
     }
 
     /// Distinct authors of posts published in `[since, until)`, optionally only those tagged with

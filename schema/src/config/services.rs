@@ -362,12 +362,37 @@ pub struct ServeConfig {
     /// Where analysts reach the dashboard (`https://citypulse.example.vn`); alerts link to it.
     /// Absent: alerts carry no link.
     pub public_url: Option<url::Url>,
+    /// Longest `since`..`until` an API call may span, days. Default 400.
+    pub max_range_days: u32,
+    /// API tokens; when any is set, every `/api/v1` call needs `Authorization: Bearer <token>`.
+    pub token: Vec<ServeToken>,
 }
 
 impl Default for ServeConfig {
     fn default() -> Self {
-        ServeConfig { listen: "127.0.0.1:8080".into(), public_url: None }
+        ServeConfig { listen: "127.0.0.1:8080".into(), public_url: None, max_range_days: 400, token: Vec::new() }
     }
+}
+
+/// One API token (`[[serve.token]]`). The token itself is a secret: only the name of the
+/// environment variable holding it is configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeToken {
+    /// Who uses it; logged with each call (never the token).
+    pub name: String,
+    /// Environment variable holding the token.
+    pub env: String,
+    pub role: TokenRole,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenRole {
+    /// Reads the dashboard's data.
+    Viewer,
+    /// Reads everything; later issues give analysts more (saved searches, corrections).
+    Analyst,
 }
 
 impl ServicesConfig {
@@ -436,11 +461,20 @@ impl ServicesConfig {
             "must be 0 (off) or at least 1000",
         );
         p.check(self.alert.evaluate_every_ms >= 1000, "alert.evaluate_every_ms", "must be at least 1000");
+        p.check((1..=3660).contains(&self.serve.max_range_days), "serve.max_range_days", "must be 1..=3660");
         p.check(
             self.serve.listen.parse::<std::net::SocketAddr>().is_ok(),
             "serve.listen",
             format!("{:?} is not an ip:port address", self.serve.listen),
         );
+        for (i, t) in self.serve.token.iter().enumerate() {
+            p.check(!t.name.trim().is_empty(), format!("serve.token[{i}].name"), "must not be empty");
+            p.check(
+                !t.env.trim().is_empty(),
+                format!("serve.token[{i}].env"),
+                "names the environment variable holding the token",
+            );
+        }
         p.check(
             self.telemetry.metrics_host.parse::<std::net::IpAddr>().is_ok(),
             "telemetry.metrics_host",

@@ -1,0 +1,174 @@
+//! `citypulse serve`: the analysts' HTTP surface. The JSON API under `/api/v1` (`api`, its
+//! parameters in `params`, the daily picture in `summary`), `/openapi.json`, the dashboard page at
+//! `/` with its assets compiled into the binary (`page`), `/healthz` and `/metrics`. A stage of the
+//! one shape: `run(settings, deps, shutdown)`.
+
+pub mod api;
+pub mod auth;
+pub mod openapi;
+pub mod page;
+pub mod params;
+pub mod summary;
+
+use anyhow::{Context, Result};
+use axum::routing::get;
+use axum::Router;
+use chrono_tz::Tz;
+use schema::config::Config;
+use serde::Serialize;
+use stagekit::StageHealth;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use store::{CityZone, Database, Queries};
+use tokio_util::sync::CancellationToken;
+
+/// A topic or place with its labels.
+#[derive(Debug, Clone, Serialize)]
+pub struct Label {
+    pub id: String,
+    pub label_vi: String,
+    pub label_en: String,
+}
+
+/// Plain values from the configuration.
+#[derive(Debug, Clone)]
+pub struct ServeSettings {
+    pub listen: SocketAddr,
+    pub tz: Tz,
+    pub db: Database,
+    pub zone: CityZone,
+    pub max_range_days: u32,
+    pub topics: Vec<Label>,
+    pub places: Vec<Label>,
+    pub sources: Vec<String>,
+}
+
+impl ServeSettings {
+    pub fn from_config(config: &Config) -> Result<Self> {
+        let s = &config.services;
+        let mut topics: Vec<Label> = config
+            .topics
+            .topic
+            .iter()
+            .map(|t| Label { id: t.id.as_str().into(), label_vi: t.label_vi.clone(), label_en: t.label_en.clone() })
+            .collect();
+        topics.push(Label { id: "other".into(), label_vi: "Khác".into(), label_en: "Other".into() });
+        let places = config
+            .places
+            .place
+            .iter()
+            .map(|p| Label {
+                id: p.id.as_str().into(),
+                label_vi: p.name.clone(),
+                label_en: english_name(&p.name, &p.aliases),
+            })
+            .collect();
+        Ok(ServeSettings {
+            listen: s.serve.listen.parse().with_context(|| format!("serve.listen {:?}", s.serve.listen))?,
+            tz: config.tz(),
+            db: Database::new(&s.clickhouse.database)?,
+            zone: CityZone::new(&s.city.time_zone)?,
+            max_range_days: s.serve.max_range_days,
+            topics,
+            places,
+            sources: config.sources.names().into_iter().map(str::to_owned).collect(),
+        })
+    }
+}
+
+/// A place's English name: the first alias written in ASCII with a capital (the gazetteer lists
+/// "District 1", "Ho Chi Minh City"), else the name without diacritics.
+fn english_name(name: &str, aliases: &[String]) -> String {
+    aliases
+        .iter()
+        .rev()
+        .find(|a| a.is_ascii() && a.contains(' ') && a.starts_with(|c: char| c.is_ascii_uppercase()))
+        .cloned()
+        .unwrap_or_else(|| schema::terms::fold_diacritics(name))
+}
+
+/// What the stage is handed.
+pub struct ServeDeps {
+    pub client: clickhouse::Client,
+    pub tokens: auth::Tokens,
+    pub health: StageHealth,
+}
+
+impl ServeDeps {
+    pub fn from_config(config: &Config, health: StageHealth) -> Result<Self> {
+        let tokens = auth::Tokens::from_config(&config.services.serve.token, |v| std::env::var(v).ok())?;
+        Ok(ServeDeps { client: store::client(&config.services.clickhouse), tokens, health })
+    }
+}
+
+/// What the handlers share.
+pub struct Shared {
+    pub queries: Queries,
+    pub history: alert::history::History,
+    pub tz: Tz,
+    pub max_range_days: u32,
+    pub topics: Vec<Label>,
+    pub places: Vec<Label>,
+    pub topic_ids: Vec<String>,
+    pub place_ids: Vec<String>,
+    pub sources: Vec<String>,
+}
+
+pub type AppState = Arc<Shared>;
+
+/// Totals of a run (the server keeps none yet; requests are counted on /metrics).
+#[derive(Debug, Default)]
+pub struct ServeStats;
+
+/// The whole HTTP surface (tests build it without a socket).
+pub fn router(
+    settings: &ServeSettings,
+    client: clickhouse::Client,
+    tokens: auth::Tokens,
+    health: stagekit::Health,
+) -> Router {
+    let state: AppState = Arc::new(Shared {
+        queries: Queries::new(client.clone(), settings.db.clone(), settings.zone),
+        history: alert::history::History::new(client, settings.db.clone()),
+        tz: settings.tz,
+        max_range_days: settings.max_range_days,
+        topic_ids: settings.topics.iter().map(|l| l.id.clone()).collect(),
+        place_ids: settings.places.iter().map(|l| l.id.clone()).collect(),
+        topics: settings.topics.clone(),
+        places: settings.places.clone(),
+        sources: settings.sources.clone(),
+    });
+    let api = Router::new()
+        .route("/trends", get(api::trends))
+        .route("/posts", get(api::posts))
+        .route("/summary", get(api::summary))
+        .route("/alerts", get(api::alerts))
+        .route("/topics", get(api::topics))
+        .route("/places", get(api::places))
+        .layer(axum::middleware::from_fn_with_state(Arc::new(tokens), auth::require_token))
+        .with_state(state);
+    let prometheus = crate::telemetry::prometheus().clone();
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/openapi.json", get(openapi::spec))
+        .route("/healthz", get(crate::telemetry::healthz).with_state(health))
+        .route("/metrics", get(move || std::future::ready(prometheus.render())))
+        .merge(page::routes())
+}
+
+/// Serves until `shutdown`; in-flight requests finish.
+pub async fn run(settings: ServeSettings, deps: ServeDeps, shutdown: CancellationToken) -> Result<ServeStats> {
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (serve.listen)", settings.listen))?;
+    let bound = listener.local_addr()?;
+    deps.health.set_ok("http");
+    let app = router(&settings, deps.client, deps.tokens, deps.health.registry());
+    tracing::info!(%bound, "serving the API and the dashboard");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+        .context("the HTTP server failed")?;
+    tracing::info!(%bound, "the API and the dashboard stopped");
+    Ok(ServeStats)
+}

@@ -1,0 +1,111 @@
+//! `/openapi.json`: OpenAPI 3.1 built from the endpoints' parameter lists in `api` (the ones the
+//! handlers enforce) and a description of each parameter. A hand-kept table rather than a derive
+//! crate: six read-only endpoints, and one list per endpoint that both the handler and the spec
+//! read keeps them in step (a test validates the result with openapi-spec-validator).
+
+use super::api::{ALERTS_PARAMS, POSTS_PARAMS, SUMMARY_PARAMS, TRENDS_PARAMS};
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+fn parameter(name: &str) -> Value {
+    let (description, schema) = match name {
+        "since" => ("Start: 7d, 12h, 2026-11-20, 2026-11-20 08:00 (city time) or RFC 3339. Default 7d.", json!({"type": "string"})),
+        "until" => ("End (exclusive), same forms as since. Default now.", json!({"type": "string"})),
+        "by" => ("Group by.", json!({"type": "string", "enum": ["topic", "place", "source"], "default": "topic"})),
+        "granularity" => ("Bucket size.", json!({"type": "string", "enum": ["hour", "day"], "default": "day"})),
+        "topic" => ("A topic id (GET /api/v1/topics).", json!({"type": "string"})),
+        "place" => ("A place id (GET /api/v1/places).", json!({"type": "string"})),
+        "source" => ("A configured source name.", json!({"type": "string"})),
+        "sentiment" => ("Only posts with this label.", json!({"type": "string", "enum": ["negative", "neutral", "positive"]})),
+        "q" => ("Words or a phrase, matched as alert watch_terms are (case, NFC, whole words, diacritics folded for unaccented text).", json!({"type": "string"})),
+        "limit" => ("Posts per page, 1..1000. Default 50.", json!({"type": "integer", "minimum": 1, "maximum": 1000, "default": 50})),
+        "cursor" => ("next_cursor of the previous page.", json!({"type": "string"})),
+        "date" => ("The day, YYYY-MM-DD in the city's time zone. Default today.", json!({"type": "string", "format": "date"})),
+        "state" => ("Only alerts in this state.", json!({"type": "string", "enum": ["firing", "resolved"]})),
+        _ => ("", json!({"type": "string"})),
+    };
+    json!({"name": name, "in": "query", "required": false, "description": description, "schema": schema})
+}
+
+fn operation(summary: &str, params: &[&str], body: Value) -> Value {
+    json!({
+        "get": {
+            "summary": summary,
+            "parameters": params.iter().map(|p| parameter(p)).collect::<Vec<_>>(),
+            "responses": {
+                "200": {"description": "OK", "content": {"application/json": {"schema": body}}},
+                "400": {"description": "A bad parameter", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                "401": {"description": "A token is required", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+            }
+        }
+    })
+}
+
+fn object(properties: Value) -> Value {
+    json!({"type": "object", "properties": properties})
+}
+
+pub fn document() -> Value {
+    let trend_row = object(json!({
+        "bucket": {"type": "string", "format": "date-time"}, "key": {"type": "string"}, "posts": {"type": "integer"},
+        "avg_score": {"type": "number"}, "net_sentiment": {"type": "number"}, "positive": {"type": "integer"},
+        "neutral": {"type": "integer"}, "negative": {"type": "integer"}
+    }));
+    let post = object(json!({
+        "key": {"type": "string"}, "source": {"type": "string"}, "url": {"type": "string"},
+        "text_redacted": {"type": "string"}, "sentiment": {"type": "string"}, "score": {"type": "number"},
+        "topics": {"type": "array", "items": {"type": "string"}}, "places": {"type": "array", "items": {"type": "string"}},
+        "created_at": {"type": "string", "format": "date-time"}
+    }));
+    let label =
+        object(json!({"id": {"type": "string"}, "label_vi": {"type": "string"}, "label_en": {"type": "string"}}));
+    let mut paths = Map::new();
+    paths.insert(
+        "/api/v1/trends".into(),
+        operation(
+            "Trend rows, as citypulse trends --format json",
+            TRENDS_PARAMS,
+            object(json!({"rows": {"type": "array", "items": trend_row}})),
+        ),
+    );
+    paths.insert(
+        "/api/v1/posts".into(),
+        operation(
+            "Posts, newest first, paged",
+            POSTS_PARAMS,
+            object(json!({"posts": {"type": "array", "items": post}, "next_cursor": {"type": ["string", "null"]}})),
+        ),
+    );
+    paths.insert("/api/v1/summary".into(), operation("The daily picture", SUMMARY_PARAMS, json!({"type": "object"})));
+    paths.insert(
+        "/api/v1/alerts".into(),
+        operation(
+            "Alerts and their deliveries",
+            ALERTS_PARAMS,
+            object(json!({"alerts": {"type": "array", "items": {"type": "object"}}})),
+        ),
+    );
+    paths.insert(
+        "/api/v1/topics".into(),
+        operation("Topics with labels", &[], object(json!({"topics": {"type": "array", "items": label.clone()}}))),
+    );
+    paths.insert(
+        "/api/v1/places".into(),
+        operation("Places with labels", &[], object(json!({"places": {"type": "array", "items": label}}))),
+    );
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "citypulse API", "version": env!("CARGO_PKG_VERSION"),
+                 "description": "What a city's people are saying: trends, posts (redacted text only), the daily picture and alerts."},
+        "paths": paths,
+        "components": {
+            "schemas": {"Error": object(json!({"error": object(json!({"code": {"type": "string"}, "message": {"type": "string"}, "param": {"type": ["string", "null"]}}))}))},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}
+        },
+        "security": [{"bearer": []}, {}]
+    })
+}
+
+pub async fn spec() -> Json<Value> {
+    Json(document())
+}

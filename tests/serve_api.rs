@@ -1,0 +1,292 @@
+//! `citypulse serve` as a client sees it: the binary on 127.0.0.1 against the test ClickHouse
+//! holding scripted posts. The API answers with the stored numbers (trends, paged posts with
+//! `q`, the daily summary), bad input is a 400 naming the parameter and never a 500, tokens close
+//! `/api/v1` (and only it), and `/openapi.json` passes openapi-spec-validator.
+
+mod common;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+const TOKEN: &str = "office-token-for-tests";
+
+/// Scripted posts: on 2026-11-30 (city time) 10 flooding posts in District 7, 7 negative, 6 of
+/// them saying "ngập" (one unaccented "ngap") and 5 traffic posts; on 2026-11-29, 2 flooding posts.
+pub fn scripted() -> Vec<schema::AnalyzedPost> {
+    let tz: chrono_tz::Tz = "Asia/Ho_Chi_Minh".parse().unwrap();
+    let day = |d: u32, h: u32, m: u32| tz.with_ymd_and_hms(2026, 11, d, h, m, 0).unwrap().to_utc();
+    let mut posts = Vec::new();
+    for i in 0..10u32 {
+        let text = match i {
+            0 => "duong ngap qua troi".to_owned(),
+            1..=5 => format!("Đường Nguyễn Hữu Thọ ngập sâu lần {i}"),
+            _ => format!("Mưa lớn ở Quận 7, bài {i}"),
+        };
+        posts.push(post(&format!("f{i}"), day(30, 8, i), "flooding", Some("district_7"), i < 7, &text));
+    }
+    for i in 0..5u32 {
+        posts.push(post(&format!("t{i}"), day(30, 17, i), "traffic", Some("district_1"), false, "Kẹt xe ở Quận 1"));
+    }
+    for i in 0..2u32 {
+        posts.push(post(&format!("y{i}"), day(29, 9, i), "flooding", Some("district_7"), false, "Trời mưa nhẹ"));
+    }
+    posts
+}
+
+fn post(
+    id: &str,
+    at: DateTime<Utc>,
+    topic: &str,
+    place: Option<&str>,
+    negative: bool,
+    text: &str,
+) -> schema::AnalyzedPost {
+    let p = if negative {
+        schema::SentimentProbabilities { negative: 0.75, neutral: 0.125, positive: 0.125 }
+    } else {
+        schema::SentimentProbabilities { negative: 0.125, neutral: 0.25, positive: 0.625 }
+    };
+    schema::AnalyzedPost {
+        id: id.into(),
+        source: schema::SourceId::new("mastodon_social").unwrap(),
+        url: Some(format!("https://mastodon.social/@x/{id}")),
+        author: "a".repeat(32),
+        lang_declared: Some("vi".into()),
+        created_at: at,
+        fetched_at: at + Duration::seconds(10),
+        places: place.iter().map(|p| schema::PlaceId::new(*p).unwrap()).collect(),
+        engagement: Default::default(),
+        created_at_estimated: false,
+        text_redacted: text.into(),
+        lang: schema::Lang::Vi,
+        sentiment: schema::Sentiment::from_probabilities(p),
+        topics: vec![schema::TopicScore { id: schema::TopicId::new(topic).unwrap(), score: 0.8 }],
+        model: schema::ModelInfo { id: "multilingual-e5-small".into(), version: "v1".into() },
+        analyzed_at: at + Duration::seconds(20),
+    }
+}
+
+/// A running `citypulse serve` on its own database; killed on drop.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub db: String,
+    pub url: String,
+    config: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.config);
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Server {
+    /// Migrates a fresh database, writes `posts`, starts serve (with a token when `token`).
+    pub fn start(url: &str, posts: Vec<schema::AnalyzedPost>, token: bool) -> Server {
+        let db = common::unique_name("serve");
+        let config = std::env::temp_dir().join(common::unique_name("serve_config"));
+        std::fs::create_dir_all(&config).unwrap();
+        for entry in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("config")).unwrap() {
+            let entry = entry.unwrap();
+            if entry.path().extension().is_some_and(|e| e == "toml") {
+                std::fs::copy(entry.path(), config.join(entry.file_name())).unwrap();
+            }
+        }
+        if token {
+            let mut toml = std::fs::read_to_string(config.join("citypulse.toml")).unwrap();
+            toml.push_str(
+                "\n[[serve.token]]\nname = \"comms_office\"\nenv = \"TEST_SERVE_TOKEN\"\nrole = \"viewer\"\n",
+            );
+            std::fs::write(config.join("citypulse.toml"), toml).unwrap();
+        }
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let client = clickhouse::Client::default().with_url(url).with_validation(false);
+            let database = store::Database::new(&db).unwrap();
+            store::migrate(&client, &database, store::CityZone::new("Asia/Ho_Chi_Minh").unwrap()).await.unwrap();
+            let report = store::Writer::new(client, database, Default::default())
+                .write(posts, &Default::default())
+                .await
+                .unwrap();
+            assert!(report.rejected.is_empty(), "{:?}", report.rejected.first());
+        });
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_citypulse"))
+            .args(["--config", config.to_str().unwrap(), "serve"])
+            .env("CITYPULSE__CLICKHOUSE__URL", url)
+            .env("CITYPULSE__CLICKHOUSE__DATABASE", &db)
+            .env("CITYPULSE__SERVE__LISTEN", format!("127.0.0.1:{port}"))
+            .env("TEST_SERVE_TOKEN", TOKEN)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let server = Server { child, base: format!("http://127.0.0.1:{port}"), db, url: url.to_owned(), config };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while get(&server.base, "/healthz", None).0 != 200 {
+            assert!(std::time::Instant::now() < deadline, "serve never answered /healthz");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        server
+    }
+}
+
+/// (status, JSON body) of a GET.
+pub fn get(base: &str, path: &str, token: Option<&str>) -> (u16, Value) {
+    let client = reqwest::blocking::Client::new();
+    let mut request = client.get(format!("{base}{path}"));
+    if let Some(t) = token {
+        request = request.bearer_auth(t);
+    }
+    match request.send() {
+        Ok(r) => (r.status().as_u16(), r.json().unwrap_or(Value::Null)),
+        Err(_) => (0, Value::Null),
+    }
+}
+
+#[test]
+fn the_api_answers_with_the_stored_numbers_and_names_bad_parameters() {
+    let Some(url) = common::clickhouse_url() else { return };
+    let server = Server::start(&url, scripted(), false);
+    let api = |path: &str| get(&server.base, path, None);
+
+    let (status, trends) = api("/api/v1/trends?since=2026-11-29&until=2026-12-01&by=topic&granularity=day");
+    assert_eq!(status, 200, "{trends}");
+    let rows = trends["rows"].as_array().unwrap();
+    let row = |day: &str, key: &str| {
+        rows.iter().find(|r| r["key"] == key && r["bucket"].as_str().unwrap().starts_with(day)).cloned()
+    };
+    let flood = row("2026-11-30", "flooding").unwrap();
+    assert_eq!(
+        (flood["posts"].as_i64(), flood["negative"].as_i64(), flood["positive"].as_i64()),
+        (Some(10), Some(7), Some(3))
+    );
+    assert_eq!(flood["bucket"], "2026-11-30T00:00:00+07:00");
+    assert_eq!(row("2026-11-29", "flooding").unwrap()["posts"], 2);
+    assert_eq!(row("2026-11-30", "traffic").unwrap()["posts"], 5);
+
+    // q as watch_terms match: "ngập" in five accented posts and "ngap" in the unaccented one.
+    let mut keys = Vec::new();
+    let mut path = "/api/v1/posts?since=2026-11-29&until=2026-12-01&topic=flooding&q=ng%E1%BA%ADp&limit=4".to_owned();
+    for _ in 0..5 {
+        let (status, page) = api(&path);
+        assert_eq!(status, 200, "{page}");
+        keys.extend(page["posts"].as_array().unwrap().iter().map(|p| p["key"].as_str().unwrap().to_owned()));
+        match page["next_cursor"].as_str() {
+            Some(c) => {
+                path = format!(
+                    "/api/v1/posts?since=2026-11-29&until=2026-12-01&topic=flooding&q=ng%E1%BA%ADp&limit=4&cursor={c}"
+                )
+            }
+            None => break,
+        }
+    }
+    let want: Vec<String> = (0..6).rev().map(|i| format!("mastodon_social:f{i}")).collect();
+    assert_eq!(keys, want, "newest first, each once across pages");
+    let (_, one) = api("/api/v1/posts?since=2026-11-30&until=2026-12-01&topic=traffic&limit=1");
+    assert_eq!(one["posts"][0]["created_at"], "2026-11-30T17:04:00+07:00");
+    assert!(one["next_cursor"].is_string());
+
+    let (status, summary) = api("/api/v1/summary?date=2026-11-30");
+    assert_eq!(status, 200, "{summary}");
+    let topic = |id: &str| summary["topics"].as_array().unwrap().iter().find(|t| t["topic"] == id).unwrap().clone();
+    let flooding = topic("flooding");
+    assert_eq!((flooding["posts"].as_i64(), flooding["negative"].as_i64()), (Some(10), Some(7)));
+    assert_eq!(flooding["vs_previous_day"]["posts"].as_f64(), Some(8.0));
+    assert!((flooding["net_sentiment"].as_f64().unwrap() - (-0.4)).abs() < 1e-9);
+    assert_eq!(flooding["examples"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        flooding["daily_posts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .rev()
+            .take(2)
+            .map(|v| v.as_i64().unwrap())
+            .collect::<Vec<_>>(),
+        [10, 2]
+    );
+    assert_eq!(topic("traffic")["posts"], 5);
+    assert_eq!(summary["places_moved"][0]["place"], "district_7");
+
+    let (_, topics) = api("/api/v1/topics");
+    assert!(topics["topics"].as_array().unwrap().iter().any(|t| t["id"] == "flooding" && t["label_vi"].is_string()));
+    let (_, places) = api("/api/v1/places");
+    let d1 = places["places"].as_array().unwrap().iter().find(|p| p["id"] == "district_1").unwrap().clone();
+    assert_eq!((d1["label_vi"].as_str(), d1["label_en"].as_str()), (Some("Quận 1"), Some("District 1")));
+
+    for (path, code, param) in [
+        ("/api/v1/trends?sinse=7d", "unknown_parameter", "sinse"),
+        ("/api/v1/trends?since=last%20week", "invalid_parameter", "since"),
+        ("/api/v1/trends?since=2026-11-30&until=2026-11-29", "invalid_parameter", "until"),
+        ("/api/v1/trends?since=1000d", "range_too_large", "since"),
+        ("/api/v1/trends?by=colour", "invalid_parameter", "by"),
+        ("/api/v1/trends?topic=floods", "invalid_parameter", "topic"),
+        ("/api/v1/posts?limit=5000", "invalid_parameter", "limit"),
+        ("/api/v1/posts?cursor=nonsense", "invalid_parameter", "cursor"),
+        ("/api/v1/posts?place=quan_99", "invalid_parameter", "place"),
+        ("/api/v1/summary?date=30/11/2026", "invalid_parameter", "date"),
+        ("/api/v1/alerts?state=burning", "invalid_parameter", "state"),
+    ] {
+        let (status, body) = api(path);
+        assert_eq!(status, 400, "{path}: {body}");
+        assert_eq!(
+            (body["error"]["code"].as_str(), body["error"]["param"].as_str()),
+            (Some(code), Some(param)),
+            "{path}: {body}"
+        );
+    }
+    let (status, body) = api("/api/v1/posts?q=%27%3B%20DROP%20TABLE%20posts%3B--&since=2026-11-29");
+    assert_eq!((status, body["posts"].as_array().map(Vec::len)), (200, Some(0)), "a hostile q is just text: {body}");
+    drop_db(&server);
+}
+
+#[test]
+fn tokens_close_the_api_and_only_the_api_and_the_spec_validates() {
+    let Some(url) = common::clickhouse_url() else { return };
+    let server = Server::start(&url, scripted(), true);
+    assert_eq!(get(&server.base, "/api/v1/topics", None).0, 401);
+    let (status, body) = get(&server.base, "/api/v1/topics", Some("wrong"));
+    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("unauthorized")));
+    assert_eq!(get(&server.base, "/api/v1/topics", Some(TOKEN)).0, 200);
+    assert_eq!(get(&server.base, "/healthz", None).0, 200);
+    let page = reqwest::blocking::get(format!("{}/", server.base)).unwrap();
+    assert_eq!(page.status().as_u16(), 200, "the page is open and holds no data");
+
+    let (status, spec) = get(&server.base, "/openapi.json", None);
+    assert_eq!(status, 200);
+    for path in
+        ["/api/v1/trends", "/api/v1/posts", "/api/v1/summary", "/api/v1/alerts", "/api/v1/topics", "/api/v1/places"]
+    {
+        assert!(spec["paths"][path]["get"].is_object(), "{path} missing from the spec");
+    }
+    match common::service_env("CITYPULSE_OPENAPI_VALIDATOR") {
+        Some(python) => {
+            let file = std::env::temp_dir().join(common::unique_name("openapi")).with_extension("json");
+            std::fs::write(&file, spec.to_string()).unwrap();
+            let out = Command::new(python).args(["-m", "openapi_spec_validator"]).arg(&file).output().unwrap();
+            let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            assert!(out.status.success() && text.contains("OK"), "{text}");
+            let _ = std::fs::remove_file(file);
+        }
+        None => eprintln!("skipped: openapi-spec-validator (scripts/test-tools.sh)"),
+    }
+    drop_db(&server);
+}
+
+fn drop_db(server: &Server) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client = clickhouse::Client::default().with_url(&server.url);
+        client.query(&format!("DROP DATABASE IF EXISTS {}", server.db)).execute().await.unwrap();
+    });
+}
