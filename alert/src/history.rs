@@ -217,7 +217,8 @@ impl History {
              argMax(state, (evaluated_at, event = 'resolved')), \
              argMax(severity, (evaluated_at, event = 'resolved')), \
              max(observed), toInt64(min(fired_at)) AS first_fired, \
-             toInt64(maxIf(evaluated_at, event = 'resolved')), count() \
+             toInt64(maxIf(evaluated_at, event = 'resolved')), count(), \
+             argMaxIf(body, evaluated_at, event != 'resolved') \
              FROM {db}.alert_events FINAL WHERE fired_at >= toDateTime(?) \
              GROUP BY alert_id ORDER BY first_fired DESC, alert_id",
             db = self.db
@@ -247,7 +248,12 @@ impl History {
             .map(|row| {
                 let deliveries =
                     outcomes.iter().filter(|(a, _, _)| *a == row.alert_id).map(|(_, o, n)| (o.clone(), *n)).collect();
-                AlertSummary { row, deliveries }
+                let last: Option<AlertEvent> = serde_json::from_str(&row.last_body).ok();
+                let (evidence, window, observed) = match last {
+                    Some(e) => (e.evidence, Some(e.window), Some(e.observed)),
+                    None => (Vec::new(), None, None),
+                };
+                AlertSummary { row, deliveries, evidence, window, last_observed: observed }
             })
             .collect())
     }
@@ -260,6 +266,10 @@ pub struct AlertSummary {
     pub row: SummaryRow,
     /// Deliveries by their latest outcome (`delivered`, `retrying`, `failed`).
     pub deliveries: BTreeMap<String, u64>,
+    /// The evidence, window and value of its last fired or renotified event.
+    pub evidence: Vec<crate::event::Evidence>,
+    pub window: Option<crate::event::Span>,
+    pub last_observed: Option<f64>,
 }
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
@@ -277,4 +287,7 @@ pub struct SummaryRow {
     /// 0 while firing.
     pub resolved_at: i64,
     pub events: u64,
+    /// The JSON of the last fired or renotified event (read into the summary's evidence).
+    #[serde(skip_serializing)]
+    pub last_body: String,
 }

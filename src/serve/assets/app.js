@@ -1,1 +1,275 @@
+// citypulse dashboard. No framework and no CDN: the office's network may have no internet.
+// Charts are SVG drawn here (a sparkline and a bar+line chart need ~60 lines; a vendored chart
+// library would be 40-400 kB for the same). The view lives in the URL, so it can be shared.
+"use strict";
 
+const T = {
+  vi: {
+    subtitle: "Dư luận thành phố", lang: "English", lang_hint: "Chuyển sang tiếng Anh", period: "Khoảng thời gian",
+    p24h: "24 giờ", p7d: "7 ngày", p30d: "30 ngày", pcustom: "Tùy chọn", since: "Từ", until: "Đến", topic: "Chủ đề",
+    place: "Địa điểm", source: "Nguồn", all: "Tất cả", apply: "Áp dụng", topics: "Chủ đề trong kỳ", chart: "Số bài và cảm xúc theo thời gian",
+    places_moved: "Địa điểm biến động", alerts: "Cảnh báo", close: "Đóng", more: "Xem thêm", posts: "bài",
+    net: "cảm xúc ròng", negative: "tiêu cực", neutral: "trung tính", positive: "tích cực", vs_prev: "so với kỳ trước",
+    up: "tăng", down: "giảm", same: "không đổi", no_posts: "Không có bài nào trong khoảng này.", no_alerts: "Không có cảnh báo.",
+    firing: "đang cảnh báo", resolved: "đã kết thúc", posts_of: "Bài viết", token_ask: "Mã truy cập API",
+    token_use: "Dùng mã", volume: "Số bài", footer: "Chỉ hiển thị văn bản đã ẩn thông tin cá nhân.", open: "mở bài gốc",
+  },
+  en: {
+    subtitle: "The city's opinion", lang: "Tiếng Việt", lang_hint: "Switch to Vietnamese", period: "Period",
+    p24h: "24 hours", p7d: "7 days", p30d: "30 days", pcustom: "Custom", since: "From", until: "To", topic: "Topic",
+    place: "Place", source: "Source", all: "All", apply: "Apply", topics: "Topics in this period", chart: "Posts and sentiment over time",
+    places_moved: "Places that moved", alerts: "Alerts", close: "Close", more: "More", posts: "posts",
+    net: "net sentiment", negative: "negative", neutral: "neutral", positive: "positive", vs_prev: "vs previous period",
+    up: "up", down: "down", same: "unchanged", no_posts: "No posts in this period.", no_alerts: "No alerts.",
+    firing: "firing", resolved: "resolved", posts_of: "Posts", token_ask: "API access token",
+    token_use: "Use token", volume: "Posts", footer: "Only redacted text is shown.", open: "open the original",
+  },
+};
+
+const $ = (id) => document.getElementById(id);
+const view = new URLSearchParams(location.search);
+let lang = view.get("lang") === "en" ? "en" : "vi";
+let meta = { topics: [], places: [] };
+let postsQuery = null;
+
+function t(key) { return T[lang][key] || key; }
+function label(item) { return item ? (lang === "en" ? item.label_en : item.label_vi) : ""; }
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "onclick") e.addEventListener("click", v); else if (v !== undefined && v !== null) e.setAttribute(k, v);
+  }
+  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return e;
+}
+function fmtNet(v) { return v === null || v === undefined || Number.isNaN(v) ? "–" : (v > 0 ? "+" : v < 0 ? "−" : "±") + Math.abs(v).toFixed(2); }
+function netClass(v) { return v > 0.05 ? "pos" : v < -0.05 ? "neg" : "neu"; }
+
+function translate() {
+  document.documentElement.lang = lang;
+  document.querySelectorAll("[data-i18n]").forEach((e) => { e.textContent = t(e.dataset.i18n); });
+  $("lang").textContent = t("lang");
+}
+
+async function api(path, params = {}) {
+  const q = new URLSearchParams(Object.entries(params).filter(([, v]) => v !== "" && v !== undefined && v !== null));
+  const headers = {};
+  const token = sessionStorage.getItem("citypulse-token");
+  if (token) headers.Authorization = "Bearer " + token;
+  const res = await fetch(`/api/v1/${path}?${q}`, { headers });
+  if (res.status === 401) { $("token-box").hidden = false; throw new Error(t("token_ask")); }
+  const body = await res.json();
+  if (!res.ok) throw new Error(body.error ? `${body.error.param || ""}: ${body.error.message}` : res.statusText);
+  return body;
+}
+
+function range() {
+  const period = $("period").value;
+  if (period === "custom") return { since: $("since").value || "7d", until: $("until").value || undefined, span: null };
+  const hours = { "24h": 24, "7d": 168, "30d": 720 }[period];
+  const until = new Date();
+  const since = new Date(until.getTime() - hours * 3600e3);
+  return { since: since.toISOString(), until: until.toISOString(), span: hours * 3600e3 };
+}
+
+function sparkline(values) {
+  const w = 120, h = 28, max = Math.max(1, ...values);
+  const pts = values.map((v, i) => `${(i * w / Math.max(1, values.length - 1)).toFixed(1)},${(h - 2 - v * (h - 4) / max).toFixed(1)}`);
+  const svg = `<svg viewBox="0 0 ${w} ${h}" width="${w}" height="${h}" role="img" aria-label="${t("volume")}: ${values.join(", ")}"><polyline fill="none" stroke="#0b57d0" stroke-width="1.5" points="${pts.join(" ")}"/></svg>`;
+  const span = el("span"); span.innerHTML = svg; return span;
+}
+
+function sums(rows) {
+  const by = new Map();
+  for (const r of rows) {
+    const s = by.get(r.key) || { posts: 0, negative: 0, neutral: 0, positive: 0, buckets: new Map() };
+    s.posts += r.posts; s.negative += r.negative; s.neutral += r.neutral; s.positive += r.positive;
+    s.buckets.set(r.bucket, (s.buckets.get(r.bucket) || 0) + r.posts);
+    by.set(r.key, s);
+  }
+  return by;
+}
+const net = (s) => (s && s.posts ? (s.positive - s.negative) / s.posts : null);
+
+async function load() {
+  $("error").hidden = true;
+  const r = range();
+  const filters = { place: $("place").value, source: $("source").value };
+  const granularity = r.span !== null && r.span <= 48 * 3600e3 ? "hour" : "day";
+  saveView(r);
+  try {
+    const now = await api("trends", { since: r.since, until: r.until, by: "topic", granularity, ...filters });
+    let before = { rows: [] };
+    if (r.span !== null) {
+      const prevSince = new Date(new Date(r.since).getTime() - r.span).toISOString();
+      before = await api("trends", { since: prevSince, until: r.since, by: "topic", granularity, ...filters });
+    }
+    renderTiles(sums(now.rows), sums(before.rows), r, granularity);
+    const series = await api("trends", { since: r.since, until: r.until, by: $("topic").value ? "topic" : "source", granularity, topic: $("topic").value, ...filters });
+    renderChart(series.rows, granularity);
+    await renderPlaces(r);
+    renderAlerts((await api("alerts", { since: r.since })).alerts);
+  } catch (e) { showError(e); }
+}
+
+function showError(e) { $("error").textContent = e.message; $("error").hidden = false; }
+
+function renderTiles(now, before, r, granularity) {
+  const box = $("tiles"); box.replaceChildren();
+  const chosen = $("topic").value;
+  // Busiest first: the topics people talk about lead the page.
+  const count = (tp) => (now.get(tp.id) || { posts: 0 }).posts;
+  const topics = meta.topics.filter((tp) => !chosen || tp.id === chosen).sort((a, b) => count(b) - count(a));
+  for (const tp of topics) {
+    const s = now.get(tp.id) || { posts: 0, negative: 0, neutral: 0, positive: 0, buckets: new Map() };
+    const n = net(s), p = net(before.get(tp.id));
+    const delta = n !== null && p !== null ? n - p : null;
+    const arrow = delta === null ? "" : delta > 0.02 ? "▲" : delta < -0.02 ? "▼" : "→";
+    const word = delta === null ? "" : delta > 0.02 ? t("up") : delta < -0.02 ? t("down") : t("same");
+    const keys = [...s.buckets.keys()].sort();
+    box.append(el("article", { class: "tile", "data-topic": tp.id },
+      el("h3", {}, label(tp)),
+      el("button", { class: "n", type: "button", "data-count": "posts", "aria-label": `${s.posts} ${t("posts")} – ${label(tp)}`,
+        onclick: () => showPosts({ topic: tp.id, since: r.since, until: r.until }, `${label(tp)}`) }, s.posts),
+      el("span", { class: `net ${netClass(n)}`, "data-net": n === null ? "" : n.toFixed(4) }, `${t("net")} ${fmtNet(n)}`),
+      el("span", { class: "meta", title: t("vs_prev") }, arrow ? `${arrow} ${word} ${fmtNet(delta)} ${t("vs_prev")}` : ""),
+      el("span", { class: "meta" },
+        el("button", { class: "link", type: "button", "data-count": "negative",
+          onclick: () => showPosts({ topic: tp.id, sentiment: "negative", since: r.since, until: r.until }, `${label(tp)} – ${t("negative")}`) },
+          `${s.negative} ${t("negative")}`), ` · ${s.positive} ${t("positive")}`),
+      sparkline(keys.map((k) => s.buckets.get(k)))));
+  }
+}
+
+function renderChart(rows, granularity) {
+  const buckets = [...new Set(rows.map((r) => r.bucket))].sort();
+  const box = $("chart");
+  if (!buckets.length) { box.replaceChildren(el("p", {}, t("no_posts"))); return; }
+  const agg = buckets.map((b) => rows.filter((r) => r.bucket === b).reduce((a, r) => ({ posts: a.posts + r.posts, pos: a.pos + r.positive, neg: a.neg + r.negative }), { posts: 0, pos: 0, neg: 0 }));
+  const w = 900, h = 220, pad = 30, max = Math.max(1, ...agg.map((a) => a.posts)), bw = (w - 2 * pad) / buckets.length;
+  let bars = "", line = [];
+  agg.forEach((a, i) => {
+    const bh = (a.posts / max) * (h - 2 * pad), x = pad + i * bw;
+    bars += `<rect x="${(x + 1).toFixed(1)}" y="${(h - pad - bh).toFixed(1)}" width="${Math.max(1, bw - 2).toFixed(1)}" height="${bh.toFixed(1)}" fill="#9db7e8"><title>${buckets[i]}: ${a.posts} ${t("posts")}</title></rect>`;
+    const n = a.posts ? (a.pos - a.neg) / a.posts : 0;
+    line.push(`${(x + bw / 2).toFixed(1)},${(h / 2 - n * (h / 2 - pad)).toFixed(1)}`);
+  });
+  const fmt = (b) => granularity === "hour" ? b.slice(5, 16).replace("T", " ") : b.slice(0, 10);
+  box.innerHTML = `<svg viewBox="0 0 ${w} ${h}" role="img" aria-label="${t("chart")}">
+    <line x1="${pad}" x2="${w - pad}" y1="${h / 2}" y2="${h / 2}" stroke="#d6dae0" stroke-dasharray="4"/>${bars}
+    <polyline fill="none" stroke="#1b1f24" stroke-width="2" points="${line.join(" ")}"/>
+    <text x="${pad}" y="${h - 8}" font-size="12" fill="#59636e">${fmt(buckets[0])}</text>
+    <text x="${w - pad}" y="${h - 8}" font-size="12" fill="#59636e" text-anchor="end">${fmt(buckets[buckets.length - 1])}</text>
+    <text x="${pad}" y="14" font-size="12" fill="#59636e">max ${max} ${t("posts")}</text></svg>
+    <p class="legend">▮ ${t("volume")} · ━ ${t("net")} (−1 … +1)</p>`;
+}
+
+async function renderPlaces(r) {
+  const list = $("places"); list.replaceChildren();
+  const now = sums((await api("trends", { since: r.since, until: r.until, by: "place", granularity: "day", topic: $("topic").value, source: $("source").value })).rows);
+  let before = new Map();
+  if (r.span !== null) {
+    const prevSince = new Date(new Date(r.since).getTime() - r.span).toISOString();
+    before = sums((await api("trends", { since: prevSince, until: r.since, by: "place", granularity: "day", topic: $("topic").value, source: $("source").value })).rows);
+  }
+  const moves = meta.places.map((p) => ({ p, now: (now.get(p.id) || { posts: 0 }).posts, was: (before.get(p.id) || { posts: 0 }).posts, s: now.get(p.id) }))
+    .filter((m) => m.now || m.was).sort((a, b) => Math.abs(b.now - b.was) - Math.abs(a.now - a.was)).slice(0, 8);
+  if (!moves.length) list.append(el("li", {}, t("no_posts")));
+  for (const m of moves) {
+    const d = m.now - m.was;
+    list.append(el("li", { "data-place": m.p.id },
+      el("button", { class: "link", type: "button", onclick: () => showPosts({ place: m.p.id, topic: $("topic").value, since: r.since, until: r.until }, label(m.p)) }, label(m.p)),
+      ` — ${m.now} ${t("posts")} (${d >= 0 ? "▲ +" : "▼ −"}${Math.abs(d)}), `,
+      el("span", { class: `net ${netClass(net(m.s))}` }, `${t("net")} ${fmtNet(net(m.s))}`)));
+  }
+}
+
+function renderAlerts(alerts) {
+  const box = $("alerts"); box.replaceChildren();
+  if (!alerts.length) { box.append(el("p", {}, t("no_alerts"))); return; }
+  for (const a of alerts.slice(0, 10)) {
+    const topic = meta.topics.find((x) => x.id === a.topic), place = meta.places.find((x) => x.id === a.place);
+    const card = el("div", { class: `alert ${a.state}` },
+      el("strong", {}, `${a.state === "firing" ? "⚠ " + t("firing") : "✓ " + t("resolved")} · ${a.severity} · ${a.rule}`),
+      el("div", {}, `${topic ? label(topic) : a.topic} · ${place ? label(place) : a.place === "*" ? t("all") : a.place}`));
+    for (const p of (a.evidence || []).slice(0, 3)) card.append(el("blockquote", {}, `${p.sentiment === "negative" ? "− " : ""}${p.text_redacted}`));
+    box.append(card);
+  }
+}
+
+async function showPosts(query, title) {
+  postsQuery = { ...query, limit: 20 };
+  $("posts").replaceChildren();
+  $("posts-title").textContent = `${t("posts_of")}: ${title}`;
+  $("posts-panel").hidden = false;
+  await morePosts();
+  $("posts-title").scrollIntoView({ block: "nearest" });
+  $("posts-close").focus();
+}
+
+async function morePosts() {
+  try {
+    const page = await api("posts", { ...postsQuery, place: postsQuery.place || $("place").value, source: $("source").value });
+    for (const p of page.posts) {
+      const mark = { negative: "−", neutral: "○", positive: "+" }[p.sentiment] || "";
+      $("posts").append(el("li", { class: "post" },
+        el("span", { class: `badge net ${p.sentiment === "negative" ? "neg" : p.sentiment === "positive" ? "pos" : "neu"}` }, `${mark} ${t(p.sentiment)}`),
+        `${p.created_at.slice(0, 16).replace("T", " ")} · ${p.source} · `,
+        p.url ? el("a", { href: p.url, rel: "noopener noreferrer", target: "_blank" }, t("open")) : "",
+        el("div", {}, p.text_redacted)));
+    }
+    if (!page.posts.length && !$("posts").children.length) $("posts").append(el("li", {}, t("no_posts")));
+    postsQuery.cursor = page.next_cursor;
+    $("posts-more").hidden = !page.next_cursor;
+  } catch (e) { showError(e); }
+}
+
+function saveView(r) {
+  const q = new URLSearchParams();
+  for (const k of ["topic", "place", "source"]) if ($(k).value) q.set(k, $(k).value);
+  if ($("period").value === "custom") { q.set("since", r.since); if (r.until) q.set("until", r.until); } else q.set("period", $("period").value);
+  if (lang === "en") q.set("lang", "en");
+  history.replaceState(null, "", `?${q}`);
+}
+
+function fill(select, items, chosen) {
+  for (const it of items) select.append(el("option", { value: it.id }, typeof it === "string" ? it : label(it)));
+  select.value = chosen || "";
+}
+
+async function start() {
+  translate();
+  $("period").value = view.get("since") ? "custom" : (view.get("period") || "24h");
+  $("since").value = view.get("since") || ""; $("until").value = view.get("until") || "";
+  const custom = () => document.querySelectorAll(".custom").forEach((e) => { e.hidden = $("period").value !== "custom"; });
+  custom();
+  $("period").addEventListener("change", custom);
+  $("filters").addEventListener("submit", (e) => { e.preventDefault(); load(); });
+  $("lang").addEventListener("click", () => { lang = lang === "vi" ? "en" : "vi"; translate(); relabel(); load(); });
+  $("posts-close").addEventListener("click", () => { $("posts-panel").hidden = true; });
+  $("posts-more").addEventListener("click", morePosts);
+  $("token-form").addEventListener("submit", (e) => { e.preventDefault(); sessionStorage.setItem("citypulse-token", $("token").value); $("token-box").hidden = true; init(); });
+  await init();
+}
+
+function relabel() {
+  for (const [id, items] of [["topic", meta.topics], ["place", meta.places]]) {
+    for (const opt of $(id).options) { const it = items.find((x) => x.id === opt.value); if (it) opt.textContent = label(it); }
+  }
+}
+
+async function init() {
+  try {
+    const [topics, places] = await Promise.all([api("topics"), api("places")]);
+    meta = { topics: topics.topics, places: places.places };
+    const sources = await api("trends", { since: "30d", by: "source", granularity: "day" });
+    for (const id of ["topic", "place", "source"]) $(id).replaceChildren($(id).options[0]);
+    fill($("topic"), meta.topics, view.get("topic"));
+    fill($("place"), meta.places, view.get("place"));
+    [...new Set(sources.rows.map((r) => r.key))].sort().forEach((s) => $("source").append(el("option", { value: s }, s)));
+    $("source").value = view.get("source") || "";
+    await load();
+  } catch (e) { showError(e); }
+}
+
+start();

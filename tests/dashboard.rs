@@ -1,0 +1,189 @@
+//! The dashboard in a real browser: Debian's chromium, headless, driven through chromedriver's
+//! WebDriver API, against `citypulse serve` and a real ClickHouse holding scripted posts. The page
+//! loads with no console errors and no request outside the server; the tiles show the numbers the
+//! API returns; English relabels the page; a click on a number lists the posts behind it.
+//! Screenshots: target/screenshots/dashboard-vi.png and dashboard-en.png.
+
+mod common;
+
+use base64::Engine as _;
+use common::serve::{get, recent, Server};
+use serde_json::{json, Value};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Driver {
+    child: Child,
+    base: String,
+    session: String,
+    http: reqwest::blocking::Client,
+    profile: std::path::PathBuf,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.http.delete(format!("{}/session/{}", self.base, self.session)).send();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+impl Driver {
+    fn start(chromium: &str) -> Driver {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver (scripts/test-tools.sh installs chromium-driver)");
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while http.get(format!("{base}/status")).send().map(|r| !r.status().is_success()).unwrap_or(true) {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let profile = std::env::temp_dir().join(common::unique_name("chromium_profile"));
+        // No background networking: the page must work with no internet, and nothing but the
+        // server may be asked for anything.
+        let args = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--window-size=1280,800",
+            &format!("--user-data-dir={}", profile.display()),
+        ];
+        let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome",
+            "goog:chromeOptions": {"binary": chromium, "args": args},
+            "goog:loggingPrefs": {"browser": "ALL"}}}});
+        let answer: Value = http.post(format!("{base}/session")).json(&caps).send().unwrap().json().unwrap();
+        let session =
+            answer["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {answer}")).to_owned();
+        Driver { child, base, session, http, profile }
+    }
+
+    fn call(&self, method: &str, path: &str, body: Value) -> Value {
+        let url = format!("{}/session/{}{path}", self.base, self.session);
+        let request = if method == "GET" { self.http.get(url) } else { self.http.post(url).json(&body) };
+        let answer: Value = request.send().unwrap().json().unwrap();
+        answer["value"].clone()
+    }
+
+    fn js(&self, script: &str) -> Value {
+        self.call("POST", "/execute/sync", json!({"script": script, "args": []}))
+    }
+
+    fn click(&self, css: &str) {
+        let found = self.call("POST", "/element", json!({"using": "css selector", "value": css}));
+        let id = found
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("no {css}: {found}"))
+            .to_owned();
+        self.call("POST", &format!("/element/{id}/click"), json!({}));
+    }
+
+    fn wait_for(&self, script: &str, what: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let v = self.js(script);
+            if !v.is_null() && v != json!(false) && v != json!(0) && v != json!("") {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn screenshot(&self, name: &str) {
+        let png = self.call("GET", "/screenshot", Value::Null);
+        let bytes = base64::engine::general_purpose::STANDARD.decode(png.as_str().unwrap()).unwrap();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+
+    /// Console messages at level SEVERE (errors), through chromedriver's log endpoint.
+    fn console_errors(&self) -> Vec<String> {
+        let log = self.call("POST", "/se/log", json!({"type": "browser"}));
+        log.as_array()
+            .map(|entries| {
+                entries
+                    .iter()
+                    .filter(|e| e["level"] == "SEVERE")
+                    .map(|e| e["message"].as_str().unwrap_or("").to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+#[test]
+fn the_dashboard_shows_the_apis_numbers_in_vietnamese_and_english_and_lists_posts() {
+    let Some(url) = common::clickhouse_url() else { return };
+    let Some(chromium) = common::service_env("CITYPULSE_CHROMIUM") else { return };
+    let server = Server::start(&url, recent(), false);
+    let (_, trends) = get(&server.base, "/api/v1/trends?since=24h&by=topic&granularity=hour", None);
+    let api_posts = |topic: &str| -> i64 {
+        trends["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["key"] == topic)
+            .map(|r| r["posts"].as_i64().unwrap())
+            .sum()
+    };
+    assert_eq!((api_posts("flooding"), api_posts("traffic")), (10, 5), "{trends}");
+
+    let driver = Driver::start(&chromium);
+    driver.call("POST", "/url", json!({"url": format!("{}/", server.base)}));
+    driver.wait_for("return document.querySelectorAll('#tiles .tile').length", "the tiles");
+    driver.wait_for("return document.querySelectorAll('#places li[data-place]').length", "the places");
+    let tile = |topic: &str| {
+        driver.js(&format!("return document.querySelector('[data-topic={topic}] [data-count=posts]').textContent"))
+    };
+    assert_eq!(tile("flooding"), json!(api_posts("flooding").to_string()));
+    assert_eq!(tile("traffic"), json!(api_posts("traffic").to_string()));
+    let negative =
+        driver.js("return document.querySelector('[data-topic=flooding] [data-count=negative]').textContent");
+    assert!(negative.as_str().unwrap().starts_with("7 tiêu cực"), "{negative}");
+    assert_eq!(driver.js("return document.documentElement.lang"), json!("vi"));
+    assert_eq!(driver.js("return document.getElementById('h-tiles').textContent"), json!("Chủ đề trong kỳ"));
+    driver.screenshot("dashboard-vi.png");
+
+    driver.click("#lang");
+    driver.wait_for(
+        "return document.getElementById('h-tiles').textContent === 'Topics in this period'",
+        "English labels",
+    );
+    driver.wait_for(
+        "return document.querySelector('[data-topic=flooding] h3').textContent === 'Flooding'",
+        "English topic labels",
+    );
+    assert!(driver.js("return location.search").as_str().unwrap().contains("lang=en"), "the URL keeps the view");
+    driver.wait_for("return document.querySelectorAll('#tiles .tile').length", "the tiles again");
+    driver.screenshot("dashboard-en.png");
+
+    driver.click("[data-topic=flooding] [data-count=negative]");
+    let listed =
+        driver.wait_for("return document.querySelectorAll('#posts li.post').length", "the posts behind the number");
+    assert_eq!(listed, json!(7), "the seven negative flooding posts");
+    let first = driver.js("return document.querySelector('#posts li.post').textContent");
+    assert!(first.as_str().unwrap().contains("negative"), "sentiment in words, not colour alone: {first}");
+
+    let resources = driver.js("return performance.getEntriesByType('resource').map(e => e.name)");
+    let outside: Vec<&Value> =
+        resources.as_array().unwrap().iter().filter(|r| !r.as_str().unwrap().starts_with(&server.base)).collect();
+    assert!(outside.is_empty(), "requests outside the server: {outside:?}");
+    let errors = driver.console_errors();
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+}
