@@ -58,7 +58,7 @@ pub enum Command {
         #[command(subcommand)]
         action: DlqAction,
     },
-    /// Write a report for a period.
+    /// The daily report: one self-contained HTML file (or PDF) of the day's picture.
     Report(ReportArgs),
     /// Validate the configuration; exits non-zero listing every problem.
     CheckConfig,
@@ -290,9 +290,28 @@ pub enum DlqAction {
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    #[arg(long, default_value = "7d")]
-    pub since: String,
-    /// Output file (default: stdout).
+    /// The day, YYYY-MM-DD in the city's time zone (default: yesterday).
+    #[arg(long)]
+    pub date: Option<String>,
+    /// Output file (default: citypulse-report-<date>.<html|pdf> in the current folder).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Language of the report.
+    #[arg(long, value_enum, default_value = "vi")]
+    pub lang: ReportLang,
+    /// html: one self-contained file; pdf: that file printed by headless chromium.
+    #[arg(long, value_enum, default_value = "html")]
+    pub format: ReportFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportLang {
+    Vi,
+    En,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Html,
+    Pdf,
 }

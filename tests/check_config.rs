@@ -101,10 +101,3 @@ fn environment_overrides_apply_and_are_validated() {
     assert!(!out.status.success());
     assert!(stderr.contains("kafka.brokers") && stderr.contains("not a broker list"), "{stderr}");
 }
-
-#[test]
-fn stages_not_built_yet_say_so_and_exit_2() {
-    let (code, _, stderr) = citypulse(&["report"]);
-    assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("not built yet"), "{stderr}");
-}

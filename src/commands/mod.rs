@@ -1,4 +1,4 @@
-//! One module per subcommand. Stages that are not built yet say so and exit 2.
+//! One module per subcommand.
 
 mod alert_cmds;
 mod check_config;
@@ -6,6 +6,7 @@ mod classify;
 mod demo;
 mod eval;
 mod model;
+mod report;
 mod stages;
 mod store_cmds;
 pub mod time_args;
@@ -42,7 +43,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Trends(args) => store_cmds::trends(&cli, args),
         Command::Migrate => store_cmds::migrate(&cli),
         Command::Dlq { action } => store_cmds::dlq(&cli, action),
-        Command::Report(_) => not_built("report", "a later issue (reports)"),
+        Command::Report(args) => report::run(&cli, args),
     }
 }
 
@@ -58,14 +59,6 @@ fn one_stage(cli: &Cli, stage: StageName, model: Option<&crate::cli::ModelArgs>)
         StageName::Serve => 0,
     };
     stages::run_stages(cli, &config, stages::Plan { stages: vec![stage], metrics_port, model })
-}
-
-/// Exit code of a command that exists in the CLI but whose stage has not landed.
-pub const NOT_BUILT_EXIT: u8 = 2;
-
-fn not_built(command: &str, issue: &str) -> Result<ExitCode> {
-    eprintln!("citypulse {command}: not built yet (tracked in issue {issue})");
-    Ok(ExitCode::from(NOT_BUILT_EXIT))
 }
 
 /// Loads the configuration or fails listing every problem.

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod openapi;
 pub mod page;
 pub mod params;
+pub mod report;
 pub mod summary;
 
 use anyhow::{Context, Result};
@@ -120,14 +121,9 @@ pub type AppState = Arc<Shared>;
 #[derive(Debug, Default)]
 pub struct ServeStats;
 
-/// The whole HTTP surface (tests build it without a socket).
-pub fn router(
-    settings: &ServeSettings,
-    client: clickhouse::Client,
-    tokens: auth::Tokens,
-    health: stagekit::Health,
-) -> Router {
-    let state: AppState = Arc::new(Shared {
+/// What the handlers (and `citypulse report`) read through.
+pub fn shared(settings: &ServeSettings, client: clickhouse::Client) -> AppState {
+    Arc::new(Shared {
         queries: Queries::new(client.clone(), settings.db.clone(), settings.zone),
         history: alert::history::History::new(client, settings.db.clone()),
         tz: settings.tz,
@@ -137,7 +133,17 @@ pub fn router(
         topics: settings.topics.clone(),
         places: settings.places.clone(),
         sources: settings.sources.clone(),
-    });
+    })
+}
+
+/// The whole HTTP surface.
+pub fn router(
+    settings: &ServeSettings,
+    client: clickhouse::Client,
+    tokens: auth::Tokens,
+    health: stagekit::Health,
+) -> Router {
+    let state = shared(settings, client);
     let api = Router::new()
         .route("/trends", get(api::trends))
         .route("/posts", get(api::posts))

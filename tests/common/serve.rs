@@ -88,6 +88,10 @@ fn free_port() -> u16 {
 }
 
 impl Server {
+    pub fn config_dir(&self) -> &Path {
+        &self.config
+    }
+
     /// Migrates a fresh database, writes `posts`, starts serve (with a token when `token`).
     pub fn start(url: &str, posts: Vec<schema::AnalyzedPost>, token: bool) -> Server {
         let db = super::unique_name("serve");
