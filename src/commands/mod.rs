@@ -21,7 +21,7 @@ use std::process::ExitCode;
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::CheckConfig => check_config::run(&cli),
-        Command::Demo => demo::run(&cli),
+        Command::Demo { once } => demo::run(&cli, *once),
         Command::Ingest => one_stage(&cli, StageName::Ingest, None),
         Command::Analyze(args) => one_stage(&cli, StageName::Analyze, Some(args)),
         Command::Store => one_stage(&cli, StageName::Store, None),

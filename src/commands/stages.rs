@@ -75,44 +75,60 @@ pub fn run_stages(cli: &Cli, config: &Config, plan: Plan<'_>) -> Result<ExitCode
     runtime.block_on(async {
         let shutdown = telemetry::shutdown_on_signals();
         let health = Health::default();
-        for &stage in &plan.stages {
-            health.stage(stage).set_unhealthy("stage", "starting");
-        }
         let metrics = super::serve_metrics_if_enabled(config, plan.metrics_port, &health, &shutdown).await?;
-        // alert and serve read ClickHouse only: a process of those alone needs no broker.
-        if plan.stages.iter().any(|s| matches!(s, StageName::Ingest | StageName::Analyze | StageName::Store)) {
-            stagekit::kafka::ensure_topics(&config.services.kafka).await?;
-        }
-        // Every stage is built (model loaded, writer made) before any starts, so a stage that
-        // cannot be built leaves nothing half-started behind.
-        let mut starters = Vec::new();
-        for &name in &plan.stages {
-            starters.push((name, build(name, config, &health, hasher.clone(), &model).await?));
-        }
-        let mut running = Vec::new();
-        // Downstream first, so each stage's consumer is in place when its input starts flowing.
-        for (name, start) in starters.into_iter().rev() {
-            if shutdown.is_cancelled() {
-                break;
-            }
-            let token = CancellationToken::new();
-            let stage_future = start(token.clone());
-            health.stage(name).set_ok("stage");
-            tracing::info!(stage = %name, "stage started");
-            running.push(Running { name, token, task: tokio::spawn(stage_future), finished: None });
-        }
-        running.sort_by_key(|r| r.name);
-        let failed = supervise(&mut running, &shutdown, &health).await;
-        let stopped = drain(running).await;
+        let result = run_stages_until(config, &plan.stages, &health, hasher, &model, true, shutdown.clone()).await;
         shutdown.cancel();
         if let Some(task) = metrics {
             let _ = task.await;
         }
-        match failed.into_iter().chain(stopped).next() {
-            Some(e) => Err(e),
-            None => Ok(ExitCode::SUCCESS),
-        }
+        result.map(|()| ExitCode::SUCCESS)
     })
+}
+
+/// Builds and runs `stages` until `shutdown`, a stage's failure or the end of every stage, then
+/// drains them in order (`citypulse demo` runs the pipeline through this too).
+pub async fn run_stages_until(
+    config: &Config,
+    stages: &[StageName],
+    health: &Health,
+    hasher: Option<AuthorHasher>,
+    model: &analyze::ModelOptions,
+    create_topics: bool,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    for &stage in stages {
+        health.stage(stage).set_unhealthy("stage", "starting");
+    }
+    // alert and serve read ClickHouse only: a process of those alone needs no broker. The demo's
+    // in-process mock cluster has its topics made directly (it answers no admin requests).
+    if create_topics && stages.iter().any(|s| matches!(s, StageName::Ingest | StageName::Analyze | StageName::Store)) {
+        stagekit::kafka::ensure_topics(&config.services.kafka).await?;
+    }
+    // Every stage is built (model loaded, writer made) before any starts, so a stage that
+    // cannot be built leaves nothing half-started behind.
+    let mut starters = Vec::new();
+    for &name in stages {
+        starters.push((name, build(name, config, health, hasher.clone(), model).await?));
+    }
+    let mut running = Vec::new();
+    // Downstream first, so each stage's consumer is in place when its input starts flowing.
+    for (name, start) in starters.into_iter().rev() {
+        if shutdown.is_cancelled() {
+            break;
+        }
+        let token = CancellationToken::new();
+        let stage_future = start(token.clone());
+        health.stage(name).set_ok("stage");
+        tracing::info!(stage = %name, "stage started");
+        running.push(Running { name, token, task: tokio::spawn(stage_future), finished: None });
+    }
+    running.sort_by_key(|r| r.name);
+    let failed = supervise(&mut running, &shutdown, health).await;
+    let stopped = drain(running).await;
+    match failed.into_iter().chain(stopped).next() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 /// A function from the stage's token to its running future.

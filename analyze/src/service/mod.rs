@@ -233,8 +233,13 @@ pub async fn run(
     let _ = writer.await;
     drop(out);
     let _ = dead_letters.await;
-    if let Err(err) = consumer.commit_consumer_state(CommitMode::Sync) {
-        tracing::warn!(%err, "final offset commit failed; the last posts will be redelivered");
+    match consumer.commit_consumer_state(CommitMode::Sync) {
+        // Nothing stored since the last commit: nothing to commit, nothing lost.
+        Err(rdkafka::error::KafkaError::ConsumerCommit(rdkafka::types::RDKafkaErrorCode::NoOffset)) => {
+            tracing::debug!("final offset commit: nothing new to commit");
+        }
+        Err(err) => tracing::warn!(%err, "final offset commit failed; the last posts will be redelivered"),
+        Ok(()) => {}
     }
     let stats = acks.counters.stats();
     tracing::info!(?stats, "analyze drained and stopped");
