@@ -41,8 +41,13 @@ pub enum Command {
     /// Any set of stages in one process against the configured Kafka and ClickHouse, with one
     /// /metrics and /healthz on run.metrics_port; Ctrl-C drains them in order.
     Run(RunArgs),
-    /// The whole pipeline on embedded defaults: in-process Kafka, a ClickHouse child process, the replay file.
-    Demo,
+    /// The whole pipeline on embedded defaults: in-process Kafka, a ClickHouse child process, the
+    /// shipped sample; then the week's trends, the alerts, and the dashboard until Ctrl-C.
+    Demo {
+        /// Exit after printing instead of serving the dashboard.
+        #[arg(long)]
+        once: bool,
+    },
     /// Classify text lines or Post JSONL; one JSON line out per line in.
     Classify(ClassifyArgs),
     /// Measure the classifier on a labelled TSV (text, sentiment, topic).
