@@ -85,6 +85,7 @@ fn the_api_answers_with_the_stored_numbers_and_names_bad_parameters() {
         ("/api/v1/trends?since=2026-11-30&until=2026-11-29", "invalid_parameter", "until"),
         ("/api/v1/trends?since=1000d", "range_too_large", "since"),
         ("/api/v1/trends?by=colour", "invalid_parameter", "by"),
+        ("/api/v1/trends?since=90d&granularity=hour", "invalid_parameter", "granularity"),
         ("/api/v1/trends?topic=floods", "invalid_parameter", "topic"),
         ("/api/v1/posts?limit=5000", "invalid_parameter", "limit"),
         ("/api/v1/posts?cursor=nonsense", "invalid_parameter", "cursor"),

@@ -24,6 +24,9 @@ pub const POSTS_PARAMS: &[&str] = &["since", "until", "topic", "place", "source"
 pub const SUMMARY_PARAMS: &[&str] = &["date"];
 pub const ALERTS_PARAMS: &[&str] = &["since", "state"];
 
+/// Longest range hourly trends are served for, days.
+const MAX_HOURLY_DAYS: i64 = 31;
+
 fn unavailable(what: &'static str) -> impl Fn(store::StoreError) -> ApiError {
     move |e| {
         tracing::warn!(error = %e, "{what} failed");
@@ -55,6 +58,14 @@ pub async fn trends(State(s): State<AppState>, Query(raw): Raw) -> Answer {
         "hour" => Granularity::Hour,
         _ => Granularity::Day,
     };
+    // Hourly rows over months are tens of thousands of points no chart can show (and half a
+    // second to build): longer ranges are asked by the day.
+    if granularity == Granularity::Hour && until - since > chrono::Duration::days(MAX_HOURLY_DAYS) {
+        return Err(ApiError::invalid(
+            "granularity",
+            format!("hourly buckets cover at most {MAX_HOURLY_DAYS} days; use granularity=day for longer ranges"),
+        ));
+    }
     let query = TrendQuery {
         topic: p.id("topic", &s.topic_ids)?.map(str::to_owned),
         place: p.id("place", &s.place_ids)?.map(str::to_owned),
