@@ -28,13 +28,7 @@ fn citypulse(config: &Path, url: &str, db: &str, args: &[&str]) -> (bool, String
 /// The shipped configuration with the webhook pointed at `hook`.
 fn config_with_hook(hook: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(common::unique_name("alert_cli_config"));
-    std::fs::create_dir_all(&dir).unwrap();
-    for entry in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("config")).unwrap() {
-        let entry = entry.unwrap();
-        if entry.path().extension().is_some_and(|e| e == "toml") {
-            std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
-        }
-    }
+    common::copy_config_into(&dir);
     let alerts = std::fs::read_to_string(dir.join("alerts.toml")).unwrap();
     let shipped = "http://127.0.0.1:8099/citypulse-alerts";
     assert!(alerts.contains(shipped));

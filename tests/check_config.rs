@@ -22,13 +22,7 @@ fn citypulse(args: &[&str]) -> (i32, String, String) {
 
 fn copy_config(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(common::unique_name(name));
-    std::fs::create_dir_all(&dir).unwrap();
-    for entry in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("config")).unwrap() {
-        let entry = entry.unwrap();
-        if entry.path().extension().is_some_and(|e| e == "toml") {
-            std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
-        }
-    }
+    common::copy_config_into(&dir);
     dir
 }
 

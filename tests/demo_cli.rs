@@ -31,13 +31,7 @@ fn demo_once_stores_the_sample_once_and_raises_the_flood_alert() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = std::env::temp_dir().join(common::unique_name("demo"));
     let config = dir.join("config");
-    std::fs::create_dir_all(&config).unwrap();
-    for entry in std::fs::read_dir(root.join("config")).unwrap() {
-        let entry = entry.unwrap();
-        if entry.path().extension().is_some_and(|e| e == "toml") {
-            std::fs::copy(entry.path(), config.join(entry.file_name())).unwrap();
-        }
-    }
+    common::copy_config_into(&config);
     let demo = format!(
         "replay_file = \"{}\"\nclickhouse_http_port = {}\nwork_dir = \"{}\"\nalerts_file = \"{}\"\nserve_port = {}\n",
         root.join("config/demo/posts.jsonl").display(),

@@ -149,14 +149,7 @@ impl Pipeline {
     fn new(prefix: &str, ch_url: String, n: usize, posts_per_second: f64) -> Pipeline {
         let name = common::unique_name(prefix);
         let dir = std::env::temp_dir().join(&name);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
-        for entry in std::fs::read_dir(&config).expect("config dir") {
-            let path = entry.expect("config entry").path();
-            if path.extension().is_some_and(|e| e == "toml") {
-                std::fs::copy(&path, dir.join(path.file_name().expect("file name"))).expect("copy config");
-            }
-        }
+        common::copy_config_into(&dir);
         let posts = posts(&name, n);
         let replay = dir.join("posts.jsonl");
         let mut file = std::fs::File::create(&replay).expect("replay file");

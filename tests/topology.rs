@@ -60,14 +60,7 @@ fn every_stage_as_its_own_process_stores_each_post_once() {
     let name = common::unique_name("topology");
     let dir = std::env::temp_dir().join(&name);
     let config = dir.join("config");
-    std::fs::create_dir_all(&config).unwrap();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for entry in std::fs::read_dir(root.join("config")).unwrap() {
-        let entry = entry.unwrap();
-        if entry.path().extension().is_some_and(|e| e == "toml") {
-            std::fs::copy(entry.path(), config.join(entry.file_name())).unwrap();
-        }
-    }
+    common::copy_config_into(&config);
     let replay = dir.join("posts.jsonl");
     replay_file(&replay, &name);
     std::fs::write(

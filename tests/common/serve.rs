@@ -96,13 +96,7 @@ impl Server {
     pub fn start(url: &str, posts: Vec<schema::AnalyzedPost>, token: bool) -> Server {
         let db = super::unique_name("serve");
         let config = std::env::temp_dir().join(super::unique_name("serve_config"));
-        std::fs::create_dir_all(&config).unwrap();
-        for entry in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("config")).unwrap() {
-            let entry = entry.unwrap();
-            if entry.path().extension().is_some_and(|e| e == "toml") {
-                std::fs::copy(entry.path(), config.join(entry.file_name())).unwrap();
-            }
-        }
+        super::copy_config_into(&config);
         if token {
             let mut toml = std::fs::read_to_string(config.join("citypulse.toml")).unwrap();
             toml.push_str(
