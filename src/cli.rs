@@ -91,6 +91,29 @@ pub struct AlertArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AlertView {
+    /// Replay the rules over stored history (writes and sends nothing): what would have fired,
+    /// when, and how often each rule would have paged.
+    Backtest {
+        /// 30d, 2026-11-01, RFC 3339 …
+        #[arg(long, default_value = "30d")]
+        since: String,
+        /// Default now.
+        #[arg(long)]
+        until: Option<String>,
+        /// Time between evaluations: 5m, 15m, 1h.
+        #[arg(long, default_value = "15m")]
+        step: String,
+        /// Only this rule.
+        #[arg(long)]
+        rule: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: ListFormat,
+    },
+    /// Send a clearly marked test event through one notifier and print the outcome.
+    TestNotify {
+        /// The notifier's name in alerts.toml.
+        name: String,
+    },
     /// Alerts fired since a time, newest first, with their state and delivery outcomes.
     History {
         /// 7d, 12h, 2026-11-20, 2026-11-20 08:00 or RFC 3339.

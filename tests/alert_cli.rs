@@ -136,6 +136,36 @@ fn once_history_and_errors_as_an_operator_sees_them() {
         citypulse(&config, &url, &db, &["alert", "history", "--since", "2026-11-30", "--state", "resolved"]);
     assert!(ok && out.contains("no alerts"), "{out}");
 
+    // Replayed over the stored history, the rules find the same incident; nothing is written.
+    let (ok, out, err) = citypulse(
+        &config,
+        &url,
+        &db,
+        &[
+            "alert",
+            "backtest",
+            "--since",
+            "2026-12-01T08:00:00+07:00",
+            "--until",
+            "2026-12-01T10:00:00+07:00",
+            "--step",
+            "30m",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("flooding_negative_share         1 pages")
+            && out.contains("volume_spike                    0 pages"),
+        "{out}"
+    );
+
+    let (ok, out, err) = citypulse(&config, &url, &db, &["alert", "test-notify", "comms_webhook"]);
+    assert!(ok && out.contains("test notification through comms_webhook: delivered"), "{out}{err}");
+    let test = seen.lock().unwrap().last().cloned().unwrap();
+    assert_eq!((test.1["rule"].as_str(), test.1["kind"].as_str()), (Some("test-notification"), Some("test")));
+    let (ok, _, err) = citypulse(&config, &url, &db, &["alert", "test-notify", "pager"]);
+    assert!(!ok && err.contains("no notifier \"pager\""), "{err}");
+
     let (ok, _, err) = citypulse(&config, &url, &db, &["alert", "--once", "--at", "last tuesday"]);
     assert!(!ok && err.contains("\"last tuesday\" is neither a duration"), "{err}");
     let (ok, _, err) = citypulse(&config, &url, &db, &["alert", "--dry-run"]);

@@ -155,3 +155,41 @@ mod tests {
         assert_ne!(stable_id(&["ab", ""]), stable_id(&["a", "b"]));
     }
 }
+
+/// A clearly marked test event (`citypulse alert test-notify`): rule `test-notification`, kind
+/// `test`, no real numbers, its one "post" saying it is a test.
+pub fn test_event(zone: Tz, now: DateTime<Utc>) -> AlertEvent {
+    let at = local(now, zone);
+    let alert_id = stable_id(&["test-notification", &now.timestamp().to_string()]);
+    AlertEvent {
+        version: EVENT_VERSION,
+        event_id: stable_id(&[&alert_id, "fired"]),
+        alert_id,
+        event: "fired".into(),
+        state: "firing".into(),
+        rule: "test-notification".into(),
+        kind: "test".into(),
+        severity: "warning".into(),
+        topic: "*".into(),
+        place: "*".into(),
+        window: Span { start: at - chrono::Duration::hours(1), end: at },
+        observed: 0.0,
+        baseline: None,
+        threshold: 0.0,
+        posts: 0,
+        sentiment: SentimentCounts { negative: 0, neutral: 0, positive: 0 },
+        terms: Vec::new(),
+        evidence: vec![Evidence {
+            key: "test:0".into(),
+            source: "citypulse".into(),
+            url: None,
+            text_redacted: "Đây là thông báo thử của citypulse, không có sự việc nào. This is a citypulse test notification; nothing happened.".into(),
+            sentiment: "neutral".into(),
+            score: 0.0,
+            created_at: at,
+        }],
+        dashboard_url: None,
+        fired_at: at,
+        resolved_at: None,
+    }
+}

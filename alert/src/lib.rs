@@ -11,8 +11,10 @@
 //! - [`event`]: the event JSON (webhook body, `--format json`, `alert_events.body`).
 //! - [`history`]: `alert_events` and `alert_notifications`; open alerts read back on start.
 //! - [`deliver`]: webhook delivery (signature, retries, Retry-After); [`notify`]: the notifiers.
-//! - [`service`]: the stage (`run`) and `evaluate_once` for `citypulse alert --once`.
+//! - [`service`]: the stage (`run`) and `evaluate_once` for `citypulse alert --once`;
+//!   [`backtest`]: the rules replayed over history, writing and sending nothing.
 
+pub mod backtest;
 pub mod deliver;
 pub mod engine;
 pub mod event;

@@ -70,23 +70,10 @@ impl Notifiers {
         history: Option<History>,
         shutdown: &CancellationToken,
     ) {
-        let (channels, event, notifier, shutdown) =
-            (self.channels.clone(), event.clone(), notifier.to_owned(), shutdown.clone());
+        let (notifiers, event, notifier, shutdown) =
+            (self.clone(), event.clone(), notifier.to_owned(), shutdown.clone());
         tasks.spawn(async move {
-            let Some(channel) = channels.get(&notifier) else { return };
-            let attempts = match channel {
-                Channel::Log => vec![log(&event, &notifier)],
-                Channel::Webhook(hook) => {
-                    let delivery = Delivery {
-                        event_id: event.event_id.clone(),
-                        event: event_name(&event.event),
-                        body: serde_json::to_vec(&event).unwrap_or_default(),
-                    };
-                    let mut seen = Vec::new();
-                    hook.deliver_from(&delivery, made + 1, &shutdown, &mut |a: &Attempt| seen.push(a.clone())).await;
-                    seen
-                }
-            };
+            let attempts = notifiers.deliver(&event, &notifier, made, &shutdown).await;
             if let Some(history) = history {
                 for a in &attempts {
                     if let Err(e) = history.record_attempt(&event, &notifier, a).await {
@@ -95,6 +82,35 @@ impl Notifiers {
                 }
             }
         });
+    }
+
+    /// Delivers `event` to `notifier` now (retrying as its policy says) and returns every attempt;
+    /// `None` when no notifier has that name.
+    pub async fn deliver(
+        &self,
+        event: &AlertEvent,
+        notifier: &str,
+        made: u32,
+        shutdown: &CancellationToken,
+    ) -> Vec<Attempt> {
+        let Some(channel) = self.channels.get(notifier) else { return Vec::new() };
+        match channel {
+            Channel::Log => vec![log(event, notifier)],
+            Channel::Webhook(hook) => {
+                let delivery = Delivery {
+                    event_id: event.event_id.clone(),
+                    event: event_name(&event.event),
+                    body: serde_json::to_vec(event).unwrap_or_default(),
+                };
+                let mut seen = Vec::new();
+                hook.deliver_from(&delivery, made + 1, shutdown, &mut |a: &Attempt| seen.push(a.clone())).await;
+                seen
+            }
+        }
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.channels.keys().map(String::as_str)
     }
 }
 

@@ -140,3 +140,36 @@ async fn rush_hour_is_usual_with_weekly_seasonality_and_alerts_without_it() {
     assert_eq!(t.count("SELECT count() FROM DB.alert_events").await, 0, "dry runs write nothing");
     t.drop_db().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backtest_over_the_scripted_history_lists_exactly_its_incident() {
+    let Some(t) = TestDb::new("cp_alert_backtest").await else { return };
+    let at = local(2026, 11, 30, 9, 0);
+    t.write(ordinary_month(at)).await;
+    t.write(flood(at, 60, 60, "a")).await;
+    let settings = t.settings(&format!("{FLOOD_RULES}{LOG}"));
+    let mut evaluations = 0;
+    let events = alert::backtest::backtest(
+        &settings,
+        t.client.clone(),
+        at - chrono::Duration::days(2),
+        at,
+        chrono::Duration::minutes(30),
+        &mut |_| evaluations += 1,
+    )
+    .await
+    .expect("backtest");
+    assert_eq!(evaluations, 97);
+    let pages = alert::backtest::pages_per_rule(&settings, &events);
+    assert_eq!(
+        pages,
+        [("flood_negative", 1, 0), ("flood_volume", 1, 0), ("net_drop", 1, 0), ("flood_terms", 1, 0)],
+        "{events:#?}"
+    );
+    for e in &events {
+        let end = e.window.end.to_utc();
+        assert!(end > at - chrono::Duration::minutes(60) && end <= at, "{} fired at {end}, outside the flood", e.rule);
+    }
+    assert_eq!(t.count("SELECT count() FROM DB.alert_events").await, 0, "a backtest writes nothing");
+    t.drop_db().await;
+}

@@ -16,6 +16,66 @@ pub fn run(cli: &Cli, args: &AlertArgs) -> Result<ExitCode> {
     let tz = config.tz();
     let now = chrono::Utc::now();
     let settings = alert::AlertSettings::from_config(&config)?;
+    match &args.view {
+        Some(AlertView::Backtest { since, until, step, rule, format }) => {
+            let since = parse_instant(since, tz, now)?;
+            let until = until.as_deref().map(|u| parse_instant(u, tz, now)).transpose()?.unwrap_or(now);
+            let step = parse_step(step)?;
+            let mut settings = settings;
+            if let Some(name) = rule {
+                settings.rules.retain(|r| &r.name == name);
+                anyhow::ensure!(!settings.rules.is_empty(), "--rule {name:?}: no such rule in alerts.toml");
+            }
+            let client = store::client(&config.services.clickhouse);
+            let total = ((until - since).num_seconds() / step.num_seconds().max(1)).max(0) + 1;
+            let mut done = 0;
+            let mut progress = |_at| {
+                done += 1;
+                if done % 100 == 0 {
+                    eprintln!("backtest: {done} of {total} evaluations");
+                }
+            };
+            let events =
+                runtime.block_on(alert::backtest::backtest(&settings, client, since, until, step, &mut progress))?;
+            print_events(&events, *format);
+            if *format == ListFormat::Table {
+                println!(
+                    "\npages per rule from {} to {} (every {}):",
+                    since.with_timezone(&tz).format("%Y-%m-%d %H:%M"),
+                    until.with_timezone(&tz).format("%Y-%m-%d %H:%M"),
+                    humantime(step)
+                );
+                for (rule, pages, resolved) in alert::backtest::pages_per_rule(&settings, &events) {
+                    println!("  {rule:<28} {pages:>4} pages, {resolved:>4} resolved");
+                }
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(AlertView::TestNotify { name }) => {
+            let deps =
+                alert::AlertDeps::from_config(&config, stagekit::Health::default().stage(stagekit::StageName::Alert))?;
+            anyhow::ensure!(
+                deps.notifiers.names().any(|n| n == name),
+                "no notifier {name:?} in alerts.toml (notifiers: {})",
+                deps.notifiers.names().collect::<Vec<_>>().join(", ")
+            );
+            let event = alert::event::test_event(tz, now);
+            let attempts = runtime.block_on(deps.notifiers.deliver(&event, name, 0, &Default::default()));
+            for a in &attempts {
+                let status = a.http_status.map_or(String::new(), |s| format!(" HTTP {s}"));
+                println!(
+                    "attempt {}: {}{status}{}",
+                    a.attempt,
+                    a.outcome.as_str(),
+                    a.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()
+                );
+            }
+            let delivered = attempts.last().is_some_and(|a| a.outcome == alert::deliver::Outcome::Delivered);
+            println!("test notification through {name}: {}", if delivered { "delivered" } else { "NOT delivered" });
+            return Ok(if delivered { ExitCode::SUCCESS } else { ExitCode::from(1) });
+        }
+        _ => {}
+    }
     if let Some(AlertView::History { since, state, format }) = &args.view {
         let since = parse_instant(since, tz, now)?;
         let history = History::new(store::client(&config.services.clickhouse), settings.db.clone());
@@ -31,6 +91,28 @@ pub fn run(cli: &Cli, args: &AlertArgs) -> Result<ExitCode> {
     let events = runtime.block_on(alert::evaluate_once(&settings, deps, at, args.dry_run))?;
     print_events(&events, args.format);
     Ok(ExitCode::SUCCESS)
+}
+
+/// `5m`, `15m`, `1h`, `1d`: at least a minute (evaluations are floored to the minute).
+fn parse_step(s: &str) -> Result<chrono::Duration> {
+    let (n, unit) = s.trim().split_at(s.trim().len().saturating_sub(1));
+    let n: i64 = n.parse().map_err(|_| anyhow::anyhow!("--step {s:?}: use 5m, 15m, 1h"))?;
+    let step = match unit {
+        "m" => chrono::Duration::minutes(n),
+        "h" => chrono::Duration::hours(n),
+        "d" => chrono::Duration::days(n),
+        _ => anyhow::bail!("--step {s:?}: use 5m, 15m, 1h"),
+    };
+    anyhow::ensure!(step >= chrono::Duration::minutes(1), "--step {s:?}: at least 1m");
+    Ok(step)
+}
+
+fn humantime(d: chrono::Duration) -> String {
+    match d.num_minutes() {
+        m if m % 1440 == 0 => format!("{}d", m / 1440),
+        m if m % 60 == 0 => format!("{}h", m / 60),
+        m => format!("{m}m"),
+    }
 }
 
 fn print_events(events: &[AlertEvent], format: ListFormat) {
