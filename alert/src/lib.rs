@@ -10,7 +10,8 @@
 //! - [`engine`]: one evaluation of every rule → events.
 //! - [`event`]: the event JSON (webhook body, `--format json`, `alert_events.body`).
 //! - [`history`]: `alert_events` and `alert_notifications`; open alerts read back on start.
-//! - [`deliver`]: webhook delivery (signature, retries, Retry-After); [`notify`]: the notifiers.
+//! - [`deliver`]: webhook delivery (signature, retries, Retry-After); [`notify`]: the notifiers;
+//!   [`slack`]: the Slack message of an event.
 //! - [`service`]: the stage (`run`) and `evaluate_once` for `citypulse alert --once`;
 //!   [`backtest`]: the rules replayed over history, writing and sending nothing.
 
@@ -24,6 +25,7 @@ pub mod lifecycle;
 pub mod notify;
 pub mod observe;
 pub mod service;
+pub mod slack;
 pub mod window;
 
 pub use event::AlertEvent;

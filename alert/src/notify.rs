@@ -22,6 +22,8 @@ pub enum NotifierError {
 
 enum Channel {
     Webhook(Webhook),
+    /// A Slack incoming webhook: the same delivery as a webhook, a Slack message as the body.
+    Slack(Webhook),
     Log,
 }
 
@@ -50,6 +52,10 @@ impl Notifiers {
                     };
                     let policy = RetryPolicy { max_attempts: n.max_attempts, ..retry.clone() };
                     Channel::Webhook(Webhook::new(&n.name, url.clone(), secret.map(String::into_bytes), policy))
+                }
+                (NotifierKind::Slack, Some(url)) => {
+                    let policy = RetryPolicy { max_attempts: n.max_attempts, ..retry.clone() };
+                    Channel::Slack(Webhook::new(&n.name, url.clone(), None, policy))
                 }
                 (NotifierKind::Log, _) => Channel::Log,
                 _ => return Err(NotifierError::NotBuilt(n.name.clone())),
@@ -96,11 +102,15 @@ impl Notifiers {
         let Some(channel) = self.channels.get(notifier) else { return Vec::new() };
         match channel {
             Channel::Log => vec![log(event, notifier)],
-            Channel::Webhook(hook) => {
+            Channel::Webhook(hook) | Channel::Slack(hook) => {
+                let body = match channel {
+                    Channel::Slack(_) => serde_json::to_vec(&crate::slack::message(event)),
+                    _ => serde_json::to_vec(event),
+                };
                 let delivery = Delivery {
                     event_id: event.event_id.clone(),
                     event: event_name(&event.event),
-                    body: serde_json::to_vec(event).unwrap_or_default(),
+                    body: body.unwrap_or_default(),
                 };
                 let mut seen = Vec::new();
                 hook.deliver_from(&delivery, made + 1, shutdown, &mut |a: &Attempt| seen.push(a.clone())).await;

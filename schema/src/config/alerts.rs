@@ -164,6 +164,8 @@ fn three_hours() -> u32 {
 #[serde(rename_all = "lowercase")]
 pub enum NotifierKind {
     Webhook,
+    /// A Slack incoming webhook (`url`): a message with the numbers, the posts and the link.
+    Slack,
     Email,
     /// Only the alert log (ClickHouse `alerts` table and the service log).
     Log,
@@ -277,9 +279,9 @@ impl AlertsConfig {
         for (i, n) in self.notifier.iter().enumerate() {
             let at = |key: &str| format!("notifier[{i}].{key}");
             match n.kind {
-                NotifierKind::Webhook => match &n.url {
+                NotifierKind::Webhook | NotifierKind::Slack => match &n.url {
                     Some(url) => p.url(url, &["http", "https"], at("url")),
-                    None => p.push(at("url"), "a webhook needs a url"),
+                    None => p.push(at("url"), "a webhook or slack notifier needs a url"),
                 },
                 NotifierKind::Email => {
                     p.check(
