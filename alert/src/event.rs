@@ -134,28 +134,6 @@ pub fn severity_of(s: &str) -> Severity {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn links_and_ids() {
-        let zone: Tz = "Asia/Ho_Chi_Minh".parse().unwrap();
-        let end = local(Utc.with_ymd_and_hms(2026, 11, 30, 1, 0, 0).unwrap(), zone);
-        assert_eq!(end.to_rfc3339(), "2026-11-30T08:00:00+07:00");
-        let span = Span { start: end - chrono::Duration::hours(1), end };
-        let scope = Scope { topic: "flooding".into(), place: "*".into() };
-        let base = url::Url::parse("https://citypulse.example.vn/app").unwrap();
-        assert_eq!(
-            dashboard_url(Some(&base), &scope, &span).unwrap(),
-            "https://citypulse.example.vn/app/?topic=flooding&place=*&since=2026-11-30T07%3A00%3A00%2B07%3A00&until=2026-11-30T08%3A00%3A00%2B07%3A00"
-        );
-        assert_eq!(dashboard_url(None, &scope, &span), None);
-        assert_eq!(stable_id(&["a", "b"]), stable_id(&["a", "b"]));
-        assert_ne!(stable_id(&["ab", ""]), stable_id(&["a", "b"]));
-    }
-}
-
 /// A clearly marked test event (`citypulse alert test-notify`): rule `test-notification`, kind
 /// `test`, no real numbers, its one "post" saying it is a test.
 pub fn test_event(zone: Tz, now: DateTime<Utc>) -> AlertEvent {
@@ -191,5 +169,27 @@ pub fn test_event(zone: Tz, now: DateTime<Utc>) -> AlertEvent {
         dashboard_url: None,
         fired_at: at,
         resolved_at: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_and_ids() {
+        let zone: Tz = "Asia/Ho_Chi_Minh".parse().unwrap();
+        let end = local(Utc.with_ymd_and_hms(2026, 11, 30, 1, 0, 0).unwrap(), zone);
+        assert_eq!(end.to_rfc3339(), "2026-11-30T08:00:00+07:00");
+        let span = Span { start: end - chrono::Duration::hours(1), end };
+        let scope = Scope { topic: "flooding".into(), place: "*".into() };
+        let base = url::Url::parse("https://citypulse.example.vn/app").unwrap();
+        assert_eq!(
+            dashboard_url(Some(&base), &scope, &span).unwrap(),
+            "https://citypulse.example.vn/app/?topic=flooding&place=*&since=2026-11-30T07%3A00%3A00%2B07%3A00&until=2026-11-30T08%3A00%3A00%2B07%3A00"
+        );
+        assert_eq!(dashboard_url(None, &scope, &span), None);
+        assert_eq!(stable_id(&["a", "b"]), stable_id(&["a", "b"]));
+        assert_ne!(stable_id(&["ab", ""]), stable_id(&["a", "b"]));
     }
 }
