@@ -11,17 +11,21 @@
 //! - [`event`]: the event JSON (webhook body, `--format json`, `alert_events.body`).
 //! - [`history`]: `alert_events` and `alert_notifications`; open alerts read back on start.
 //! - [`deliver`]: webhook delivery (signature, retries, Retry-After); [`notify`]: the notifiers;
-//!   [`slack`]: the Slack message of an event.
+//!   [`slack`]: the Slack message of an event; [`email`]: SMTP delivery, [`mail`]: an event's
+//!   e-mail; [`message`]: the headline and numbers every human-read channel shows.
 //! - [`service`]: the stage (`run`) and `evaluate_once` for `citypulse alert --once`;
 //!   [`backtest`]: the rules replayed over history, writing and sending nothing.
 
 pub mod backtest;
 pub mod deliver;
+pub mod email;
 pub mod engine;
 pub mod event;
 pub mod history;
 pub mod judge;
 pub mod lifecycle;
+pub mod mail;
+pub mod message;
 pub mod notify;
 pub mod observe;
 pub mod service;

@@ -3,8 +3,10 @@
 //! is recorded in `alert_notifications` as it ends.
 
 use crate::deliver::{Attempt, Delivery, EventName, Outcome, RetryPolicy, Webhook};
+use crate::email::Mailer;
 use crate::event::AlertEvent;
 use crate::history::History;
+use crate::mail::Mail;
 use schema::config::alerts::{Notifier, NotifierKind};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,14 +18,19 @@ use tokio_util::sync::CancellationToken;
 pub enum NotifierError {
     #[error("notifier {notifier}: secret_env names {var}, which is not set (refusing to send unsigned)")]
     MissingSecret { notifier: String, var: String },
-    #[error("notifier {0}: the email channel is not built yet (a later issue); use webhook or log")]
-    NotBuilt(String),
+    #[error("notifier {notifier}: {var} (the SMTP login) is not set")]
+    MissingLogin { notifier: String, var: String },
+    #[error("notifier {notifier}: {reason}")]
+    Email { notifier: String, reason: String },
+    #[error("notifier {0}: a webhook or slack notifier needs a url")]
+    NoUrl(String),
 }
 
 enum Channel {
     Webhook(Webhook),
     /// A Slack incoming webhook: the same delivery as a webhook, a Slack message as the body.
     Slack(Webhook),
+    Email(Mailer),
     Log,
 }
 
@@ -57,8 +64,11 @@ impl Notifiers {
                     let policy = RetryPolicy { max_attempts: n.max_attempts, ..retry.clone() };
                     Channel::Slack(Webhook::new(&n.name, url.clone(), None, policy))
                 }
+                (NotifierKind::Email, _) => Channel::Email(Mailer::new(n, &env, retry.clone())?),
                 (NotifierKind::Log, _) => Channel::Log,
-                _ => return Err(NotifierError::NotBuilt(n.name.clone())),
+                (NotifierKind::Webhook | NotifierKind::Slack, None) => {
+                    return Err(NotifierError::NoUrl(n.name.clone()))
+                }
             };
             channels.insert(n.name.clone(), channel);
         }
@@ -102,6 +112,12 @@ impl Notifiers {
         let Some(channel) = self.channels.get(notifier) else { return Vec::new() };
         match channel {
             Channel::Log => vec![log(event, notifier)],
+            Channel::Email(mailer) => {
+                let mut seen = Vec::new();
+                let mail = crate::mail::alert_mail(event);
+                mailer.deliver_from(&mail, made + 1, shutdown, &mut |a: &Attempt| seen.push(a.clone())).await;
+                seen
+            }
             Channel::Webhook(hook) | Channel::Slack(hook) => {
                 let body = match channel {
                     Channel::Slack(_) => serde_json::to_vec(&crate::slack::message(event)),
@@ -117,6 +133,21 @@ impl Notifiers {
                 seen
             }
         }
+    }
+
+    /// Sends `mail` (the daily digest) through the email notifier `notifier`, attempts numbered
+    /// from `made + 1`; every attempt is returned. `None` when `notifier` is no email notifier.
+    pub async fn send_mail(
+        &self,
+        mail: &Mail,
+        notifier: &str,
+        made: u32,
+        shutdown: &CancellationToken,
+    ) -> Option<Vec<Attempt>> {
+        let Some(Channel::Email(mailer)) = self.channels.get(notifier) else { return None };
+        let mut seen = Vec::new();
+        mailer.deliver_from(mail, made + 1, shutdown, &mut |a: &Attempt| seen.push(a.clone())).await;
+        Some(seen)
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {

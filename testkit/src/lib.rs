@@ -3,9 +3,11 @@
 //!
 //! [`proxy`]: a fault-injecting proxy to put in front of ClickHouse's HTTP port.
 //! [`kafka`]: a consumer group's committed offsets and the partitions' ends, asked without joining.
+//! [`smtp`]: an SMTP server (aiosmtpd) on 127.0.0.1 that hands back what it received.
 
 pub mod kafka;
 pub mod proxy;
+pub mod smtp;
 
 /// The address of a service from the environment. When the variable is unset the test is skipped,
 /// unless `CITYPULSE_REQUIRE_SERVICES` is set (as `make test` and CI do): then a missing service is

@@ -82,7 +82,17 @@ impl TestDb {
 
     pub fn deps_with(&self, notifiers: &[Notifier], secret: Option<&str>, policy: RetryPolicy) -> AlertDeps {
         let secret = secret.map(str::to_owned);
-        let notifiers = Notifiers::build(notifiers, |_| secret.clone(), &policy).expect("notifiers");
+        self.deps_env(notifiers, move |_| secret.clone(), policy)
+    }
+
+    /// Deps whose notifiers read their secrets (and SMTP logins) through `env`.
+    pub fn deps_env(
+        &self,
+        notifiers: &[Notifier],
+        env: impl Fn(&str) -> Option<String>,
+        policy: RetryPolicy,
+    ) -> AlertDeps {
+        let notifiers = Notifiers::build(notifiers, env, &policy).expect("notifiers");
         AlertDeps {
             client: self.client.clone(),
             notifiers,

@@ -12,6 +12,46 @@ pub struct AlertsConfig {
     pub rule: Vec<AlertRule>,
     #[serde(default)]
     pub notifier: Vec<Notifier>,
+    /// The daily digest: the day before's report, e-mailed every morning.
+    #[serde(default)]
+    pub digest: Option<Digest>,
+}
+
+/// `[digest]`: when the day before's report is sent, and through which (email) notifiers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Digest {
+    /// Time of day in the city's zone, `HH:MM`.
+    pub time: String,
+    /// Email notifier names.
+    pub notify: Vec<String>,
+    /// The report's language: `vi` (default) or `en`.
+    #[serde(default = "vi")]
+    pub lang: String,
+}
+
+fn vi() -> String {
+    "vi".into()
+}
+
+impl Digest {
+    /// The time of day; `None` when `time` is not `HH:MM`.
+    pub fn time_of_day(&self) -> Option<chrono::NaiveTime> {
+        chrono::NaiveTime::parse_from_str(self.time.trim(), "%H:%M").ok()
+    }
+}
+
+/// How an email notifier talks to its SMTP server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// Plain connection upgraded with STARTTLS, which must be offered (the default; port 587).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption: only for a relay on the same host or a trusted network (port 25).
+    Plain,
 }
 
 /// What a rule watches.
@@ -183,6 +223,9 @@ pub struct Notifier {
     /// Email: SMTP server `host:port`.
     #[serde(default)]
     pub smtp_server: Option<String>,
+    /// Email: `starttls` (default), `tls` or `plain`.
+    #[serde(default)]
+    pub smtp_security: SmtpSecurity,
     /// Email: sender address.
     #[serde(default)]
     pub from: Option<String>,
@@ -308,6 +351,40 @@ impl AlertsConfig {
                 "only a webhook signs what it sends",
             );
             p.check((1..=20).contains(&n.max_attempts), at("max_attempts"), "must be 1..=20");
+            p.check(
+                n.kind == NotifierKind::Email
+                    || (n.smtp_server.is_none()
+                        && n.from.is_none()
+                        && n.to.is_empty()
+                        && n.smtp_user_env.is_none()
+                        && n.smtp_password_env.is_none()),
+                at("smtp_server"),
+                "smtp_server, from, to and smtp_*_env are only for an email notifier",
+            );
+            p.check(
+                n.smtp_user_env.is_some() == n.smtp_password_env.is_some(),
+                at("smtp_user_env"),
+                "give both smtp_user_env and smtp_password_env, or neither",
+            );
+        }
+        if let Some(d) = &self.digest {
+            self.validate_digest(d, p);
+        }
+    }
+
+    fn validate_digest(&self, d: &Digest, p: &mut FileProblems<'_>) {
+        p.check(d.time_of_day().is_some(), "digest.time", format!("{:?}: use HH:MM, e.g. \"07:30\"", d.time));
+        p.check(d.lang == "vi" || d.lang == "en", "digest.lang", "vi or en");
+        p.check(!d.notify.is_empty(), "digest.notify", "name at least one email notifier");
+        for name in &d.notify {
+            match self.notifier.iter().find(|n| &n.name == name) {
+                None => p.push("digest.notify", format!("unknown notifier {name:?}")),
+                Some(n) => p.check(
+                    n.kind == NotifierKind::Email,
+                    "digest.notify",
+                    format!("{name:?} is not an email notifier (the digest is an e-mail)"),
+                ),
+            }
         }
     }
 }
@@ -380,5 +457,26 @@ mod tests {
         let signed_log = format!("{}secret_env = \"X\"\n", rule("kind = \"volume_spike\"\nthreshold = 3.0"));
         assert!(problems(&signed_log).iter().any(|p| p.contains("only a webhook signs")), "{signed_log}");
         assert!(problems(&rule("kind = \"volume_spike\"\nthreshold = 3.0")).is_empty());
+    }
+
+    #[test]
+    fn check_config_names_a_bad_digest() {
+        const MAIL: &str = "[[notifier]]\nname = \"office_mail\"\nkind = \"email\"\nsmtp_server = \"mail.example.vn:587\"\nfrom = \"citypulse@example.vn\"\nto = [\"office@example.vn\"]\n";
+        let config = |digest: &str| format!("{LOG}{MAIL}[digest]\n{digest}\n");
+        assert!(problems(&config("time = \"07:30\"\nnotify = [\"office_mail\"]")).is_empty());
+        let cases = [
+            ("time = \"7h30\"\nnotify = [\"office_mail\"]", "digest.time"),
+            ("time = \"07:30\"\nnotify = [\"log\"]", "not an email notifier"),
+            ("time = \"07:30\"\nnotify = [\"pager\"]", "unknown notifier"),
+            ("time = \"07:30\"\nnotify = [\"office_mail\"]\nlang = \"fr\"", "digest.lang"),
+        ];
+        for (digest, want) in cases {
+            let found = problems(&config(digest));
+            assert!(found.iter().any(|p| p.contains(want)), "{digest}: {found:?}");
+        }
+        let half_login = format!("{MAIL}smtp_user_env = \"SMTP_USER\"\n");
+        assert!(problems(&half_login).iter().any(|p| p.contains("both smtp_user_env")), "{half_login}");
+        let stray = format!("{LOG}to = [\"a@b.vn\"]\n");
+        assert!(problems(&stray).iter().any(|p| p.contains("only for an email notifier")), "{stray}");
     }
 }
