@@ -114,6 +114,13 @@ pub enum AlertView {
         /// The notifier's name in alerts.toml.
         name: String,
     },
+    /// Send the daily digest of a day now through [digest].notify, even if it was sent
+    /// already, and print each notifier's outcome.
+    Digest {
+        /// The day, YYYY-MM-DD (default: yesterday in the city's zone).
+        #[arg(long)]
+        date: Option<String>,
+    },
     /// Alerts fired since a time, newest first, with their state and delivery outcomes.
     History {
         /// 7d, 12h, 2026-11-20, 2026-11-20 08:00 or RFC 3339.

@@ -486,6 +486,7 @@ fn deps(client: &clickhouse::Client, config: &AlertsConfig) -> AlertDeps {
         client: client.clone(),
         notifiers: Notifiers::build(&config.notifier, |_| None, &RetryPolicy::default()).expect("notifiers"),
         health: stagekit::Health::default().stage(stagekit::StageName::Alert),
+        digest: None,
     }
 }
 
@@ -570,6 +571,7 @@ async fn main() {
         notify: alerts.rule.iter().map(|r| (r.name.clone(), r.notify.clone())).collect(),
         rules: alerts.rule.clone(),
         public_url: Some(url::Url::parse("https://citypulse.example.vn").expect("url")),
+        digest: None,
     };
 
     // Warm-up (caches, first connections), then the measured cycles.

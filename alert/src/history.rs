@@ -97,9 +97,20 @@ impl History {
     }
 
     pub async fn record_attempt(&self, e: &AlertEvent, notifier: &str, a: &Attempt) -> Result<(), ClickHouseError> {
+        self.record_attempt_of(&e.event_id, &e.alert_id, notifier, a).await
+    }
+
+    /// Records an attempt of a delivery that is no alert event (the daily digest).
+    pub async fn record_attempt_of(
+        &self,
+        event_id: &str,
+        alert_id: &str,
+        notifier: &str,
+        a: &Attempt,
+    ) -> Result<(), ClickHouseError> {
         let row = NotificationRow {
-            event_id: &e.event_id,
-            alert_id: &e.alert_id,
+            event_id,
+            alert_id,
             notifier,
             attempt: a.attempt,
             outcome: a.outcome.as_str(),
@@ -112,6 +123,23 @@ impl History {
             self.table_client().insert::<NotificationRow<'_>>("alert_notifications").await.map_err(fail)?;
         insert.write(&row).await.map_err(fail)?;
         insert.end().await.map_err(fail)
+    }
+
+    /// Per notifier, the attempts made on delivery `event_id` and whether it finished
+    /// (delivered or failed for good).
+    pub async fn attempts_of(&self, event_id: &str) -> Result<HashMap<String, (u32, bool)>, ClickHouseError> {
+        let rows: Vec<(String, u32, u64)> = self
+            .client
+            .query(&format!(
+                "SELECT notifier, max(attempt), countIf(outcome != 'retrying') FROM {}.alert_notifications \
+                 WHERE event_id = ? GROUP BY notifier",
+                self.db
+            ))
+            .bind(event_id)
+            .fetch_all()
+            .await
+            .map_err(|e| ClickHouseError::new("reading delivery attempts", e))?;
+        Ok(rows.into_iter().map(|(n, made, finished)| (n, (made, finished > 0))).collect())
     }
 
     /// Notes that the open alerts `alert_ids` held at `t` (unix seconds).

@@ -14,10 +14,12 @@
 //!   [`slack`]: the Slack message of an event; [`email`]: SMTP delivery, [`mail`]: an event's
 //!   e-mail; [`message`]: the headline and numbers every human-read channel shows.
 //! - [`service`]: the stage (`run`) and `evaluate_once` for `citypulse alert --once`;
-//!   [`backtest`]: the rules replayed over history, writing and sending nothing.
+//!   [`backtest`]: the rules replayed over history, writing and sending nothing;
+//!   [`digest`]: the day before's report e-mailed every morning.
 
 pub mod backtest;
 pub mod deliver;
+pub mod digest;
 pub mod email;
 pub mod engine;
 pub mod event;

@@ -6,6 +6,9 @@ use crate::event::AlertEvent;
 
 /// `Alert (critical): flood_terms — flooding, district_7`.
 pub fn headline(e: &AlertEvent) -> String {
+    if e.kind == "test" {
+        return "TEST — not an alert: citypulse notification check".to_owned();
+    }
     let what = match e.event.as_str() {
         "resolved" => "Resolved",
         "renotified" => "Still firing, worse",

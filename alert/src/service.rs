@@ -4,6 +4,7 @@
 //! shutdown left unfinished, with the same delivery ids.
 
 use crate::deliver::RetryPolicy;
+use crate::digest::{DigestPlan, RenderDigest};
 use crate::engine::Engine;
 use crate::event::AlertEvent;
 use crate::history::History;
@@ -47,6 +48,8 @@ pub struct AlertSettings {
     pub public_url: Option<url::Url>,
     /// Which notifiers each rule names.
     pub notify: BTreeMap<String, Vec<String>>,
+    /// The daily digest, when `[digest]` is configured.
+    pub digest: Option<DigestPlan>,
 }
 
 impl AlertSettings {
@@ -60,15 +63,22 @@ impl AlertSettings {
             rules: config.alerts.rule.clone(),
             public_url: s.serve.public_url.clone(),
             notify: config.alerts.rule.iter().map(|r| (r.name.clone(), r.notify.clone())).collect(),
+            digest: config
+                .alerts
+                .digest
+                .as_ref()
+                .and_then(|d| Some(DigestPlan { time: d.time_of_day()?, notify: d.notify.clone(), tz: config.tz() })),
         })
     }
 }
 
-/// What the stage is handed: the ClickHouse client, the notifiers and its health.
+/// What the stage is handed: the ClickHouse client, the notifiers, its health, and what renders
+/// the daily digest (the report lives in the binary, which sets it).
 pub struct AlertDeps {
     pub client: Client,
     pub notifiers: Notifiers,
     pub health: StageHealth,
+    pub digest: Option<RenderDigest>,
 }
 
 impl AlertDeps {
@@ -76,7 +86,7 @@ impl AlertDeps {
     pub fn from_config(config: &Config, health: StageHealth) -> Result<Self, AlertError> {
         let notifiers =
             Notifiers::build(&config.alerts.notifier, |var| std::env::var(var).ok(), &RetryPolicy::default())?;
-        Ok(AlertDeps { client: store::client(&config.services.clickhouse), notifiers, health })
+        Ok(AlertDeps { client: store::client(&config.services.clickhouse), notifiers, health, digest: None })
     }
 }
 
@@ -94,7 +104,7 @@ pub async fn run(
     deps: AlertDeps,
     shutdown: CancellationToken,
 ) -> Result<AlertStats, AlertError> {
-    let AlertDeps { client, notifiers, health } = deps;
+    let AlertDeps { client, notifiers, health, digest } = deps;
     if !store::migrate_when_reachable(&client, &settings.db, settings.zone, &health, &shutdown).await? {
         return Ok(AlertStats::default());
     }
@@ -105,6 +115,20 @@ pub async fn run(
     let deliveries_stop = CancellationToken::new();
     let mut tasks = JoinSet::new();
     resume(&settings, &history, &notifiers, &mut tasks, &deliveries_stop).await?;
+    let digest = match (&settings.digest, digest) {
+        (Some(plan), Some(render)) => Some(tokio::spawn(crate::digest::run(
+            plan.clone(),
+            render,
+            notifiers.clone(),
+            history.clone(),
+            shutdown.clone(),
+        ))),
+        (Some(_), None) => {
+            tracing::warn!("[digest] is configured but nothing renders the report here; no digest is sent");
+            None
+        }
+        _ => None,
+    };
     let mut stats = AlertStats::default();
     let mut tick = tokio::time::interval(settings.every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -140,6 +164,9 @@ pub async fn run(
     // what is unfinished is resumed on the next start.
     deliveries_stop.cancel();
     while tasks.join_next().await.is_some() {}
+    if let Some(digest) = digest {
+        let _ = digest.await;
+    }
     Ok(stats)
 }
 

@@ -78,6 +78,10 @@ async fn a_fired_alert_is_mailed_with_subject_numbers_posts_and_chart() {
     assert!(text.contains("Nguyễn Hữu Thọ") || text.contains("ngap"), "{text}");
     assert!(text.contains("Dashboard: https://citypulse.example.vn/?topic=flooding&place=district_7"), "{text}");
     let html = mail["html"].as_str().expect("a text/html part");
+    if let Ok(dir) = std::env::var("CITYPULSE_MAIL_DUMP") {
+        // To look at the message as the office will (open it in a browser).
+        std::fs::write(format!("{dir}/alert-email.html"), html).expect("dump");
+    }
     assert!(html.contains("This window") && html.contains("Threshold"), "the chart: {html}");
     assert!(html.contains("<td>12</td>"), "the posts count: {html}");
     assert_eq!(html.matches("<blockquote").count(), 5, "{html}");

@@ -1,4 +1,4 @@
-//! `citypulse alert --once` and `citypulse alert history` (the service itself runs through
+//! `citypulse alert --once`, `alert backtest`, `alert test-notify`, `alert digest` and `alert history` (the service itself runs through
 //! `stages`). The logic lives in the `alert` crate.
 
 use super::time_args::parse_instant;
@@ -62,7 +62,8 @@ pub fn run(cli: &Cli, args: &AlertArgs) -> Result<ExitCode> {
             let event = alert::event::test_event(tz, now);
             let attempts = runtime.block_on(deps.notifiers.deliver(&event, name, 0, &Default::default()));
             for a in &attempts {
-                let status = a.http_status.map_or(String::new(), |s| format!(" HTTP {s}"));
+                // An HTTP status for webhooks, an SMTP reply code for e-mail.
+                let status = a.http_status.map_or(String::new(), |s| format!(" (status {s})"));
                 println!(
                     "attempt {}: {}{status}{}",
                     a.attempt,
@@ -74,6 +75,7 @@ pub fn run(cli: &Cli, args: &AlertArgs) -> Result<ExitCode> {
             println!("test notification through {name}: {}", if delivered { "delivered" } else { "NOT delivered" });
             return Ok(if delivered { ExitCode::SUCCESS } else { ExitCode::from(1) });
         }
+        Some(AlertView::Digest { date }) => return send_digest(&config, &settings, date.as_deref(), &runtime),
         _ => {}
     }
     if let Some(AlertView::History { since, state, format }) = &args.view {
@@ -91,6 +93,42 @@ pub fn run(cli: &Cli, args: &AlertArgs) -> Result<ExitCode> {
     let events = runtime.block_on(alert::evaluate_once(&settings, deps, at, args.dry_run))?;
     print_events(&events, args.format);
     Ok(ExitCode::SUCCESS)
+}
+
+/// `citypulse alert digest [--date D]`: the digest of D (default yesterday) sent now through every
+/// `[digest].notify` notifier, whether or not it went out before; exit 1 unless every one took it.
+fn send_digest(
+    config: &schema::config::Config,
+    settings: &alert::AlertSettings,
+    date: Option<&str>,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<ExitCode> {
+    let plan = settings.digest.as_ref().context("no [digest] in alerts.toml: nothing says where the digest goes")?;
+    let date = match date {
+        Some(d) => {
+            chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").with_context(|| format!("--date {d:?}: use YYYY-MM-DD"))?
+        }
+        None => chrono::Utc::now().with_timezone(&plan.tz).date_naive() - chrono::Duration::days(1),
+    };
+    let deps = alert::AlertDeps::from_config(config, stagekit::Health::default().stage(stagekit::StageName::Alert))?;
+    let render = crate::serve::digest::renderer(config)?.context("the digest renderer")?;
+    let history = History::new(deps.client.clone(), settings.db.clone());
+    let sent = runtime.block_on(async {
+        store::migrate(&deps.client, &settings.db, settings.zone).await?;
+        let stop = tokio_util::sync::CancellationToken::new();
+        alert::digest::send(plan, date, true, &render, &deps.notifiers, &history, &stop)
+            .await
+            .map_err(anyhow::Error::from)
+    })?;
+    let mut all = true;
+    for (notifier, attempts) in &sent {
+        let last = attempts.last();
+        let delivered = last.is_some_and(|a| a.outcome == alert::deliver::Outcome::Delivered);
+        all &= delivered;
+        let why = last.and_then(|a| a.error.as_deref()).map(|e| format!(" ({e})")).unwrap_or_default();
+        println!("digest of {date} through {notifier}: {}{why}", if delivered { "delivered" } else { "NOT delivered" });
+    }
+    Ok(if all { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 /// `5m`, `15m`, `1h`, `1d`: at least a minute (evaluations are floored to the minute).

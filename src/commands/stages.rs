@@ -170,7 +170,8 @@ async fn build(
         }
         StageName::Alert => {
             let settings = alert::AlertSettings::from_config(config)?;
-            let deps = alert::AlertDeps::from_config(config, stage_health)?;
+            let mut deps = alert::AlertDeps::from_config(config, stage_health)?;
+            deps.digest = crate::serve::digest::renderer(config)?;
             Box::new(move |token| Box::pin(async move { render(alert::run(settings, deps, token).await) }))
         }
         StageName::Serve => {

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod digest;
 pub mod openapi;
 pub mod page;
 pub mod params;

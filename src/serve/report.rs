@@ -245,6 +245,66 @@ pub fn render(s: &Summary, city: &str, lang: Lang) -> String {
     h
 }
 
+/// The report's title in `lang` (the digest's subject).
+pub fn title(lang: Lang) -> &'static str {
+    if lang == Lang::Vi {
+        VI.title
+    } else {
+        EN.title
+    }
+}
+
+/// The report as plain text: the digest e-mail's text part, for clients that show no HTML.
+pub fn render_text(s: &Summary, city: &str, lang: Lang) -> String {
+    let w = if lang == Lang::Vi { &VI } else { &EN };
+    let label = |vi: &str, en: &str| if lang == Lang::Vi { vi.to_owned() } else { en.to_owned() };
+    let mut topics: Vec<&TopicDay> = s.topics.iter().collect();
+    topics.sort_by_key(|t| (std::cmp::Reverse(t.day.posts), t.topic.clone()));
+    let unit = if lang == Lang::Vi { "bài" } else { "posts" };
+    let mut t = format!("{} — {city} — {}\n\n{}\n", w.title, s.date, w.topics);
+    for d in topics.iter().filter(|d| d.day.posts > 0) {
+        let _ = writeln!(
+            t,
+            "- {}: {} {unit} · {} {} · {} {} ({} {})",
+            label(&d.label_vi, &d.label_en),
+            d.day.posts,
+            d.day.negative,
+            w.negative.to_lowercase(),
+            w.net.to_lowercase(),
+            signed(d.day.net_sentiment, 2),
+            w.vs_day.to_lowercase(),
+            change(&d.vs_previous_day)
+        );
+    }
+    let _ = write!(t, "\n{}\n", w.places);
+    for p in &s.places_moved {
+        let _ = writeln!(
+            t,
+            "- {}: {} ({} {})",
+            label(&p.label_vi, &p.label_en),
+            p.posts,
+            w.day_before.to_lowercase(),
+            p.previous_day
+        );
+    }
+    let _ = write!(t, "\n{}\n", w.alerts);
+    if s.alerts.is_empty() {
+        let _ = writeln!(t, "{}", w.no_alerts);
+    }
+    for a in &s.alerts {
+        let r = &a.row;
+        let _ = writeln!(t, "- {} · {} · {}: {} / {} · {:.2}", r.state, r.severity, r.rule, r.topic, r.place, r.peak);
+    }
+    let _ = write!(t, "\n{}\n", w.examples);
+    for d in topics.iter().filter(|d| !d.examples.is_empty()) {
+        for p in &d.examples {
+            let _ = writeln!(t, "- [{}] ({}) {}", label(&d.label_vi, &d.label_en), p.sentiment, p.text_redacted);
+        }
+    }
+    let _ = write!(t, "\n{}\n", w.footer);
+    t
+}
+
 const STYLE: &str = "body{font:14px/1.45 system-ui,'Segoe UI',Roboto,'Noto Sans',sans-serif;color:#1b1f24;max-width:980px;margin:2rem auto;padding:0 1rem}\
 h1{font-size:1.5rem;margin:0}.sub{color:#59636e;margin-top:.2rem}h2{font-size:1.1rem;margin-top:1.6rem;border-bottom:1px solid #d6dae0}\
 table{border-collapse:collapse;width:100%;font-size:13px}th,td{border-bottom:1px solid #e3e6ea;padding:.3rem .4rem;text-align:left;vertical-align:middle}\

@@ -66,6 +66,7 @@ impl TestDb {
             notify: config.rule.iter().map(|r| (r.name.clone(), r.notify.clone())).collect(),
             rules: config.rule,
             public_url: Some(url::Url::parse("https://citypulse.example.vn").expect("url")),
+            digest: None,
         }
     }
 
@@ -97,6 +98,7 @@ impl TestDb {
             client: self.client.clone(),
             notifiers,
             health: stagekit::Health::default().stage(stagekit::StageName::Alert),
+            digest: None,
         }
     }
 
