@@ -250,37 +250,14 @@ impl Webhook {
         shutdown: &CancellationToken,
         on_attempt: &mut (dyn FnMut(&Attempt) + Send),
     ) -> Attempt {
-        let mut n = first_attempt.max(1);
-        loop {
-            let at = Utc::now();
+        let once = move |at: DateTime<Utc>| async move {
             let exchange = tokio::select! {
                 ex = self.exchange(d, at) => ex,
                 () = shutdown.cancelled() => Exchange::Aborted,
             };
-            let (outcome, wait) = self.decide(n, &exchange);
-            let attempt = exchange.into_attempt(n, outcome, at);
-            self.report(d, &attempt);
-            on_attempt(&attempt);
-            let Some(wait) = wait else { return attempt };
-            // Waiting is where a shutdown would otherwise be held up: give in at once.
-            tokio::select! {
-                () = tokio::time::sleep(wait) => {}
-                () = shutdown.cancelled() => return attempt,
-            }
-            n = n.saturating_add(1);
-        }
-    }
-
-    /// The outcome of attempt `n` and, if another follows, the wait before it.
-    fn decide(&self, n: u32, exchange: &Exchange) -> (Outcome, Option<Duration>) {
-        match exchange.verdict() {
-            Verdict::Delivered => (Outcome::Delivered, None),
-            Verdict::Fail => (Outcome::Failed, None),
-            // Cut short by us, not refused by the receiver: owed another attempt after restart.
-            Verdict::Interrupted => (Outcome::Retrying, None),
-            Verdict::Retry { .. } if n >= self.policy.max_attempts => (Outcome::Failed, None),
-            Verdict::Retry { retry_after } => (Outcome::Retrying, Some(self.policy.wait_after(n, retry_after))),
-        }
+            exchange.into_tried()
+        };
+        attempt_loop(&self.policy, first_attempt, shutdown, on_attempt, once, |a| self.report(d, a)).await
     }
 
     /// One POST, bounded by the policy's timeout (which also bounds reading an error body).
@@ -351,9 +328,9 @@ enum Exchange {
     Aborted,
 }
 
-/// The retry classification of an exchange.
+/// The retry classification of an exchange (any channel's).
 #[derive(Debug, PartialEq, Eq)]
-enum Verdict {
+pub(crate) enum Verdict {
     Delivered,
     Retry { retry_after: Option<Duration> },
     Fail,
@@ -370,13 +347,74 @@ impl Exchange {
         }
     }
 
-    fn into_attempt(self, attempt: u32, outcome: Outcome, at: DateTime<Utc>) -> Attempt {
-        let (http_status, error) = match self {
+    fn into_tried(self) -> Tried {
+        let verdict = self.verdict();
+        let (code, error) = match self {
             Exchange::Answered { status, error, .. } => (Some(status), error),
             Exchange::Transport(e) | Exchange::Unsendable(e) => (None, Some(e)),
             Exchange::Aborted => (None, Some(SHUTTING_DOWN.to_owned())),
         };
-        Attempt { attempt, outcome, http_status, error, at }
+        Tried { verdict, code, error }
+    }
+}
+
+/// One attempt on any channel: its classification, the receiver's code (HTTP status, SMTP
+/// reply) and why it did not go through.
+pub(crate) struct Tried {
+    pub verdict: Verdict,
+    pub code: Option<u16>,
+    pub error: Option<String>,
+}
+
+impl Tried {
+    pub fn interrupted() -> Tried {
+        Tried { verdict: Verdict::Interrupted, code: None, error: Some(SHUTTING_DOWN.to_owned()) }
+    }
+}
+
+/// The outcome of attempt `n` and, if another follows, the wait before it.
+fn decide(policy: &RetryPolicy, n: u32, verdict: &Verdict) -> (Outcome, Option<Duration>) {
+    match *verdict {
+        Verdict::Delivered => (Outcome::Delivered, None),
+        Verdict::Fail => (Outcome::Failed, None),
+        // Cut short by us, not refused by the receiver: owed another attempt after restart.
+        Verdict::Interrupted => (Outcome::Retrying, None),
+        Verdict::Retry { .. } if n >= policy.max_attempts => (Outcome::Failed, None),
+        Verdict::Retry { retry_after } => (Outcome::Retrying, Some(policy.wait_after(n, retry_after))),
+    }
+}
+
+/// The attempt loop every channel shares: `once` makes one attempt (it is handed its start
+/// time); the policy decides whether and when another follows. Attempts are numbered from
+/// `first_attempt`, so a delivery resumed after a restart keeps counting; `report` and
+/// `on_attempt` see each as it ends. A shutdown cuts the wait between attempts at once.
+pub(crate) async fn attempt_loop<F, Fut>(
+    policy: &RetryPolicy,
+    first_attempt: u32,
+    shutdown: &CancellationToken,
+    on_attempt: &mut (dyn FnMut(&Attempt) + Send),
+    once: F,
+    report: impl Fn(&Attempt),
+) -> Attempt
+where
+    F: Fn(DateTime<Utc>) -> Fut,
+    Fut: std::future::Future<Output = Tried>,
+{
+    let mut n = first_attempt.max(1);
+    loop {
+        let at = Utc::now();
+        let Tried { verdict, code, error } = once(at).await;
+        let (outcome, wait) = decide(policy, n, &verdict);
+        let attempt = Attempt { attempt: n, outcome, http_status: code, error, at };
+        report(&attempt);
+        on_attempt(&attempt);
+        let Some(wait) = wait else { return attempt };
+        // Waiting is where a shutdown would otherwise be held up: give in at once.
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = shutdown.cancelled() => return attempt,
+        }
+        n = n.saturating_add(1);
     }
 }
 
@@ -433,7 +471,7 @@ fn status_error(status: StatusCode, body: &str) -> String {
 
 /// An error with its causes, `a: b: c`: reqwest's own message alone ("error sending request")
 /// does not say whether the connection was refused or reset.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {
@@ -504,18 +542,13 @@ mod tests {
 
     #[test]
     fn attempts_run_out_into_failure() {
-        let hook = Webhook::new(
-            "t",
-            Url::parse("http://127.0.0.1:9/").unwrap(),
-            None,
-            RetryPolicy { max_attempts: 3, ..RetryPolicy::default() },
-        );
-        let busy = Exchange::Answered { status: 503, retry_after: None, error: None };
-        assert_eq!(hook.decide(2, &busy), (Outcome::Retrying, Some(Duration::from_secs(2))));
-        assert_eq!(hook.decide(3, &busy), (Outcome::Failed, None));
-        assert_eq!(hook.decide(7, &busy), (Outcome::Failed, None));
-        assert_eq!(hook.decide(3, &Exchange::Aborted), (Outcome::Retrying, None));
-        assert_eq!(hook.decide(1, &Exchange::Unsendable("x".into())), (Outcome::Failed, None));
+        let policy = RetryPolicy { max_attempts: 3, ..RetryPolicy::default() };
+        let busy = Exchange::Answered { status: 503, retry_after: None, error: None }.verdict();
+        assert_eq!(decide(&policy, 2, &busy), (Outcome::Retrying, Some(Duration::from_secs(2))));
+        assert_eq!(decide(&policy, 3, &busy), (Outcome::Failed, None));
+        assert_eq!(decide(&policy, 7, &busy), (Outcome::Failed, None));
+        assert_eq!(decide(&policy, 3, &Exchange::Aborted.verdict()), (Outcome::Retrying, None));
+        assert_eq!(decide(&policy, 1, &Exchange::Unsendable("x".into()).verdict()), (Outcome::Failed, None));
     }
 
     #[test]

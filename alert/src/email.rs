@@ -7,10 +7,9 @@
 //! (STARTTLS not offered, a certificate that does not verify) fail at once, since they would
 //! recur. The reply code is recorded where a webhook's HTTP status is.
 
-use crate::deliver::{Attempt, Outcome, RetryPolicy};
+use crate::deliver::{attempt_loop, error_chain, Attempt, Outcome, RetryPolicy, Tried, Verdict};
 use crate::mail::Mail;
 use crate::notify::NotifierError;
-use chrono::Utc;
 use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -34,14 +33,6 @@ impl fmt::Debug for Mailer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Mailer").field("name", &self.name).field("server", &self.server).finish_non_exhaustive()
     }
-}
-
-/// What one SMTP exchange came to.
-enum Verdict {
-    Delivered(u16),
-    Retry(Option<u16>, String),
-    Fail(Option<u16>, String),
-    Interrupted,
 }
 
 impl Mailer {
@@ -84,49 +75,34 @@ impl Mailer {
         shutdown: &CancellationToken,
         on_attempt: &mut (dyn FnMut(&Attempt) + Send),
     ) -> Attempt {
-        let mut n = first_attempt.max(1);
-        loop {
-            let at = Utc::now();
-            let verdict = tokio::select! {
-                v = self.exchange(mail) => v,
-                () = shutdown.cancelled() => Verdict::Interrupted,
-            };
-            let (outcome, code, error, wait) = match verdict {
-                Verdict::Delivered(code) => (Outcome::Delivered, Some(code), None, None),
-                Verdict::Fail(code, e) => (Outcome::Failed, code, Some(e), None),
-                Verdict::Interrupted => (Outcome::Retrying, None, Some("shutting down".to_owned()), None),
-                Verdict::Retry(code, e) if n >= self.policy.max_attempts => (Outcome::Failed, code, Some(e), None),
-                Verdict::Retry(code, e) => (Outcome::Retrying, code, Some(e), Some(self.policy.wait_after(n, None))),
-            };
-            let attempt = Attempt { attempt: n, outcome, http_status: code, error, at };
-            self.report(mail, &attempt);
-            on_attempt(&attempt);
-            let Some(wait) = wait else { return attempt };
+        let once = move |_at| async move {
             tokio::select! {
-                () = tokio::time::sleep(wait) => {}
-                () = shutdown.cancelled() => return attempt,
+                tried = self.exchange(mail) => tried,
+                () = shutdown.cancelled() => Tried::interrupted(),
             }
-            n = n.saturating_add(1);
-        }
+        };
+        attempt_loop(&self.policy, first_attempt, shutdown, on_attempt, once, |a| self.report(mail, a)).await
     }
 
-    async fn exchange(&self, mail: &Mail) -> Verdict {
+    async fn exchange(&self, mail: &Mail) -> Tried {
+        let fail = |code, error| Tried { verdict: Verdict::Fail, code, error: Some(error) };
+        let retry = |code, error| Tried { verdict: Verdict::Retry { retry_after: None }, code, error: Some(error) };
         let message = match self.message(mail) {
             Ok(m) => m,
-            Err(e) => return Verdict::Fail(None, format!("building the message: {e}")),
+            Err(e) => return fail(None, format!("building the message: {e}")),
         };
         // lettre's timeout bounds each command; this bounds the whole conversation.
         let whole = self.policy.timeout.saturating_mul(3).max(Duration::from_secs(1));
         match tokio::time::timeout(whole, self.transport.send(message)).await {
-            Err(_) => Verdict::Retry(None, format!("timed out after {whole:?}")),
-            Ok(Ok(reply)) => Verdict::Delivered(u16::from(reply.code())),
+            Err(_) => retry(None, format!("timed out after {whole:?}")),
+            Ok(Ok(reply)) => Tried { verdict: Verdict::Delivered, code: Some(u16::from(reply.code())), error: None },
             Ok(Err(e)) => {
                 let code = e.status().map(u16::from);
                 let text = error_chain(&e);
                 if e.is_transient() || e.is_timeout() || (!e.is_permanent() && !e.is_client() && !e.is_tls()) {
-                    Verdict::Retry(code, text)
+                    retry(code, text)
                 } else {
-                    Verdict::Fail(code, text)
+                    fail(code, text)
                 }
             }
         }
@@ -166,16 +142,4 @@ impl Mailer {
             ),
         }
     }
-}
-
-/// The error and its causes on one line (lettre wraps io and TLS errors).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        s.push_str(": ");
-        s.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    s
 }
