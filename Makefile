@@ -6,11 +6,12 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CARGO_FEATURES ?= onnx
 
-.PHONY: help deps models services-start services-stop lint demo test test-rust
+.PHONY: help deps models services-start services-stop lint demo test test-rust bench
 
 help:
 	@echo "make demo   - run the pipeline on the embedded default"
 	@echo "make test   - run the whole test suite (installs deps, starts and stops local services)"
+	@echo "make bench  - every benchmark in one table (QUICK=1: smaller, one round)"
 
 # System packages and the Rust toolchain check (idempotent; quick when everything is present).
 deps:
@@ -32,3 +33,8 @@ lint:
 # The services are stopped whatever happens (trap), and each phase prints its time.
 test: deps
 	@scripts/run-tests.sh
+
+# Every benchmark, one at a time, in one table with the CPU named (benches/all.py; QUICK=1 for a
+# short run). Release build; the big ClickHouse table is built once and reused.
+bench: deps models
+	@QUICK=$(QUICK) python3 benches/all.py

