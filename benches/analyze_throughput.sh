@@ -45,7 +45,11 @@ export CITYPULSE__ANALYZE__METRICS_PORT=${BENCH_METRICS_PORT:-29102} CITYPULSE__
 export CITYPULSE_AUTHOR_KEY=benchmark-author-key-not-secret
 trap 'kill $apid 2>/dev/null || true; scripts/services.sh stop tansu >/dev/null 2>&1 || true' EXIT
 scripts/services.sh start tansu
-$BIN --config "$work/config" ingest 2> "$work/ingest.log"
+# ingest's peak resident memory: the child's ru_maxrss (KB), read by its parent.
+python3 -c 'import resource, subprocess, sys
+r = subprocess.run(sys.argv[2:], stderr=open(sys.argv[1], "w"))
+print(f"peak RSS ingest: {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MB")
+sys.exit(r.returncode)' "$work/ingest.log" "$BIN" --config "$work/config" ingest
 echo "replayed $n posts into tansu"
 
 eval_json=$($BIN --config "$work/config" eval --data "$DATA" --json --threads 2 2>/dev/null)
@@ -64,6 +68,7 @@ while :; do
   sleep 0.2
 done
 rate=$(python3 -c "print(($n - $first) / ($now - $t0))")
+echo "peak RSS analyze: $(awk '/^VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$apid/status") MB"
 python3 - "$rate" "$eval_rate" <<'PY'
 import sys
 rate, ev = float(sys.argv[1]), float(sys.argv[2])

@@ -352,3 +352,7 @@ print(f"\nserve phase: {nreq} requests in {serve_wall:.1f} s; ClickHouse CPU {se
 print(f"direct phase: {nreq} requests in {ch_wall:.1f} s; ClickHouse CPU {ch_ch_cpu:.2f} s "
       f"({ch_ch_cpu / nreq * 1e3:.1f} ms/request, {ch_ch_cpu / ch_wall * 100:.0f}% of a core)")
 PY
+# Peak resident memory of the serve started here (VmHWM), before the trap stops it.
+if [[ -n $serve_pid ]] && [[ -r /proc/$serve_pid/status ]]; then
+  echo "peak RSS serve: $(awk '/^VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$serve_pid/status") MB"
+fi
