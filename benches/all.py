@@ -88,8 +88,8 @@ def cpu_kind():
 class Figure:
     """One row: samples of a value, what it is compared with, and its target."""
 
-    def __init__(self, name, unit, better="higher"):
-        self.name, self.unit, self.better = name, unit, better
+    def __init__(self, name, unit):
+        self.name, self.unit = name, unit
         self.samples, self.side, self.ratio, self.target, self.note = [], "", None, "", ""
 
     def cell(self):
@@ -104,8 +104,8 @@ class Figure:
 FIGURES = {}
 
 
-def figure(key, name, unit, better="higher"):
-    return FIGURES.setdefault(key, Figure(name, unit, better))
+def figure(key, name, unit):
+    return FIGURES.setdefault(key, Figure(name, unit))
 
 
 def replay_round():
@@ -136,7 +136,7 @@ def rss(out, services):
     for service in services:
         m = out and re.search(rf"peak RSS {service}: (\d+) MB", out)
         if m:
-            f = figure(f"rss-{service}", f"peak RSS, {service}", "MB", "lower")
+            f = figure(f"rss-{service}", f"peak RSS, {service}", "MB")
             f.samples.append(float(m.group(1)))
             f.note = {"ingest": "replaying the bench posts into tansu",
                       "analyze": "onnx fp32, 2 threads, after the bench posts",
@@ -200,7 +200,7 @@ def alert_bench():
     out = run("alert_evaluate", ["cargo", "bench", "-q", "-p", "alert", "--bench", "evaluate"], env=env, timeout=3600)
     m = out and re.search(r"runs min (\d+) ms, median (\d+) ms, max (\d+) ms", out)
     if m:
-        f = figure("alert", f"alert evaluation cycle, 20 rules, {BIG_POSTS / 1e6:g}M posts / 90 days", "s", "lower")
+        f = figure("alert", f"alert evaluation cycle, 20 rules, {BIG_POSTS / 1e6:g}M posts / 90 days", "s")
         f.samples = [int(m.group(1)) / 1e3, int(m.group(2)) / 1e3, int(m.group(3)) / 1e3]
         f.target = "≤ 2 s"
         f.note = "min / median / max of the bench's own runs"
@@ -214,7 +214,7 @@ def api_bench():
     serve = out and re.search(r"serve /api/v1/trends dashboard mix, (\d+) requests: p50 ([\d.]+)\s+p95 ([\d.]+)", out)
     direct = out and re.search(r"ClickHouse direct\s+dashboard mix, (\d+) requests: p50 ([\d.]+)\s+p95 ([\d.]+)", out)
     if serve and direct:
-        f = figure("api", f"/api/v1/trends p95, dashboard mix, {BIG_POSTS / 1e6:g}M posts / 90 days", "ms", "lower")
+        f = figure("api", f"/api/v1/trends p95, dashboard mix, {BIG_POSTS / 1e6:g}M posts / 90 days", "ms")
         f.samples.append(float(serve.group(3)))
         f.ratio = float(serve.group(3)) / float(direct.group(3))
         f.side = f"the same SQL straight to ClickHouse: p95 {float(direct.group(3)):.1f} ms (ratio = serve ÷ direct)"
@@ -223,9 +223,7 @@ def api_bench():
     rss(out, ["serve"])
 
 
-def start_clickhouse():
-    env = {"CITYPULSE_SERVICES_DIR": SERVICES, "CITYPULSE_CH_HTTP_PORT": CH_HTTP, "CITYPULSE_CH_TCP_PORT": CH_TCP}
-    return run("services", ["scripts/services.sh", "start", "clickhouse"], env=env) is not None, env
+SERVICES_ENV = {"CITYPULSE_SERVICES_DIR": SERVICES, "CITYPULSE_CH_HTTP_PORT": CH_HTTP, "CITYPULSE_CH_TCP_PORT": CH_TCP}
 
 
 def table(cpu, started):
@@ -267,7 +265,7 @@ def main():
                                     timeout=3600) is not None
         if not ok:
             sys.exit("bench: the release build failed; see target/bench/all/build.log")
-    ch_ok, _ = start_clickhouse()
+    ch_ok = run("services", ["scripts/services.sh", "start", "clickhouse"], env=SERVICES_ENV) is not None
     try:
         # Cheap figures interleave round by round; the expensive ones repeat inside themselves.
         for r in range(ROUNDS):
@@ -283,8 +281,7 @@ def main():
         else:
             log("ClickHouse did not start: the ClickHouse rows are left out (see services.log)")
     finally:
-        run("services", ["scripts/services.sh", "stop", "clickhouse"],
-            env={"CITYPULSE_SERVICES_DIR": SERVICES, "CITYPULSE_CH_HTTP_PORT": CH_HTTP, "CITYPULSE_CH_TCP_PORT": CH_TCP})
+        run("services", ["scripts/services.sh", "stop", "clickhouse"], env=SERVICES_ENV)
     text = table(cpu, started)
     with open(os.path.join(ROOT, "target/bench/summary.md"), "w", encoding="utf-8") as f:
         f.write(text)

@@ -250,13 +250,7 @@ impl Webhook {
         shutdown: &CancellationToken,
         on_attempt: &mut (dyn FnMut(&Attempt) + Send),
     ) -> Attempt {
-        let once = move |at: DateTime<Utc>| async move {
-            let exchange = tokio::select! {
-                ex = self.exchange(d, at) => ex,
-                () = shutdown.cancelled() => Exchange::Aborted,
-            };
-            exchange.into_tried()
-        };
+        let once = move |at: DateTime<Utc>| async move { self.exchange(d, at).await.into_tried() };
         attempt_loop(&self.policy, first_attempt, shutdown, on_attempt, once, |a| self.report(d, a)).await
     }
 
@@ -324,8 +318,6 @@ enum Exchange {
     Transport(String),
     /// The request could not be built; it never would be.
     Unsendable(String),
-    /// Shutdown began while the request was in flight; it was dropped.
-    Aborted,
 }
 
 /// The retry classification of an exchange (any channel's).
@@ -343,7 +335,6 @@ impl Exchange {
             Exchange::Answered { status, retry_after, .. } => status_verdict(*status, *retry_after),
             Exchange::Transport(_) => Verdict::Retry { retry_after: None },
             Exchange::Unsendable(_) => Verdict::Fail,
-            Exchange::Aborted => Verdict::Interrupted,
         }
     }
 
@@ -352,7 +343,6 @@ impl Exchange {
         let (code, error) = match self {
             Exchange::Answered { status, error, .. } => (Some(status), error),
             Exchange::Transport(e) | Exchange::Unsendable(e) => (None, Some(e)),
-            Exchange::Aborted => (None, Some(SHUTTING_DOWN.to_owned())),
         };
         Tried { verdict, code, error }
     }
@@ -364,12 +354,6 @@ pub(crate) struct Tried {
     pub verdict: Verdict,
     pub code: Option<u16>,
     pub error: Option<String>,
-}
-
-impl Tried {
-    pub fn interrupted() -> Tried {
-        Tried { verdict: Verdict::Interrupted, code: None, error: Some(SHUTTING_DOWN.to_owned()) }
-    }
 }
 
 /// The outcome of attempt `n` and, if another follows, the wait before it.
@@ -387,7 +371,8 @@ fn decide(policy: &RetryPolicy, n: u32, verdict: &Verdict) -> (Outcome, Option<D
 /// The attempt loop every channel shares: `once` makes one attempt (it is handed its start
 /// time); the policy decides whether and when another follows. Attempts are numbered from
 /// `first_attempt`, so a delivery resumed after a restart keeps counting; `report` and
-/// `on_attempt` see each as it ends. A shutdown cuts the wait between attempts at once.
+/// `on_attempt` see each as it ends. A shutdown cuts both the attempt in flight (it is dropped and
+/// ends `retrying`, owed after a restart) and the wait between attempts.
 pub(crate) async fn attempt_loop<F, Fut>(
     policy: &RetryPolicy,
     first_attempt: u32,
@@ -403,7 +388,11 @@ where
     let mut n = first_attempt.max(1);
     loop {
         let at = Utc::now();
-        let Tried { verdict, code, error } = once(at).await;
+        let interrupted = || Tried { verdict: Verdict::Interrupted, code: None, error: Some(SHUTTING_DOWN.to_owned()) };
+        let Tried { verdict, code, error } = tokio::select! {
+            tried = once(at) => tried,
+            () = shutdown.cancelled() => interrupted(),
+        };
         let (outcome, wait) = decide(policy, n, &verdict);
         let attempt = Attempt { attempt: n, outcome, http_status: code, error, at };
         report(&attempt);
@@ -547,7 +536,7 @@ mod tests {
         assert_eq!(decide(&policy, 2, &busy), (Outcome::Retrying, Some(Duration::from_secs(2))));
         assert_eq!(decide(&policy, 3, &busy), (Outcome::Failed, None));
         assert_eq!(decide(&policy, 7, &busy), (Outcome::Failed, None));
-        assert_eq!(decide(&policy, 3, &Exchange::Aborted.verdict()), (Outcome::Retrying, None));
+        assert_eq!(decide(&policy, 3, &Verdict::Interrupted), (Outcome::Retrying, None));
         assert_eq!(decide(&policy, 1, &Exchange::Unsendable("x".into()).verdict()), (Outcome::Failed, None));
     }
 

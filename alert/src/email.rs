@@ -36,6 +36,7 @@ impl fmt::Debug for Mailer {
 }
 
 impl Mailer {
+    /// `policy` is the notifier's own (its `max_attempts` already applied).
     pub fn new(n: &Notifier, env: &dyn Fn(&str) -> Option<String>, policy: RetryPolicy) -> Result<Self, NotifierError> {
         let bad = |reason: String| NotifierError::Email { notifier: n.name.clone(), reason };
         let server = n.smtp_server.clone().unwrap_or_default();
@@ -61,7 +62,6 @@ impl Mailer {
             };
             builder = builder.credentials(Credentials::new(read(user_var)?, read(password_var)?));
         }
-        let policy = RetryPolicy { max_attempts: n.max_attempts, ..policy };
         Ok(Mailer { name: n.name.clone(), server, from, to, policy, transport: builder.build() })
     }
 
@@ -75,12 +75,7 @@ impl Mailer {
         shutdown: &CancellationToken,
         on_attempt: &mut (dyn FnMut(&Attempt) + Send),
     ) -> Attempt {
-        let once = move |_at| async move {
-            tokio::select! {
-                tried = self.exchange(mail) => tried,
-                () = shutdown.cancelled() => Tried::interrupted(),
-            }
-        };
+        let once = move |_at| self.exchange(mail);
         attempt_loop(&self.policy, first_attempt, shutdown, on_attempt, once, |a| self.report(mail, a)).await
     }
 

@@ -49,6 +49,7 @@ impl Notifiers {
     ) -> Result<Self, NotifierError> {
         let mut channels = BTreeMap::new();
         for n in config {
+            let policy = RetryPolicy { max_attempts: n.max_attempts, ..retry.clone() };
             let channel = match (n.kind, &n.url) {
                 (NotifierKind::Webhook, Some(url)) => {
                     let secret = match &n.secret_env {
@@ -57,14 +58,10 @@ impl Notifiers {
                         })?),
                         None => None,
                     };
-                    let policy = RetryPolicy { max_attempts: n.max_attempts, ..retry.clone() };
                     Channel::Webhook(Webhook::new(&n.name, url.clone(), secret.map(String::into_bytes), policy))
                 }
-                (NotifierKind::Slack, Some(url)) => {
-                    let policy = RetryPolicy { max_attempts: n.max_attempts, ..retry.clone() };
-                    Channel::Slack(Webhook::new(&n.name, url.clone(), None, policy))
-                }
-                (NotifierKind::Email, _) => Channel::Email(Mailer::new(n, &env, retry.clone())?),
+                (NotifierKind::Slack, Some(url)) => Channel::Slack(Webhook::new(&n.name, url.clone(), None, policy)),
+                (NotifierKind::Email, _) => Channel::Email(Mailer::new(n, &env, policy)?),
                 (NotifierKind::Log, _) => Channel::Log,
                 (NotifierKind::Webhook | NotifierKind::Slack, None) => {
                     return Err(NotifierError::NoUrl(n.name.clone()))
@@ -101,7 +98,7 @@ impl Notifiers {
     }
 
     /// Delivers `event` to `notifier` now (retrying as its policy says) and returns every attempt;
-    /// `None` when no notifier has that name.
+    /// none when no notifier has that name.
     pub async fn deliver(
         &self,
         event: &AlertEvent,
@@ -112,12 +109,7 @@ impl Notifiers {
         let Some(channel) = self.channels.get(notifier) else { return Vec::new() };
         match channel {
             Channel::Log => vec![log(event, notifier)],
-            Channel::Email(mailer) => {
-                let mut seen = Vec::new();
-                let mail = crate::mail::alert_mail(event);
-                mailer.deliver_from(&mail, made + 1, shutdown, &mut |a: &Attempt| seen.push(a.clone())).await;
-                seen
-            }
+            Channel::Email(mailer) => mail_attempts(mailer, &crate::mail::alert_mail(event), made, shutdown).await,
             Channel::Webhook(hook) | Channel::Slack(hook) => {
                 let body = match channel {
                     Channel::Slack(_) => serde_json::to_vec(&crate::slack::message(event)),
@@ -145,14 +137,19 @@ impl Notifiers {
         shutdown: &CancellationToken,
     ) -> Option<Vec<Attempt>> {
         let Some(Channel::Email(mailer)) = self.channels.get(notifier) else { return None };
-        let mut seen = Vec::new();
-        mailer.deliver_from(mail, made + 1, shutdown, &mut |a: &Attempt| seen.push(a.clone())).await;
-        Some(seen)
+        Some(mail_attempts(mailer, mail, made, shutdown).await)
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.channels.keys().map(String::as_str)
     }
+}
+
+/// Every attempt of one mail, numbered on from the `made` before a restart.
+async fn mail_attempts(mailer: &Mailer, mail: &Mail, made: u32, shutdown: &CancellationToken) -> Vec<Attempt> {
+    let mut seen = Vec::new();
+    mailer.deliver_from(mail, made + 1, shutdown, &mut |a: &Attempt| seen.push(a.clone())).await;
+    seen
 }
 
 fn event_name(s: &str) -> EventName {

@@ -1,5 +1,5 @@
-//! `citypulse alert --once`, `alert backtest`, `alert test-notify`, `alert digest` and `alert history` (the service itself runs through
-//! `stages`). The logic lives in the `alert` crate.
+//! `citypulse alert --once`, `alert backtest`, `alert test-notify`, `alert digest` and
+//! `alert history` (the service itself runs through `stages`). The logic lives in the `alert` crate.
 
 use super::time_args::parse_instant;
 use crate::cli::{AlertArgs, AlertView, Cli, ListFormat};
@@ -71,7 +71,7 @@ pub fn run(cli: &Cli, args: &AlertArgs) -> Result<ExitCode> {
                     a.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()
                 );
             }
-            let delivered = attempts.last().is_some_and(|a| a.outcome == alert::deliver::Outcome::Delivered);
+            let delivered = delivered(&attempts);
             println!("test notification through {name}: {}", if delivered { "delivered" } else { "NOT delivered" });
             return Ok(if delivered { ExitCode::SUCCESS } else { ExitCode::from(1) });
         }
@@ -122,13 +122,17 @@ fn send_digest(
     })?;
     let mut all = true;
     for (notifier, attempts) in &sent {
-        let last = attempts.last();
-        let delivered = last.is_some_and(|a| a.outcome == alert::deliver::Outcome::Delivered);
-        all &= delivered;
-        let why = last.and_then(|a| a.error.as_deref()).map(|e| format!(" ({e})")).unwrap_or_default();
-        println!("digest of {date} through {notifier}: {}{why}", if delivered { "delivered" } else { "NOT delivered" });
+        let ok = delivered(attempts);
+        all &= ok;
+        let why = attempts.last().and_then(|a| a.error.as_deref()).map(|e| format!(" ({e})")).unwrap_or_default();
+        println!("digest of {date} through {notifier}: {}{why}", if ok { "delivered" } else { "NOT delivered" });
     }
     Ok(if all { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Whether a delivery's last attempt got through.
+fn delivered(attempts: &[alert::deliver::Attempt]) -> bool {
+    attempts.last().is_some_and(|a| a.outcome == alert::deliver::Outcome::Delivered)
 }
 
 /// `5m`, `15m`, `1h`, `1d`: at least a minute (evaluations are floored to the minute).

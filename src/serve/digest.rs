@@ -24,7 +24,7 @@ pub fn renderer(config: &Config) -> Result<Option<RenderDigest>> {
                 subject: format!("[citypulse] {} {date} — {city}", title(lang)),
                 text: render_text(&summary, &city, lang),
                 html: render(&summary, &city, lang),
-                id: format!("digest-{date}"),
+                id: alert::digest::event_id(date),
             })
         })
     });
