@@ -23,6 +23,10 @@ export CITYPULSE_REQUIRE_SERVICES=1 CITYPULSE_REQUIRE_MODEL=1
 export ORT_DYLIB_PATH="${ORT_DYLIB_PATH:-$root/models/onnxruntime/libonnxruntime.so}"
 
 features="${CARGO_FEATURES:-onnx}"
+# The suite is one build from a clean clone: incremental caches would only cost disk (GBs on CI,
+# which once ran out of it), never time. A developer's own cargo runs keep them.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+scripts/check-disk.sh "${CARGO_TARGET_DIR:-$root/target}" 5
 timed "fmt" cargo fmt --all --check
 timed "clippy" cargo clippy --workspace --all-targets --features "$features" -- -D warnings
 if command -v cargo-nextest >/dev/null 2>&1; then
