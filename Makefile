@@ -6,12 +6,13 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CARGO_FEATURES ?= onnx
 
-.PHONY: help deps models services-start services-stop lint demo test test-rust bench
+.PHONY: help deps models services-start services-stop lint demo test test-rust bench chaos
 
 help:
 	@echo "make demo   - run the pipeline on the embedded default"
 	@echo "make test   - run the whole test suite (installs deps, starts and stops local services)"
 	@echo "make bench  - every benchmark in one table (QUICK=1: smaller, one round)"
+	@echo "make chaos  - each fault once, then fuzzing (CYCLES=N SEED=S FROM=K: randomized cycles)"
 
 # System packages and the Rust toolchain check (idempotent; quick when everything is present).
 deps:
@@ -38,3 +39,8 @@ test: deps
 # short run). Release build; the big ClickHouse table is built once and reused.
 bench: deps models
 	@QUICK=$(QUICK) python3 benches/all.py
+
+# The pipeline under faults on services of its own, then the parsers under fuzzed input
+# (scripts/chaos.sh; CYCLES=N SEED=S FROM=K for randomized cycles).
+chaos: deps models
+	@CYCLES=$(CYCLES) SEED=$(SEED) FROM=$(FROM) scripts/chaos.sh

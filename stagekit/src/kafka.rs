@@ -19,6 +19,7 @@ pub fn producer(k: &KafkaConfig) -> ClientConfig {
         .set("acks", "all")
         .set("compression.type", "lz4")
         .set("message.timeout.ms", k.delivery_timeout_ms.to_string())
+        .set("socket.timeout.ms", k.socket_timeout_ms.to_string())
         // Pages and batches arrive in bursts; a few ms of lingering packs them into few requests.
         .set("linger.ms", "5");
     c
@@ -36,7 +37,8 @@ pub fn consumer(k: &KafkaConfig, group: &str) -> ClientConfig {
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", k.session_timeout_ms.to_string())
         .set("heartbeat.interval.ms", k.heartbeat_interval_ms.to_string())
-        .set("statistics.interval.ms", k.statistics_interval_ms.to_string());
+        .set("statistics.interval.ms", k.statistics_interval_ms.to_string())
+        .set("socket.timeout.ms", k.socket_timeout_ms.to_string());
     c
 }
 

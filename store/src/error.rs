@@ -5,9 +5,15 @@
 pub enum Retry {
     /// Network, timeouts, overload, "too many parts": back off and try again; the data is fine.
     Transient,
-    /// The server rejected the data or the statement (type mismatch, unknown table, syntax): retrying
-    /// cannot help; the rows go to the DLQ with ClickHouse's message.
+    /// The server rejected the data or the statement (type mismatch, a column the table lacks,
+    /// syntax): retrying cannot help; the rows go to the DLQ with ClickHouse's message, for
+    /// `citypulse dlq replay` after the fix.
     Permanent,
+    /// ClickHouse cannot take any post until someone acts: the table or database is missing
+    /// (detached for maintenance, dropped, not migrated) or access is denied. No post is at fault,
+    /// so none is dead-lettered: the writer waits, says why, and reports unhealthy. (Sinks that
+    /// drop on such errors are how pipelines lose whole hours of data during a maintenance.)
+    Blocked,
     /// An error code we do not know: retried a few times, then treated as permanent.
     Unknown,
 }
@@ -51,6 +57,7 @@ impl ClickHouseError {
             (E::Network(_), _) => "network",
             (E::TimedOut, _) => "timeout",
             (_, Retry::Transient) => "server_transient",
+            (_, Retry::Blocked) => "blocked",
             (_, Retry::Permanent) => "rejected",
             (_, Retry::Unknown) => "unknown",
         }
@@ -87,13 +94,19 @@ const PERMANENT_CODES: &[u32] = &[
     44,  // ILLEGAL_COLUMN
     47,  // UNKNOWN_IDENTIFIER
     53,  // TYPE_MISMATCH
-    60,  // UNKNOWN_TABLE
     62,  // SYNTAX_ERROR
     70,  // CANNOT_CONVERT_TYPE
     73,  // UNKNOWN_FORMAT
-    81,  // UNKNOWN_DATABASE
     117, // INCORRECT_DATA
     131, // TOO_LARGE_STRING_SIZE
+];
+
+/// Codes that say nothing can be written until someone acts ([`Retry::Blocked`]).
+const BLOCKED_CODES: &[u32] = &[
+    60,  // UNKNOWN_TABLE (also a DETACHed table)
+    81,  // UNKNOWN_DATABASE
+    192, // UNKNOWN_USER
+    193, // WRONG_PASSWORD
     497, // ACCESS_DENIED
     516, // AUTHENTICATION_FAILED
 ];
@@ -101,6 +114,7 @@ const PERMANENT_CODES: &[u32] = &[
 fn classify_response(msg: &str) -> Retry {
     match exception_code(msg) {
         Some(code) if TRANSIENT_CODES.contains(&code) => Retry::Transient,
+        Some(code) if BLOCKED_CODES.contains(&code) => Retry::Blocked,
         Some(code) if PERMANENT_CODES.contains(&code) => Retry::Permanent,
         Some(_) => Retry::Unknown,
         // No ClickHouse exception: a proxy or the HTTP layer answered (502/503/504 while restarting).
@@ -162,8 +176,12 @@ mod tests {
     fn classifies_old_and_new_exception_formats() {
         let old =
             "Code: 60, e.displayText() = DB::Exception: Table citypulse.postz doesn't exist., e.what() = DB::Exception";
-        assert_eq!(bad(old).retry(), Retry::Permanent);
+        assert_eq!(bad(old).retry(), Retry::Blocked, "a missing (or detached) table blocks; no post is at fault");
         assert_eq!(bad(old).code(), Some(60));
+        assert_eq!(
+            bad("Code: 16, e.displayText() = DB::Exception: No such column url in table posts").retry(),
+            Retry::Permanent
+        );
         let new = "Code: 252. DB::Exception: Too many parts (300). (TOO_MANY_PARTS) (version 24.8.1.1)";
         assert_eq!(bad(new).retry(), Retry::Transient);
         assert_eq!(bad("Code: 53, e.displayText() = DB::Exception: Type mismatch").retry(), Retry::Permanent);

@@ -319,7 +319,18 @@ impl Writer {
             self.health.failed();
             let pause = self.cfg.backoff.delay(attempt);
             attempt = attempt.saturating_add(1);
-            tracing::warn!(error = %e, attempt, pause_ms = pause.as_millis() as u64, "insert failed; retrying");
+            let pause_ms = pause.as_millis() as u64;
+            if retry == Retry::Blocked {
+                tracing::warn!(
+                    error = %e,
+                    attempt,
+                    pause_ms,
+                    posts = candidates.len(),
+                    "ClickHouse cannot take posts until its table, database or access is back; waiting, nothing is dropped"
+                );
+            } else {
+                tracing::warn!(error = %e, attempt, pause_ms, "insert failed; retrying");
+            }
             tokio::select! {
                 _ = shutdown.cancelled() => return Err(StoreError::Cancelled),
                 _ = tokio::time::sleep(pause) => {}

@@ -221,8 +221,9 @@ async fn a_poisoned_batch_lands_in_the_dlq_with_its_reason_and_replays_after_the
     };
     wait_for(10).await;
 
-    // Poison: the table disappears (what an operator's mistake or a bad migration looks like).
-    t.client.query(&format!("RENAME TABLE {0}.posts TO {0}.posts_broken", t.db)).execute().await.expect("rename");
+    // Poison: a bad migration drops a column the writer inserts. The posts are not at fault but the
+    // table cannot take them as they are: they go to the DLQ with ClickHouse's reason, for replay.
+    t.client.query(&format!("ALTER TABLE {0}.posts DROP COLUMN url", t.db)).execute().await.expect("drop column");
     let second: Vec<_> = (10..15).map(|i| mk(i, (4, 20, 40), 0)).chain([mk(0, (2, 2, 60), 60)]).collect();
     produce(&producer, &second).await;
     let started = std::time::Instant::now();
@@ -238,12 +239,16 @@ async fn a_poisoned_batch_lands_in_the_dlq_with_its_reason_and_replays_after_the
     for e in &entries {
         let r = e.record.as_ref().expect("record");
         assert_eq!((r.stage, r.error_kind.as_str()), (schema::Stage::Store, "clickhouse_rejected"));
-        assert!(r.reason.contains("posts") && r.reason.contains("Code: 60"), "ClickHouse's reason kept: {}", r.reason);
+        assert!(r.reason.contains("url") && r.reason.contains("Code: "), "ClickHouse's reason kept: {}", r.reason);
     }
     eprintln!("DLQ reason: {}", entries[0].record.as_ref().map(|r| r.reason.as_str()).unwrap_or_default());
 
     // Fix, then replay: the 5 new posts are inserted and p0 moves to its new labels. Twice: idempotent.
-    t.client.query(&format!("RENAME TABLE {0}.posts_broken TO {0}.posts", t.db)).execute().await.expect("rename back");
+    t.client
+        .query(&format!("ALTER TABLE {0}.posts ADD COLUMN url String AFTER id", t.db))
+        .execute()
+        .await
+        .expect("add back");
     let replay = store::dlq::replay(&entries, &writer, &CancellationToken::new()).await.expect("replay");
     assert!(replay.skipped.is_empty(), "{:?}", replay.skipped);
     assert_eq!((replay.write.inserted, replay.write.replaced), (5, 1), "{:?}", replay.write);
@@ -257,6 +262,56 @@ async fn a_poisoned_batch_lands_in_the_dlq_with_its_reason_and_replays_after_the
     shutdown.cancel();
     let stats = task.await.expect("join").expect("run");
     assert_eq!((stats.inserted, stats.dlq), (10, 6), "{stats:?}");
+    t.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_detached_table_makes_the_writer_wait_and_say_why_not_dead_letter() {
+    let Some(url) = common::clickhouse_url() else { return };
+    let t = TestDb::new(&url, "cp_detach").await;
+    let mock = MockCluster::new(1).expect("mock cluster");
+    mock.create_topic("posts.analyzed", 2, 1).expect("topic");
+    mock.create_topic("posts.dlq", 1, 1).expect("dlq topic");
+    let brokers = mock.bootstrap_servers();
+    let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", &brokers).create().expect("producer");
+    let writer = Writer::new(t.client.clone(), t.db.clone(), WriterConfig::default());
+    let shutdown = CancellationToken::new();
+    let log = Captured::default();
+    let task = tokio::spawn(
+        store::consume(
+            settings(&brokers),
+            writer.clone(),
+            stagekit::StageHealth::detached(stagekit::StageName::Store),
+            shutdown.clone(),
+        )
+        .with_subscriber(log.clone()),
+    );
+    let created = ts(chrono::Utc::now().timestamp() - 3_600);
+    let mk =
+        |i: usize| post("reddit_saigon", &format!("d{i}"), "a", created, created, (4, 20, 40), &["traffic"], &[], "v1");
+    let total_sql = "SELECT toInt64(sum(posts)) FROM DB.trends_hourly WHERE topic = '*' AND place = '*'";
+    produce(&producer, &(0..5).map(mk).collect::<Vec<_>>()).await;
+    let db = &t;
+    wait_for("the first posts stored", || async move { db.scalar::<i64>(total_sql).await == 5 }).await;
+
+    // An operator detaches the table for maintenance while posts keep coming.
+    t.client.query(&format!("DETACH TABLE {}.posts", t.db)).execute().await.expect("detach");
+    produce(&producer, &(5..12).map(mk).collect::<Vec<_>>()).await;
+    let waiting = "nothing is dropped";
+    wait_for("the writer says it waits", || {
+        let log = log.clone();
+        async move { log.0.lock().expect("log").iter().any(|m| m.contains(waiting)) }
+    })
+    .await;
+    assert!(dlq_entries(&brokers).await.is_empty(), "no post is at fault: none may be dead-lettered");
+    assert!(writer.health().failing_for().is_some(), "the writer reports ClickHouse failing while it waits");
+
+    t.client.query(&format!("ATTACH TABLE {}.posts", t.db)).execute().await.expect("attach");
+    wait_for("every post stored after the re-attach", || async move { db.scalar::<i64>(total_sql).await == 12 }).await;
+    assert!(dlq_entries(&brokers).await.is_empty());
+    shutdown.cancel();
+    let stats = task.await.expect("join").expect("run");
+    assert_eq!((stats.inserted, stats.dlq), (12, 0), "{stats:?}");
     t.drop_db().await;
 }
 

@@ -68,7 +68,7 @@ pub async fn run_replay(
     let reader = tokio::task::spawn_blocking(move || read_batches(file, start, batch_size, limits, tx));
     let mut summary = ReplaySummary { lines: start, ..Default::default() };
     tracing::info!(source = %label, path = %path, from_line = start, "replay started");
-    let mut in_flight: Option<(InFlight, u64)> = None;
+    let mut in_flight: Option<Sent> = None;
     // Lines read so far, including the batch in flight; `summary.lines` counts acknowledged ones.
     let mut next_line = start;
     'batches: loop {
@@ -96,14 +96,16 @@ pub async fn run_replay(
         let keep = super::select_posts(&shared, false, batch.posts, &label);
         let sent = shared.producer.enqueue_all(&keep).await?;
         // The previous batch was in flight while this one was read; it is checkpointed first.
-        if let Some((previous, lines)) = in_flight.take() {
-            settle(&shared, &config.name, &label, previous, lines, &mut summary).await?;
+        if let Some(previous) = in_flight.take() {
+            if !settle(&shared, &config.name, &label, previous, &mut summary, &shutdown).await? {
+                break;
+            }
         }
         next_line += batch.read;
-        in_flight = Some((sent, next_line));
+        in_flight = Some(Sent { batch: sent, posts: keep, lines: next_line });
     }
-    if let Some((previous, lines)) = in_flight.take() {
-        settle(&shared, &config.name, &label, previous, lines, &mut summary).await?;
+    if let Some(previous) = in_flight.take() {
+        settle(&shared, &config.name, &label, previous, &mut summary, &shutdown).await?;
     }
     // The reader stops at its next send once the receiver is gone.
     drop(rx);
@@ -163,17 +165,32 @@ fn read_batches(
     }
 }
 
+/// A batch handed to Kafka: its acknowledgements, its posts (to send again), its last line.
+struct Sent {
+    batch: InFlight,
+    posts: Vec<Post>,
+    lines: u64,
+}
+
 /// Waits for a batch's acknowledgements, then remembers its keys and checkpoints its last line.
+/// A batch Kafka did not take (the broker away longer than `delivery_timeout_ms`) is sent again
+/// until it is: the replay neither stops nor skips it. False when shutdown came first (nothing is
+/// checkpointed: the next run sends the batch again).
 async fn settle(
     shared: &Shared,
     source: &SourceId,
     label: &str,
-    batch: InFlight,
-    lines: u64,
+    sent: Sent,
     summary: &mut ReplaySummary,
-) -> Result<(), ReplayError> {
+    shutdown: &CancellationToken,
+) -> Result<bool, ReplayError> {
+    let Sent { batch, posts, lines } = sent;
     let keys: Vec<String> = batch.keys().map(str::to_owned).collect();
-    batch.acknowledged().await?;
+    if let Err(error) = batch.acknowledged().await {
+        if !resend_until_acknowledged(shared, label, &posts, error, shutdown).await {
+            return Ok(false);
+        }
+    }
     let produced = keys.len() as u64;
     {
         let mut dedup = shared.dedup.lock().unwrap_or_else(|e| e.into_inner());
@@ -185,5 +202,34 @@ async fn settle(
     summary.produced += produced;
     summary.lines = lines;
     shared.checkpoints.save(source, STREAM, &lines.to_string())?;
-    Ok(())
+    Ok(true)
+}
+
+/// Sends `posts` again, with backoff, until Kafka acknowledges all of them (posts it had already
+/// taken are sent twice; the store collapses them by key). False on shutdown.
+async fn resend_until_acknowledged(
+    shared: &Shared,
+    label: &str,
+    posts: &[Post],
+    mut error: ProduceError,
+    shutdown: &CancellationToken,
+) -> bool {
+    let backoff = stagekit::Backoff::up_to(std::time::Duration::from_secs(30));
+    for attempt in 0u32.. {
+        let pause = backoff.delay(attempt);
+        metrics::counter!("citypulse_ingest_produce_retries_total", "source" => label.to_owned()).increment(1);
+        tracing::error!(
+            source = label, %error, attempt, posts = posts.len(), ?pause,
+            "replay batch not acknowledged by Kafka; sending it again until Kafka takes it"
+        );
+        tokio::select! {
+            _ = shutdown.cancelled() => return false,
+            _ = tokio::time::sleep(pause) => {}
+        }
+        match shared.producer.send_all(posts).await {
+            Ok(()) => return true,
+            Err(e) => error = e,
+        }
+    }
+    false
 }

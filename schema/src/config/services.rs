@@ -83,6 +83,11 @@ pub struct KafkaConfig {
     /// How often consumers report their lag (`citypulse_<stage>_consumer_lag_messages`),
     /// milliseconds; 0 turns the reports off. Default 5000.
     pub statistics_interval_ms: u32,
+    /// How long a request to a broker may go unanswered before its connection is given up and
+    /// re-made, milliseconds (librdkafka's `socket.timeout.ms`). A broker that vanishes without
+    /// closing its connections (a network partition, a frozen host) is noticed after this long.
+    /// Default 60000.
+    pub socket_timeout_ms: u32,
 }
 
 impl Default for KafkaConfig {
@@ -101,6 +106,7 @@ impl Default for KafkaConfig {
             session_timeout_ms: 10_000,
             heartbeat_interval_ms: 1_000,
             statistics_interval_ms: 5_000,
+            socket_timeout_ms: 60_000,
         }
     }
 }
@@ -423,6 +429,7 @@ impl ServicesConfig {
         p.check(k.raw_retention_days >= 1, "kafka.raw_retention_days", "must be at least 1 day");
         p.check(k.delivery_timeout_ms >= 1, "kafka.delivery_timeout_ms", "must be at least 1");
         p.check(k.session_timeout_ms >= 1000, "kafka.session_timeout_ms", "must be at least 1000");
+        p.check(k.socket_timeout_ms >= 10, "kafka.socket_timeout_ms", "must be at least 10");
         p.check(
             k.heartbeat_interval_ms >= 1 && k.heartbeat_interval_ms.saturating_mul(3) <= k.session_timeout_ms,
             "kafka.heartbeat_interval_ms",
