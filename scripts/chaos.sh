@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make chaos`: the pipeline under faults (tests/chaos.rs) and the parsers under fuzzed input.
 #
-#   make chaos                       each fault once, on a ClickHouse and tansu of its own (~5 min)
+#   make chaos                       each fault once, on a ClickHouse and a broker of its own (~7 min)
 #   make chaos CYCLES=N [SEED=S] [FROM=K]
 #                                    N randomized cycles (seed printed; FROM re-runs from cycle K)
 #   FUZZ_CASES=N                     proptest cases per fuzz target [200000]; 0 skips the fuzzing
@@ -23,7 +23,9 @@ if [[ -n ${CYCLES:-} ]]; then
   export CHAOS_CYCLES=$CYCLES CHAOS_SEED=${SEED:-} CHAOS_FROM=${FROM:-1}
   timed "chaos cycles" cargo test --features "$features" --test chaos -- --ignored --nocapture --exact randomized_cycles
 else
-  timed "chaos, each fault once" cargo test --features "$features" --test chaos -- --ignored --nocapture --exact every_fault_once
+  # Each fault once. (a_broker_that_loses_everything is left out: see its comment in tests/chaos.rs.)
+  timed "chaos, each fault once" cargo test --features "$features" --test chaos -- \
+    --ignored --nocapture --exact every_fault_once
 fi
 
 cases=${FUZZ_CASES:-200000}

@@ -19,7 +19,7 @@ mod common;
 use chaos_kit::check::{clickhouse, Expected};
 use chaos_kit::faults::Fault;
 use chaos_kit::pipeline::{Pipeline, Services};
-use chaos_kit::{random_faults, OwnServices, Run};
+use chaos_kit::{random_faults, Broker, OwnServices, Run};
 use std::time::Duration;
 
 fn model_ready() -> bool {
@@ -77,7 +77,7 @@ fn every_fault_once() {
         return;
     }
     let name = common::unique_name("chaos");
-    let own = OwnServices::start(std::env::temp_dir().join(format!("{name}_services")), &name);
+    let own = OwnServices::start(std::env::temp_dir().join(format!("{name}_services")), &name, Broker::Mock);
     let services = Services { brokers: own.brokers.clone(), clickhouse: own.clickhouse_url.clone() };
     let mut run = Run::start(Pipeline::new(&name, services), Expected::default(), Some(own));
     let cycles: Vec<Vec<(Duration, Fault)>> = vec![
@@ -121,7 +121,7 @@ fn randomized_cycles() {
         "chaos: seed {seed}, cycles {from}..={cycles} (again: make chaos CYCLES={cycles} SEED={seed} FROM={from})"
     );
     let name = common::unique_name("chaos");
-    let own = OwnServices::start(std::env::temp_dir().join(format!("{name}_services")), &name);
+    let own = OwnServices::start(std::env::temp_dir().join(format!("{name}_services")), &name, Broker::Mock);
     let services = Services { brokers: own.brokers.clone(), clickhouse: own.clickhouse_url.clone() };
     let mut run = Run::start(Pipeline::new(&name, services), Expected::default(), Some(own));
     let mut clean = 0;
@@ -135,5 +135,32 @@ fn randomized_cycles() {
         clean += 1;
     }
     eprintln!("chaos: {clean} of {clean} cycles clean (seed {seed})");
+    drop_run(run);
+}
+
+/// A broker restarted without its data (tansu). Fails today, and is left out of `make chaos`:
+/// every consumer of the pipeline dies with SIGSEGV inside librdkafka 2.12.1 (rdkafka-sys 4.10)
+/// when the restarted tansu answers its Metadata request: `rd_kafka_metadata_cache_find` compares
+/// a NULL topic name (`strcmp` under `rd_kafka_metadata_update_op`, on librdkafka's own main
+/// thread, not in our code). Run it by name to reproduce:
+/// `cargo test --features onnx --test chaos -- --ignored a_broker_that_loses_everything`.
+#[test]
+#[ignore = "fails: librdkafka segfaults on a restarted tansu's Metadata (see the comment)"]
+fn a_broker_that_loses_everything_is_noticed_and_nothing_is_counted_twice() {
+    if !model_ready() {
+        return;
+    }
+    let name = common::unique_name("chaos");
+    let own = OwnServices::start(std::env::temp_dir().join(format!("{name}_services")), &name, Broker::Tansu);
+    let services = Services { brokers: own.brokers.clone(), clickhouse: own.clickhouse_url.clone() };
+    let mut run = Run::start(Pipeline::new(&name, services), Expected::default(), Some(own));
+    if let Err(e) = run.cycle(1, &[]) {
+        panic!("{e}");
+    }
+    let stored = run.lose_everything_mid_cycle(2, sec(4));
+    let p = &run.pipeline;
+    let logs: String = ["analyze-1", "analyze-2", "store"].iter().map(|s| p.log(s)).collect();
+    assert!(logs.contains("committed offset went back"), "nobody said the broker lost its data:\n{}", p.tails());
+    eprintln!("chaos: after the broker lost everything: {stored} posts stored, each once; the loss said loudly");
     drop_run(run);
 }

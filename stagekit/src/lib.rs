@@ -9,12 +9,14 @@
 //! - [`publish`]: the one producer path for outputs and dead letters, with the one retry policy
 //!   (retry with capped backoff until acknowledged or shutdown) and the DLQ's metrics.
 //! - [`lag`]: consumer-lag gauges from librdkafka's statistics, named by stage.
+//! - [`offsets`]: a committed offset that goes back (the broker lost data) said loudly.
 //!
 //! Stages depend on this crate and on `schema`, never on each other.
 
 pub mod health;
 pub mod kafka;
 pub mod lag;
+pub mod offsets;
 pub mod publish;
 pub mod stage;
 

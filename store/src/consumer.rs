@@ -90,6 +90,7 @@ pub struct StoreContext {
 impl ClientContext for StoreContext {
     fn stats(&self, stats: Statistics) {
         stagekit::lag::record(StageName::Store, &stats);
+        stagekit::offsets::watch(StageName::Store, &stats);
     }
 }
 

@@ -64,7 +64,26 @@ pub fn settle_and_check(p: &mut Pipeline, expected: &Expected, within: Duration)
         }
         std::thread::sleep(Duration::from_millis(500));
     }
-    let want = expected.posts as i64;
+    let counted = counted_once(p)?;
+    if counted != expected.posts as i64 {
+        return Err(format!("{counted} posts counted, want {}", expected.posts));
+    }
+    let dlq = dlq_kinds(p)?;
+    if dlq != expected.dlq {
+        return Err(format!("DLQ holds {dlq:?}, want {:?}", expected.dlq));
+    }
+    let crashed = p.crashed();
+    if !crashed.is_empty() {
+        return Err(format!("died unasked: {crashed:?}"));
+    }
+    Ok(())
+}
+
+/// The posts stored, after checking each is counted once: live rows, distinct keys, the sum of
+/// signs and both trend tables agree.
+pub fn counted_once(p: &Pipeline) -> Result<i64, String> {
+    let (url, db) = (&p.services.clickhouse, &p.name);
+    let live = number(url, &format!("SELECT count() FROM {db}.posts FINAL WHERE sign = 1"))?;
     let checks = [
         ("distinct keys stored", format!("SELECT uniqExact(key) FROM {db}.posts FINAL WHERE sign = 1")),
         ("sum(sign) over every row", format!("SELECT sum(sign) FROM {db}.posts")),
@@ -78,20 +97,28 @@ pub fn settle_and_check(p: &mut Pipeline, expected: &Expected, within: Duration)
         ),
     ];
     for (what, sql) in checks {
-        let got = number(&url, &sql)?;
-        if got != want {
-            return Err(format!("{what}: {got}, want {want}"));
+        let got = number(url, &sql)?;
+        if got != live {
+            return Err(format!("{what}: {got}, but {live} posts stored"));
         }
     }
-    let dlq = dlq_kinds(p)?;
-    if dlq != expected.dlq {
-        return Err(format!("DLQ holds {dlq:?}, want {:?}", expected.dlq));
+    Ok(live)
+}
+
+/// Waits until the number of stored posts has not changed for `quiet` (at most `within`).
+pub fn wait_quiet(p: &Pipeline, quiet: Duration, within: Duration) -> i64 {
+    let (deadline, mut last, mut since) = (Instant::now() + within, -1, Instant::now());
+    let sql = format!("SELECT count() FROM {}.posts FINAL WHERE sign = 1", p.name);
+    while Instant::now() < deadline {
+        let now = number(&p.services.clickhouse, &sql).unwrap_or(-1);
+        if now != last {
+            (last, since) = (now, Instant::now());
+        } else if since.elapsed() >= quiet {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
     }
-    let crashed = p.crashed();
-    if !crashed.is_empty() {
-        return Err(format!("died unasked: {crashed:?}"));
-    }
-    Ok(())
+    last
 }
 
 fn consumer(brokers: &str) -> BaseConsumer {

@@ -17,8 +17,11 @@ pub enum Fault {
     DetachPosts { for_: Duration },
     /// ClickHouse SIGKILLed and down for `for_` (a ClickHouse of the chaos run's own only).
     ClickHouseDown { for_: Duration },
-    /// The Kafka broker down for `for_`, then back with its data (the run's own broker only).
+    /// The Kafka broker down for `for_`, then back with its data (the run's own mock broker).
     BrokerDown { for_: Duration },
+    /// The broker restarted without its data: topics, messages and the groups' offsets gone (the
+    /// run's own tansu). Not followed by the exactness check: the posts it held unread are lost.
+    BrokerLosesEverything,
 }
 
 impl std::fmt::Display for Fault {
@@ -31,6 +34,7 @@ impl std::fmt::Display for Fault {
             Fault::DetachPosts { for_ } => write!(f, "DETACH TABLE posts for {} s", for_.as_secs()),
             Fault::ClickHouseDown { for_ } => write!(f, "ClickHouse SIGKILLed, down {} s", for_.as_secs()),
             Fault::BrokerDown { for_ } => write!(f, "Kafka broker down {} s", for_.as_secs()),
+            Fault::BrokerLosesEverything => write!(f, "Kafka broker restarted without its data"),
         }
     }
 }
@@ -41,6 +45,7 @@ pub trait ServiceControl {
     fn start_clickhouse(&self);
     fn broker_down(&self);
     fn broker_up(&self);
+    fn restart_broker_empty(&self);
 }
 
 /// Applies `fault`; records in `expected` what it must leave behind (DLQ records).
@@ -82,6 +87,7 @@ pub fn apply(fault: Fault, p: &mut Pipeline, expected: &mut Expected, own: Optio
             std::thread::sleep(for_);
             own().broker_up();
         }
+        Fault::BrokerLosesEverything => own().restart_broker_empty(),
     }
 }
 

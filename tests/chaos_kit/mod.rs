@@ -5,13 +5,12 @@
 pub mod check;
 pub mod faults;
 pub mod pipeline;
+pub mod services;
 
 use check::Expected;
 use faults::{apply, stream_file, Fault, ServiceControl};
 use pipeline::Pipeline;
-use rdkafka::mocking::MockCluster;
-use rdkafka::producer::DefaultProducerContext;
-use std::path::PathBuf;
+pub use services::{Broker, OwnServices};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -74,95 +73,30 @@ impl Run {
         );
         result.map_err(|e| format!("cycle {cycle}: {e}\n{}", p.tails()))
     }
-}
 
-/// The services of a chaos run of its own, so that killing them hurts no other test: a ClickHouse
-/// (scripts/services.sh, own folder and ports) and a Kafka broker that can go down and come back
-/// with its data: librdkafka's mock cluster, hosted in this test process and reached by the
-/// pipeline's processes over TCP (tansu from PyPI keeps data only in memory). Stopped on drop.
-pub struct OwnServices {
-    dir: PathBuf,
-    env: Vec<(String, String)>,
-    pub clickhouse_url: String,
-    pub brokers: String,
-    kafka: MockCluster<'static, DefaultProducerContext>,
-}
-
-fn services_sh() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/services.sh")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port")
-}
-
-impl OwnServices {
-    /// Starts them, with the topics of pipeline `name`.
-    pub fn start(dir: PathBuf, name: &str) -> OwnServices {
-        let (http, tcp) = (free_port(), free_port());
-        let env: Vec<(String, String)> = [
-            ("CITYPULSE_SERVICES_DIR", dir.display().to_string()),
-            ("CITYPULSE_CH_HTTP_PORT", http.to_string()),
-            ("CITYPULSE_CH_TCP_PORT", tcp.to_string()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        let kafka = MockCluster::new(1).expect("mock cluster");
-        for topic in ["raw", "analyzed", "dlq"] {
-            kafka.create_topic(&format!("{name}.{topic}"), pipeline::PARTITIONS, 1).expect("create topic");
-        }
-        let own = OwnServices {
-            dir,
-            env,
-            clickhouse_url: format!("http://127.0.0.1:{http}"),
-            brokers: kafka.bootstrap_servers(),
-            kafka,
-        };
-        own.clickhouse("start");
-        own
-    }
-
-    fn clickhouse(&self, action: &str) {
-        let status = Command::new(services_sh())
-            .args([action, "clickhouse"])
-            .envs(self.env.iter().cloned())
-            .status()
-            .expect("scripts/services.sh");
-        assert!(status.success(), "services.sh {action} clickhouse failed");
-    }
-}
-
-impl ServiceControl for OwnServices {
-    fn kill_clickhouse(&self) {
-        let pid_file = self.dir.join("clickhouse/clickhouse.pid");
-        let pid = std::fs::read_to_string(&pid_file).expect("ClickHouse pid file");
-        let status = Command::new("kill").args(["-KILL", pid.trim()]).status().expect("kill");
-        assert!(status.success(), "kill -KILL ClickHouse {pid}");
-        // Gone before the restart, so it does not race its own end.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::path::Path::new(&format!("/proc/{}", pid.trim())).exists() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn start_clickhouse(&self) {
-        self.clickhouse("start");
-    }
-
-    fn broker_down(&self) {
-        self.kafka.broker_down(1).expect("broker down");
-    }
-
-    fn broker_up(&self) {
-        self.kafka.broker_up(1).expect("broker up");
-    }
-}
-
-impl Drop for OwnServices {
-    fn drop(&mut self) {
-        let _ = Command::new(services_sh()).args(["stop", "clickhouse"]).envs(self.env.iter().cloned()).status();
-        let _ = std::fs::remove_dir_all(&self.dir);
+    /// A cycle whose broker restarts without its data `at` into the stream. The posts it held
+    /// unread are lost, so there is no exact total: the pipeline must go on with the recreated
+    /// topics and count no post twice. Returns how many posts are stored in all.
+    pub fn lose_everything_mid_cycle(&mut self, cycle: usize, at: Duration) -> u64 {
+        let p = &mut self.pipeline;
+        let file = stream_file(&p.dir, cycle, POSTS_PER_CYCLE);
+        p.replay(&format!("chaos_{cycle}"), &file, POSTS_PER_SECOND);
+        p.restart("ingest");
+        std::thread::sleep(at);
+        eprintln!("chaos: cycle {cycle}: {} (at {:.1} s)", Fault::BrokerLosesEverything, at.as_secs_f64());
+        let own = self.own.as_ref().map(|c| c as &dyn ServiceControl);
+        apply(Fault::BrokerLosesEverything, p, &mut self.expected, own);
+        let stored = check::wait_quiet(p, Duration::from_secs(20), SETTLE);
+        let counted = check::counted_once(p).unwrap_or_else(|e| panic!("cycle {cycle}: {e}\n{}", p.tails()));
+        let before = self.expected.posts as i64;
+        assert!(
+            counted == stored && counted > before && counted <= before + POSTS_PER_CYCLE as i64,
+            "cycle {cycle}: {counted} posts counted; before it {before}, it streamed {POSTS_PER_CYCLE}\n{}",
+            p.tails()
+        );
+        let crashed = p.crashed();
+        assert!(crashed.is_empty(), "died unasked: {crashed:?}\n{}", p.tails());
+        counted as u64
     }
 }
 

@@ -124,18 +124,17 @@ impl Pipeline {
         self.children.get_mut(process).is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
-    /// The processes that died although nobody killed them; ingest may end, but only with success
-    /// (at the end of its replay file).
-    pub fn crashed(&mut self) -> Vec<&'static str> {
+    /// The processes that died although nobody killed them, with how they ended; ingest may end,
+    /// but only with success (at the end of its replay file).
+    pub fn crashed(&mut self) -> Vec<String> {
         let mut dead = Vec::new();
         for p in PROCESSES {
-            let ok = match self.children.get_mut(p).map(Child::try_wait) {
-                Some(Ok(None)) => true,
-                Some(Ok(Some(status))) => p == "ingest" && status.success(),
-                _ => false,
-            };
-            if !ok {
-                dead.push(p);
+            match self.children.get_mut(p).map(Child::try_wait) {
+                Some(Ok(None)) => {}
+                Some(Ok(Some(status))) if p == "ingest" && status.success() => {}
+                Some(Ok(Some(status))) => dead.push(format!("{p} ({status})")),
+                Some(Err(e)) => dead.push(format!("{p} ({e})")),
+                None => dead.push(format!("{p} (not started)")),
             }
         }
         dead

@@ -132,6 +132,7 @@ impl ClientContext for RebalanceContext {
     /// Consumer lag per partition (`citypulse_analyze_consumer_lag_messages`).
     fn stats(&self, statistics: rdkafka::Statistics) {
         stagekit::lag::record(StageName::Analyze, &statistics);
+        stagekit::offsets::watch(StageName::Analyze, &statistics);
     }
 }
 
