@@ -7,7 +7,7 @@
 #    and the last stored post / elapsed (model load and group join excluded, as eval excludes model
 #    load). Its peak RSS too.
 # 2. Crawl-to-queryable latency at a steady 50 posts/s: a Mastodon hashtag timeline on 127.0.0.1
-#    (benches/fake_mastodon.py) publishes statuses at that rate; ingest, analyze, store and alert run
+#    (testkit/fake_mastodon.py) publishes statuses at that rate; ingest, analyze, store and alert run
 #    as separate processes; ClickHouse is polled every 200 ms for new posts. Latency = first poll
 #    that sees a post − its publication time (so it includes the crawler's 1 s poll interval, the
 #    store's 1 s batch period and up to 200 ms of polling). The first 5 s are warm-up. Peak RSS of
@@ -146,7 +146,7 @@ poll_interval_ms = 1000
 require_place = false
 TOML
 rm -rf "$work/state"
-python3 benches/fake_mastodon.py "$port" "$DATA" "$RATE" "$STREAM_SECONDS" & pids+=("$!")
+python3 testkit/fake_mastodon.py "$port" --texts "$DATA" --rate "$RATE" --seconds "$STREAM_SECONDS" & pids+=("$!")
 declare -A stage_pid
 for stage in store alert analyze; do
   "$BIN" --config "$work/config" "$stage" 2> "$work/$stage.log" & stage_pid[$stage]=$!; pids+=("$!")

@@ -22,6 +22,10 @@ pub enum Fault {
     /// The broker restarted without its data: topics, messages and the groups' offsets gone (the
     /// run's own tansu). Not followed by the exactness check: the posts it held unread are lost.
     BrokerLosesEverything,
+    /// The crawled server answers 7 requests in 10 with 429 or 503 (Retry-After: 1) for `for_`.
+    CrawlerStorm { for_: Duration },
+    /// The crawled server takes requests and never answers, for `for_`.
+    CrawlerHang { for_: Duration },
 }
 
 impl std::fmt::Display for Fault {
@@ -35,6 +39,8 @@ impl std::fmt::Display for Fault {
             Fault::ClickHouseDown { for_ } => write!(f, "ClickHouse SIGKILLed, down {} s", for_.as_secs()),
             Fault::BrokerDown { for_ } => write!(f, "Kafka broker down {} s", for_.as_secs()),
             Fault::BrokerLosesEverything => write!(f, "Kafka broker restarted without its data"),
+            Fault::CrawlerStorm { for_ } => write!(f, "429/503 storm at the crawled server for {} s", for_.as_secs()),
+            Fault::CrawlerHang { for_ } => write!(f, "the crawled server hangs for {} s", for_.as_secs()),
         }
     }
 }
@@ -88,6 +94,12 @@ pub fn apply(fault: Fault, p: &mut Pipeline, expected: &mut Expected, own: Optio
             own().broker_up();
         }
         Fault::BrokerLosesEverything => own().restart_broker_empty(),
+        Fault::CrawlerStorm { for_ } | Fault::CrawlerHang { for_ } => {
+            let fake = p.mastodon.as_ref().expect("a crawler fault needs a crawl cycle");
+            fake.mode(if matches!(fault, Fault::CrawlerStorm { .. }) { "storm" } else { "hang" });
+            std::thread::sleep(for_);
+            fake.mode("normal");
+        }
     }
 }
 
@@ -113,17 +125,19 @@ fn produce(brokers: &str, topic: &str, bytes: &[u8]) {
     producer.flush(Duration::from_secs(10)).expect("flush poison");
 }
 
+/// What the known posts say (each with its cycle and number appended).
+pub const TEXTS: [&str; 6] = [
+    "Đường Nguyễn Hữu Cảnh ngập sâu sau mưa, xe chết máy",
+    "Kẹt xe ở Quận 1 giờ tan tầm, đi mãi không tới",
+    "Metro số 1 chạy êm quá, rất tiện",
+    "ket xe qua troi o Binh Thanh sang nay",
+    "Cúp điện cả buổi chiều ở Gò Vấp",
+    "The new bus line through District 7 is clean and on time",
+];
+
 /// Writes `n` known posts of cycle `cycle` (ids `c<cycle>-<i>`, created in the last hours) to a
 /// replay file; returns its path.
 pub fn stream_file(dir: &Path, cycle: usize, n: usize) -> PathBuf {
-    const TEXTS: [&str; 6] = [
-        "Đường Nguyễn Hữu Cảnh ngập sâu sau mưa, xe chết máy",
-        "Kẹt xe ở Quận 1 giờ tan tầm, đi mãi không tới",
-        "Metro số 1 chạy êm quá, rất tiện",
-        "ket xe qua troi o Binh Thanh sang nay",
-        "Cúp điện cả buổi chiều ở Gò Vấp",
-        "The new bus line through District 7 is clean and on time",
-    ];
     let now = chrono::Utc::now();
     let mut out = String::new();
     for i in 0..n {

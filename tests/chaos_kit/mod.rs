@@ -10,7 +10,7 @@ pub mod services;
 use check::Expected;
 use faults::{apply, stream_file, Fault, ServiceControl};
 use pipeline::Pipeline;
-pub use services::{Broker, OwnServices};
+pub use services::{Broker, FakeMastodon, OwnServices};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -51,12 +51,30 @@ impl Run {
         run
     }
 
-    /// One cycle: a fresh stream of known posts, `faults` at their offsets into it, then the check.
+    /// One cycle: a fresh stream of known posts replayed from a file, `faults` at their offsets
+    /// into it, then the check.
     pub fn cycle(&mut self, cycle: usize, faults: &[(Duration, Fault)]) -> Result<(), String> {
-        let started = Instant::now();
         let p = &mut self.pipeline;
         let file = stream_file(&p.dir, cycle, POSTS_PER_CYCLE);
         p.replay(&format!("chaos_{cycle}"), &file, POSTS_PER_SECOND);
+        self.faults_then_check(cycle, faults)
+    }
+
+    /// A cycle whose posts are crawled: a Mastodon timeline on 127.0.0.1 publishes them (the same
+    /// rate), ingest polls it, and `faults` hit it (a storm, a hang) or the stages.
+    pub fn crawl_cycle(&mut self, cycle: usize, faults: &[(Duration, Fault)]) -> Result<(), String> {
+        let p = &mut self.pipeline;
+        let port = p.mastodon.get_or_insert_with(FakeMastodon::start).port;
+        p.crawl(port);
+        let texts: Vec<String> =
+            (0..POSTS_PER_CYCLE).map(|i| format!("{} ({cycle}.{i})", faults::TEXTS[i % faults::TEXTS.len()])).collect();
+        p.mastodon.as_ref().expect("started").add(&texts, POSTS_PER_SECOND);
+        self.faults_then_check(cycle, faults)
+    }
+
+    fn faults_then_check(&mut self, cycle: usize, faults: &[(Duration, Fault)]) -> Result<(), String> {
+        let started = Instant::now();
+        let p = &mut self.pipeline;
         p.restart("ingest");
         for (at, fault) in faults {
             std::thread::sleep(at.saturating_sub(started.elapsed()));
@@ -117,18 +135,20 @@ impl Rng {
     }
 }
 
-/// The faults of randomized cycle `cycle` of run `seed`: one or two, at 1–8 s into the stream
-/// (ClickHouse and the broker going down only on services of the run's own).
-pub fn random_faults(seed: u64, cycle: usize, own_services: bool) -> Vec<(Duration, Fault)> {
+/// Randomized cycle `cycle` of run `seed`: crawled (one in three) or replayed, and its faults: one
+/// or two, at 1–8 s into the stream (ClickHouse and the broker going down only on services of the
+/// run's own; a storm or a hang at the crawled server only in a crawled cycle).
+pub fn random_faults(seed: u64, cycle: usize, own_services: bool) -> (bool, Vec<(Duration, Fault)>) {
     let mut rng = Rng(seed ^ (cycle as u64).wrapping_mul(0x2545_f491_4f6c_dd1d));
+    let crawled = rng.below(3) == 0;
     let count = 1 + rng.below(2);
     let mut faults: Vec<(Duration, Fault)> = (0..count)
         .map(|_| {
             let at = Duration::from_millis(1000 + rng.below(7000));
             let after = Duration::from_millis(500 + rng.below(3000));
             let kill = |process| Fault::Kill { process, after };
-            let pick = rng.below(if own_services { 9 } else { 7 });
-            let fault = match pick {
+            let kinds = 7 + if own_services { 2 } else { 0 } + if crawled { 2 } else { 0 };
+            let fault = match rng.below(kinds) {
                 0 => kill("analyze-1"),
                 1 => kill("analyze-2"),
                 2 => kill("store"),
@@ -136,12 +156,14 @@ pub fn random_faults(seed: u64, cycle: usize, own_services: bool) -> Vec<(Durati
                 4 => kill("alert"),
                 5 => Fault::Poison,
                 6 => Fault::DetachPosts { for_: Duration::from_secs(5 + rng.below(16)) },
-                7 => Fault::ClickHouseDown { for_: Duration::from_secs(10 + rng.below(21)) },
+                7 if crawled => Fault::CrawlerStorm { for_: Duration::from_secs(3 + rng.below(10)) },
+                8 if crawled => Fault::CrawlerHang { for_: Duration::from_secs(3 + rng.below(10)) },
+                n if n % 2 == 1 => Fault::ClickHouseDown { for_: Duration::from_secs(10 + rng.below(21)) },
                 _ => Fault::BrokerDown { for_: Duration::from_secs(10 + rng.below(21)) },
             };
             (at, fault)
         })
         .collect();
     faults.sort_by_key(|(at, _)| *at);
-    faults
+    (crawled, faults)
 }

@@ -29,6 +29,8 @@ pub struct Pipeline {
     env: Vec<(String, String)>,
     ports: BTreeMap<&'static str, u16>,
     children: BTreeMap<&'static str, Child>,
+    /// The crawled server of crawl cycles, started by the first one.
+    pub mastodon: Option<super::services::FakeMastodon>,
 }
 
 fn stage_of(process: &str) -> &str {
@@ -74,7 +76,7 @@ impl Pipeline {
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
         let ports = PROCESSES.iter().map(|p| (*p, free_port())).collect();
-        Pipeline { name: name.to_owned(), dir, services, env, ports, children: BTreeMap::new() }
+        Pipeline { name: name.to_owned(), dir, services, env, ports, children: BTreeMap::new(), mastodon: None }
     }
 
     /// Points ingest at a replay file under source `source` (a fresh source each cycle, so the
@@ -83,6 +85,33 @@ impl Pipeline {
         let toml = format!(
             "[[replay]]\nname = \"{source}\"\npath = {:?}\nposts_per_second = {posts_per_second}\n",
             path.display().to_string()
+        );
+        std::fs::write(self.dir.join("config/sources.toml"), toml).expect("sources.toml");
+    }
+
+    /// Points ingest at a Mastodon hashtag timeline on 127.0.0.1:`port` (testkit/fake_mastodon.py),
+    /// polled every second, with short timeouts and back-offs so that a storm or a hang passes in
+    /// seconds.
+    pub fn crawl(&self, port: u16) {
+        let toml = format!(
+            r#"[defaults]
+user_agent = "citypulse-chaos/0.1 (test)"
+request_timeout_ms = 3000
+backoff_initial_ms = 300
+backoff_max_ms = 3000
+pause_after_failures = 8
+pause_ms = 3000
+dedup_window_posts = 100000
+requests_per_second = 20.0
+burst = 5
+
+[[mastodon]]
+name = "chaos_mastodon"
+base_url = "http://127.0.0.1:{port}"
+hashtags = ["saigon"]
+poll_interval_ms = 1000
+require_place = false
+"#
         );
         std::fs::write(self.dir.join("config/sources.toml"), toml).expect("sources.toml");
     }

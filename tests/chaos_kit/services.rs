@@ -118,3 +118,53 @@ impl Drop for OwnServices {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// testkit/fake_mastodon.py in its control mode: a hashtag timeline the test fills and faults.
+/// Killed on drop.
+pub struct FakeMastodon {
+    pub port: u16,
+    child: std::process::Child,
+}
+
+impl FakeMastodon {
+    pub fn start() -> FakeMastodon {
+        let port = free_port();
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testkit/fake_mastodon.py");
+        let child = Command::new("python3")
+            .arg(script)
+            .arg(port.to_string())
+            .arg("--control")
+            .spawn()
+            .expect("python3 testkit/fake_mastodon.py");
+        let fake = FakeMastodon { port, child };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "fake Mastodon not listening on {port}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        fake
+    }
+
+    fn post(&self, path: &str, body: String) {
+        let url = format!("http://127.0.0.1:{}{path}", self.port);
+        let response = reqwest::blocking::Client::new().post(&url).body(body).send().expect("fake Mastodon");
+        assert!(response.status().is_success(), "{url}: {}", response.status());
+    }
+
+    /// Publishes `texts` at `rate` statuses a second from now.
+    pub fn add(&self, texts: &[String], rate: f64) {
+        self.post("/_chaos/add", serde_json::json!({ "texts": texts, "rate": rate }).to_string());
+    }
+
+    /// `normal`, `storm` (429/503 with Retry-After) or `hang` (requests never answered).
+    pub fn mode(&self, mode: &str) {
+        self.post(&format!("/_chaos/mode?m={mode}"), String::new());
+    }
+}
+
+impl Drop for FakeMastodon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
