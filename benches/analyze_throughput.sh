@@ -15,19 +15,7 @@ rm -rf "$work"; mkdir -p "$work/config"
 export ORT_DYLIB_PATH=$root/models/onnxruntime/libonnxruntime.so RAYON_NUM_THREADS=2 OMP_NUM_THREADS=2
 
 # Posts from the TSV's text column.
-python3 - "$DATA" "$work/posts.jsonl" <<'PY'
-import json, sys, datetime
-src, dst = sys.argv[1], sys.argv[2]
-lines = open(src, encoding="utf-8").read().splitlines()
-col = lines[0].split("\t").index("text")
-now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-with open(dst, "w", encoding="utf-8") as out:
-    for i, line in enumerate(lines[1:]):
-        text = line.split("\t")[col]
-        post = {"schema_version": "1.0", "id": f"b{i}", "source": "bench", "author": f"{i:032x}",
-                "text": text, "created_at": now, "fetched_at": now}
-        out.write(json.dumps(post, ensure_ascii=False) + "\n")
-PY
+python3 benches/tsv_to_posts.py "$DATA" "$work/posts.jsonl"
 n=$(wc -l < "$work/posts.jsonl")
 
 # A config of our own: only the replay source, its own broker and ports.

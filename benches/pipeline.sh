@@ -74,18 +74,7 @@ shipped_defaults=$(sed -n '/^\[defaults\]/,/^$/p' config/sources.toml)
 # ---- 1. Throughput under `citypulse run` ----
 n=$([[ $QUICK == 1 ]] && echo 1000 || wc -l < <(tail -n +2 "$DATA"))
 head -n $((n + 1)) "$DATA" > "$work/posts.tsv"
-python3 - "$work/posts.tsv" "$work/posts.jsonl" <<'PY'
-import json, sys, datetime
-src, dst = sys.argv[1], sys.argv[2]
-lines = open(src, encoding="utf-8").read().splitlines()
-col = lines[0].split("\t").index("text")
-now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-with open(dst, "w", encoding="utf-8") as out:
-    for i, line in enumerate(lines[1:]):
-        post = {"schema_version": "1.0", "id": f"p{i}", "source": "bench", "author": f"{i:032x}",
-                "text": line.split("\t")[col], "created_at": now, "fetched_at": now}
-        out.write(json.dumps(post, ensure_ascii=False) + "\n")
-PY
+python3 benches/tsv_to_posts.py "$work/posts.tsv" "$work/posts.jsonl"
 cat > "$work/config/sources.toml" <<TOML
 $shipped_defaults
 

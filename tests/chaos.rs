@@ -41,6 +41,14 @@ fn kill(process: &'static str) -> Fault {
     Fault::Kill { process, after: sec(1) }
 }
 
+/// A pipeline on a ClickHouse and a broker of its own.
+fn own_run(broker: Broker) -> Run {
+    let name = common::unique_name("chaos");
+    let own = OwnServices::start(std::env::temp_dir().join(format!("{name}_services")), &name, broker);
+    let services = Services { brokers: own.brokers.clone(), clickhouse: own.clickhouse_url.clone() };
+    Run::start(Pipeline::new(&name, services), Expected::default(), Some(own))
+}
+
 fn drop_run(run: Run) {
     let (url, name) = (run.pipeline.services.clickhouse.clone(), run.pipeline.name.clone());
     drop(run);
@@ -77,15 +85,12 @@ fn faults_in_a_row_lose_and_double_nothing() {
 }
 
 #[test]
-#[ignore = "make chaos: each fault once on services of its own (~5 min)"]
+#[ignore = "make chaos: each fault once on services of its own (~7 min)"]
 fn every_fault_once() {
     if !model_ready() {
         return;
     }
-    let name = common::unique_name("chaos");
-    let own = OwnServices::start(std::env::temp_dir().join(format!("{name}_services")), &name, Broker::Mock);
-    let services = Services { brokers: own.brokers.clone(), clickhouse: own.clickhouse_url.clone() };
-    let mut run = Run::start(Pipeline::new(&name, services), Expected::default(), Some(own));
+    let mut run = own_run(Broker::Mock);
     let cycles: Vec<Vec<(Duration, Fault)>> = vec![
         vec![(sec(3), kill("analyze-1"))],
         vec![(sec(3), kill("analyze-2"))],
@@ -133,10 +138,7 @@ fn randomized_cycles() {
     eprintln!(
         "chaos: seed {seed}, cycles {from}..={cycles} (again: make chaos CYCLES={cycles} SEED={seed} FROM={from})"
     );
-    let name = common::unique_name("chaos");
-    let own = OwnServices::start(std::env::temp_dir().join(format!("{name}_services")), &name, Broker::Mock);
-    let services = Services { brokers: own.brokers.clone(), clickhouse: own.clickhouse_url.clone() };
-    let mut run = Run::start(Pipeline::new(&name, services), Expected::default(), Some(own));
+    let mut run = own_run(Broker::Mock);
     let mut clean = 0;
     for cycle in from..=cycles {
         let (crawled, faults) = random_faults(seed, cycle, true);
@@ -165,10 +167,7 @@ fn a_broker_that_loses_everything_is_noticed_and_nothing_is_counted_twice() {
     if !model_ready() {
         return;
     }
-    let name = common::unique_name("chaos");
-    let own = OwnServices::start(std::env::temp_dir().join(format!("{name}_services")), &name, Broker::Tansu);
-    let services = Services { brokers: own.brokers.clone(), clickhouse: own.clickhouse_url.clone() };
-    let mut run = Run::start(Pipeline::new(&name, services), Expected::default(), Some(own));
+    let mut run = own_run(Broker::Tansu);
     if let Err(e) = run.cycle(1, &[]) {
         panic!("{e}");
     }

@@ -175,16 +175,31 @@ async fn dlq_entries(brokers: &str) -> Vec<store::dlq::DlqEntry> {
     .expect("read dlq")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_poisoned_batch_lands_in_the_dlq_with_its_reason_and_replays_after_the_fix() {
-    let Some(url) = common::clickhouse_url() else { return };
-    let t = TestDb::new(&url, "cp_poison").await;
+/// A database, a mock cluster holding posts.analyzed (2 partitions) and posts.dlq, a producer to
+/// it and a writer to the database.
+struct WithDlq {
+    t: TestDb,
+    _mock: MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+    brokers: String,
+    producer: FutureProducer,
+    writer: Writer,
+}
+
+async fn with_dlq(url: &str, prefix: &str) -> WithDlq {
+    let t = TestDb::new(url, prefix).await;
     let mock = MockCluster::new(1).expect("mock cluster");
     mock.create_topic("posts.analyzed", 2, 1).expect("topic");
     mock.create_topic("posts.dlq", 1, 1).expect("dlq topic");
     let brokers = mock.bootstrap_servers();
     let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", &brokers).create().expect("producer");
     let writer = Writer::new(t.client.clone(), t.db.clone(), WriterConfig::default());
+    WithDlq { t, _mock: mock, brokers, producer, writer }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poisoned_batch_lands_in_the_dlq_with_its_reason_and_replays_after_the_fix() {
+    let Some(url) = common::clickhouse_url() else { return };
+    let WithDlq { t, _mock, brokers, producer, writer } = with_dlq(&url, "cp_poison").await;
     let shutdown = CancellationToken::new();
     let task = support::spawn_consumer(settings(&brokers), writer.clone(), shutdown.clone());
 
@@ -268,13 +283,7 @@ async fn a_poisoned_batch_lands_in_the_dlq_with_its_reason_and_replays_after_the
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_detached_table_makes_the_writer_wait_and_say_why_not_dead_letter() {
     let Some(url) = common::clickhouse_url() else { return };
-    let t = TestDb::new(&url, "cp_detach").await;
-    let mock = MockCluster::new(1).expect("mock cluster");
-    mock.create_topic("posts.analyzed", 2, 1).expect("topic");
-    mock.create_topic("posts.dlq", 1, 1).expect("dlq topic");
-    let brokers = mock.bootstrap_servers();
-    let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", &brokers).create().expect("producer");
-    let writer = Writer::new(t.client.clone(), t.db.clone(), WriterConfig::default());
+    let WithDlq { t, _mock, brokers, producer, writer } = with_dlq(&url, "cp_detach").await;
     let shutdown = CancellationToken::new();
     let log = Captured::default();
     let task = tokio::spawn(
