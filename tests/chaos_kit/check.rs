@@ -189,7 +189,11 @@ fn ends(brokers: &str, topic: &str) -> Result<BTreeMap<i32, i64>, String> {
     Ok(ends)
 }
 
-/// The DLQ's records by (stage, kind), read from the beginning.
+/// The DLQ's messages by (stage, kind), read from the beginning. A message is known by where it
+/// was read from (topic, partition, offset): a stage killed after dead-lettering a message but
+/// before committing past it dead-letters it again when the message is redelivered (at-least-once),
+/// so the same message may have more than one record. Counted once; one message with two kinds is
+/// an error.
 fn dlq_kinds(p: &Pipeline) -> Result<BTreeMap<(String, String), usize>, String> {
     let c = consumer(&p.services.brokers);
     let topic = format!("{}.dlq", p.name);
@@ -202,11 +206,10 @@ fn dlq_kinds(p: &Pipeline) -> Result<BTreeMap<(String, String), usize>, String> 
             ends.insert(part, high);
         }
     }
-    let mut kinds = BTreeMap::new();
-    if ends.is_empty() {
-        return Ok(kinds);
+    let mut messages: BTreeMap<(String, i32, i64), (String, String)> = BTreeMap::new();
+    if !ends.is_empty() {
+        c.assign(&tpl).map_err(|e| e.to_string())?;
     }
-    c.assign(&tpl).map_err(|e| e.to_string())?;
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut read: BTreeMap<i32, i64> = BTreeMap::new();
     while ends.iter().any(|(part, high)| read.get(part).copied().unwrap_or(-1) + 1 < *high) {
@@ -216,9 +219,21 @@ fn dlq_kinds(p: &Pipeline) -> Result<BTreeMap<(String, String), usize>, String> 
         let Some(msg) = c.poll(Duration::from_millis(500)) else { continue };
         let msg = msg.map_err(|e| e.to_string())?;
         read.insert(msg.partition(), msg.offset());
-        let record: schema::DlqRecord = serde_json::from_slice(msg.payload().unwrap_or_default())
+        let r: schema::DlqRecord = serde_json::from_slice(msg.payload().unwrap_or_default())
             .map_err(|e| format!("a DLQ record that is not one: {e}"))?;
-        *kinds.entry((record.stage.as_str().to_owned(), record.error_kind)).or_insert(0) += 1;
+        let kind = (r.stage.as_str().to_owned(), r.error_kind);
+        if let Some(before) = messages.insert((r.topic.clone(), r.partition, r.offset), kind.clone()) {
+            if before != kind {
+                return Err(format!(
+                    "{}[{}]@{} dead-lettered as {before:?} and as {kind:?}",
+                    r.topic, r.partition, r.offset
+                ));
+            }
+        }
+    }
+    let mut kinds = BTreeMap::new();
+    for kind in messages.into_values() {
+        *kinds.entry(kind).or_insert(0) += 1;
     }
     Ok(kinds)
 }
