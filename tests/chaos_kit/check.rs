@@ -195,32 +195,15 @@ fn ends(brokers: &str, topic: &str) -> Result<BTreeMap<i32, i64>, String> {
 /// so the same message may have more than one record. Counted once; one message with two kinds is
 /// an error.
 fn dlq_kinds(p: &Pipeline) -> Result<BTreeMap<(String, String), usize>, String> {
-    let c = consumer(&p.services.brokers);
-    let topic = format!("{}.dlq", p.name);
-    let mut tpl = TopicPartitionList::new();
-    let mut ends = BTreeMap::new();
-    for part in partitions(&c, &topic) {
-        let (low, high) = c.fetch_watermarks(&topic, part, Duration::from_secs(5)).map_err(|e| e.to_string())?;
-        if high > low {
-            tpl.add_partition_offset(&topic, part, Offset::Offset(low)).map_err(|e| e.to_string())?;
-            ends.insert(part, high);
-        }
-    }
+    let kafka = schema::config::services::KafkaConfig {
+        brokers: p.services.brokers.clone(),
+        topic_dlq: format!("{}.dlq", p.name),
+        ..Default::default()
+    };
+    let entries = store::dlq::read_all(&kafka, Duration::from_secs(20)).map_err(|e| e.to_string())?;
     let mut messages: BTreeMap<(String, i32, i64), (String, String)> = BTreeMap::new();
-    if !ends.is_empty() {
-        c.assign(&tpl).map_err(|e| e.to_string())?;
-    }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut read: BTreeMap<i32, i64> = BTreeMap::new();
-    while ends.iter().any(|(part, high)| read.get(part).copied().unwrap_or(-1) + 1 < *high) {
-        if Instant::now() > deadline {
-            return Err(format!("DLQ not read to its end in 20 s: {read:?} of {ends:?}"));
-        }
-        let Some(msg) = c.poll(Duration::from_millis(500)) else { continue };
-        let msg = msg.map_err(|e| e.to_string())?;
-        read.insert(msg.partition(), msg.offset());
-        let r: schema::DlqRecord = serde_json::from_slice(msg.payload().unwrap_or_default())
-            .map_err(|e| format!("a DLQ record that is not one: {e}"))?;
+    for entry in entries {
+        let r = entry.record.map_err(|e| format!("a DLQ record that is not one: {e}"))?;
         let kind = (r.stage.as_str().to_owned(), r.error_kind);
         if let Some(before) = messages.insert((r.topic.clone(), r.partition, r.offset), kind.clone()) {
             if before != kind {

@@ -118,20 +118,12 @@ impl Run {
     }
 }
 
-/// splitmix64: the cycles' random choices, reproducible from the printed seed.
-pub struct Rng(pub u64);
+/// The cycles' random choices (analyze's seeded splitmix64), reproducible from the printed seed.
+struct Rng(analyze::heads::train::SeededRng);
 
 impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+    fn below(&mut self, n: u64) -> u64 {
+        self.0.next_u64() % n
     }
 }
 
@@ -139,7 +131,7 @@ impl Rng {
 /// or two, at 1–8 s into the stream (ClickHouse and the broker going down only on services of the
 /// run's own; a storm or a hang at the crawled server only in a crawled cycle).
 pub fn random_faults(seed: u64, cycle: usize, own_services: bool) -> (bool, Vec<(Duration, Fault)>) {
-    let mut rng = Rng(seed ^ (cycle as u64).wrapping_mul(0x2545_f491_4f6c_dd1d));
+    let mut rng = Rng(analyze::heads::train::SeededRng::new(seed ^ (cycle as u64).wrapping_mul(0x2545_f491_4f6c_dd1d)));
     let crawled = rng.below(3) == 0;
     let count = 1 + rng.below(2);
     let mut faults: Vec<(Duration, Fault)> = (0..count)

@@ -37,7 +37,7 @@ fn stage_of(process: &str) -> &str {
     process.split('-').next().unwrap_or(process)
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 

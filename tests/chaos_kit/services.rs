@@ -1,7 +1,7 @@
 //! The services of a chaos run of its own: a ClickHouse and a Kafka broker the faults may kill.
 
 use super::faults::ServiceControl;
-use super::pipeline;
+use super::pipeline::{self, free_port};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 use std::path::PathBuf;
@@ -32,10 +32,6 @@ pub enum Broker {
 
 fn services_sh() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/services.sh")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port")
 }
 
 impl OwnServices {
