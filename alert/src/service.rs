@@ -56,7 +56,7 @@ impl AlertSettings {
     pub fn from_config(config: &Config) -> Result<Self, AlertError> {
         let s = &config.services;
         Ok(AlertSettings {
-            db: Database::new(&s.clickhouse.database)?,
+            db: Database::from_config(&s.clickhouse)?,
             zone: CityZone::new(&s.city.time_zone)?,
             tz: config.tz(),
             every: Duration::from_millis(s.alert.evaluate_every_ms),

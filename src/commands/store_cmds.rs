@@ -16,7 +16,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 fn ids(config: &Config) -> Result<(clickhouse::Client, Database, CityZone)> {
     let ch = &config.services.clickhouse;
-    Ok((store::client(ch), Database::new(&ch.database)?, CityZone::new(&config.services.city.time_zone)?))
+    Ok((store::client(ch), Database::from_config(ch)?, CityZone::new(&config.services.city.time_zone)?))
 }
 
 pub fn migrate(cli: &Cli) -> Result<ExitCode> {

@@ -68,7 +68,7 @@ impl ServeSettings {
         Ok(ServeSettings {
             listen: s.serve.listen.parse().with_context(|| format!("serve.listen {:?}", s.serve.listen))?,
             tz: config.tz(),
-            db: Database::new(&s.clickhouse.database)?,
+            db: Database::from_config(&s.clickhouse)?,
             zone: CityZone::new(&s.city.time_zone)?,
             max_range_days: s.serve.max_range_days,
             topics,

@@ -54,7 +54,7 @@ impl ConsumerSettings {
 
 /// The writer `citypulse store` uses for `cfg`.
 pub fn writer_for(cfg: &ServicesConfig) -> Result<Writer, StoreError> {
-    let db = Database::new(&cfg.clickhouse.database)?;
+    let db = Database::from_config(&cfg.clickhouse)?;
     let wcfg = WriterConfig {
         backoff: Backoff::up_to(Duration::from_millis(cfg.store.retry_max_backoff_ms)),
         attempt_timeout: Duration::from_millis(cfg.clickhouse.timeout_ms.max(1)),

@@ -45,6 +45,7 @@
 //! day may be dropped already and a redelivery could not be recognised. Remaining hole: a
 //! ClickHouse crash between writing a `posts` part and the views' parts of the same INSERT.
 
+pub mod cluster;
 pub mod consumer;
 pub mod dlq;
 pub mod error;
@@ -74,9 +75,13 @@ use schema::config::services::ClickHouseConfig;
 /// environment variable the config names (unset: empty password).
 pub fn client(cfg: &ClickHouseConfig) -> clickhouse::Client {
     let password = std::env::var(&cfg.password_env).unwrap_or_default();
-    clickhouse::Client::default()
+    let client = clickhouse::Client::default()
         .with_url(cfg.url.as_str().trim_end_matches('/'))
         .with_user(cfg.user.as_str())
         .with_password(password)
-        .with_validation(false)
+        .with_validation(false);
+    match cfg.cluster {
+        Some(_) => cluster::client_options(client),
+        None => client,
+    }
 }

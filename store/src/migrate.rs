@@ -48,15 +48,31 @@ pub fn statements(sql: &str, db: &Database, zone: CityZone) -> Vec<String> {
 
 /// Creates the database if needed and applies every migration not yet recorded. Safe to run
 /// concurrently and repeatedly. Fails if the trend views were built for another time zone.
+///
+/// In cluster mode (`db.cluster()`) every statement is rewritten by [`crate::cluster::rewrite`] and
+/// runs `ON CLUSTER`: each waits until every server has run it (18.16's `distributed_ddl_task_timeout`,
+/// 180 s), so migrate with every replica up.
 pub async fn migrate(client: &Client, db: &Database, zone: CityZone) -> Result<MigrateReport, StoreError> {
-    exec(client, &format!("CREATE DATABASE IF NOT EXISTS {db}"), 0, "database").await?;
+    let sharding = crate::cluster::sharding_keys(
+        MIGRATIONS.iter().flat_map(|m| statements(m.sql, db, zone)).collect::<Vec<_>>().iter().map(String::as_str),
+    );
+    let for_server = |stmt: String| match db.cluster() {
+        Some(cluster) => crate::cluster::rewrite(&stmt, db, cluster, &sharding),
+        None => vec![stmt],
+    };
+    for stmt in for_server(format!("CREATE DATABASE IF NOT EXISTS {db}")) {
+        exec(client, &stmt, 0, "database").await?;
+    }
     // The ledger itself must exist before it can be read.
     let ledger = &MIGRATIONS[0];
-    for stmt in statements(ledger.sql, db, zone) {
+    for stmt in statements(ledger.sql, db, zone).into_iter().flat_map(for_server) {
         exec(client, &stmt, ledger.version, ledger.name).await?;
     }
+    // The ledger is read and written on this server's own table: on a cluster a read through the
+    // Distributed front may reach a replica that has not fetched the last rows yet.
+    let ledger_table = db.stored("schema_migrations");
     let applied: Vec<u32> = client
-        .query(&format!("SELECT DISTINCT version FROM {db}.schema_migrations ORDER BY version"))
+        .query(&format!("SELECT DISTINCT version FROM {db}.{ledger_table} ORDER BY version"))
         .fetch_all()
         .await
         .map_err(|e| ClickHouseError::new("reading schema_migrations", e))?;
@@ -66,7 +82,7 @@ pub async fn migrate(client: &Client, db: &Database, zone: CityZone) -> Result<M
             report.already.push(m.version);
             continue;
         }
-        for stmt in statements(m.sql, db, zone) {
+        for stmt in statements(m.sql, db, zone).into_iter().flat_map(for_server) {
             if let Some((table, column)) = added_column(&stmt) {
                 if column_exists(client, db, table, column).await? {
                     continue;
@@ -75,7 +91,7 @@ pub async fn migrate(client: &Client, db: &Database, zone: CityZone) -> Result<M
             exec(client, &stmt, m.version, m.name).await?;
         }
         client
-            .query(&format!("INSERT INTO {db}.schema_migrations (version, name, applied_at) VALUES (?, ?, now())"))
+            .query(&format!("INSERT INTO {db}.{ledger_table} (version, name, applied_at) VALUES (?, ?, now())"))
             .bind(m.version)
             .bind(m.name)
             .execute()
@@ -92,11 +108,14 @@ pub async fn migrate(client: &Client, db: &Database, zone: CityZone) -> Result<M
     Ok(report)
 }
 
-/// `(table, column)` of an `ALTER TABLE db.table ADD COLUMN column ...` statement.
+/// `(table, column)` of an `ALTER TABLE db.table [ON CLUSTER c] ADD COLUMN column ...` statement.
 fn added_column(stmt: &str) -> Option<(&str, &str)> {
-    let words: Vec<&str> = stmt.split_whitespace().take(6).collect();
+    let words: Vec<&str> = stmt.split_whitespace().take(9).collect();
     match words.as_slice() {
-        ["ALTER", "TABLE", table, "ADD", "COLUMN", column] => Some((table.rsplit('.').next()?, column)),
+        ["ALTER", "TABLE", table, "ADD", "COLUMN", column, ..]
+        | ["ALTER", "TABLE", table, "ON", "CLUSTER", _, "ADD", "COLUMN", column] => {
+            Some((table.rsplit('.').next()?, column))
+        }
         _ => None,
     }
 }
@@ -159,6 +178,8 @@ mod tests {
         let estimated = statements(MIGRATIONS[3].sql, &db, zone);
         assert_eq!(added_column(&estimated[0]), Some(("posts", "created_at_estimated")));
         assert_eq!(added_column(&trends[0]), None);
+        let on_cluster = "ALTER TABLE cp.posts_local ON CLUSTER city ADD COLUMN created_at_estimated UInt8 DEFAULT 0";
+        assert_eq!(added_column(on_cluster), Some(("posts_local", "created_at_estimated")));
         // The zone check reads the hourly view's definition; the recreated view keeps its shape.
         assert!(estimated[3].contains("toStartOfHour(created_at, 'Asia/Ho_Chi_Minh')"));
         assert!(estimated[3].contains("WHERE created_at_estimated = 0"));

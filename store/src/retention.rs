@@ -54,23 +54,28 @@ pub async fn apply_retention(
     posts_days: u32,
     trends_days: u32,
 ) -> Result<RetentionReport, StoreError> {
+    // On a cluster the rows are in `<table>_local`; this server's parts name every partition of its
+    // shard, and `ON CLUSTER` drops them on every shard (and, replicated, on every replica).
+    let tables = ["posts", "trends_hourly", "trends_daily"];
     let parts: Vec<Part> = client
         .query(
             "SELECT DISTINCT table, partition FROM system.parts WHERE database = ? AND active \
-             AND table IN ('posts', 'trends_hourly', 'trends_daily') ORDER BY table, partition",
+             AND has(?, table) ORDER BY table, partition",
         )
         .bind(db.as_str())
+        .bind(tables.map(|t| db.stored(t)).to_vec())
         .fetch_all()
         .await
         .map_err(|e| ClickHouseError::new("listing partitions", e))?;
     let mut report = RetentionReport::default();
-    for table in ["posts", "trends_hourly", "trends_daily"] {
+    for table in tables {
         let keep = if table == "posts" { posts_days } else { trends_days };
-        let names = parts.iter().filter(|p| p.table == table).map(|p| p.partition.as_str());
+        let stored = db.stored(table);
+        let names = parts.iter().filter(|p| p.table == stored).map(|p| p.partition.as_str());
         for partition in expired(names, today, keep) {
             // `partition` is all digits (checked by last_day): safe to splice as a number.
             client
-                .query(&format!("ALTER TABLE {db}.{table} DROP PARTITION {partition}"))
+                .query(&format!("ALTER TABLE {db}.{stored}{} DROP PARTITION {partition}", db.on_cluster_clause()))
                 .execute()
                 .await
                 .map_err(|e| ClickHouseError::new(format!("dropping {table} partition {partition}"), e))?;

@@ -155,6 +155,12 @@ struct Counts {
 }
 
 /// Writes batches of [`AnalyzedPost`] to `posts`.
+///
+/// On a cluster it inserts into `posts_local` of the one server its client talks to, and reads the
+/// stored versions back from that same table: replication between servers is asynchronous, so a
+/// lookup through `posts` (Distributed, any replica) could miss this writer's last insert and count
+/// a redelivered post twice. Should that server go down the writer waits for it, as for a lone
+/// server; it does not fail over to a replica that may not hold its last writes yet.
 #[derive(Clone)]
 pub struct Writer {
     client: Client,
@@ -367,7 +373,7 @@ impl Writer {
         let timeout = Some(self.cfg.attempt_timeout);
         let client = self.client.clone().with_database(self.db.as_str());
         let mut insert = client
-            .insert::<PostRow>("posts")
+            .insert::<PostRow>(&self.db.stored("posts"))
             .await
             .map_err(|e| ClickHouseError::new("starting insert", e))?
             .with_timeouts(timeout, timeout);
@@ -409,9 +415,10 @@ impl Writer {
     fn lookup_query(&self, chunk: &Chunk<'_>, extra: &str) -> clickhouse::query::Query {
         let days: Vec<String> = chunk.days.iter().map(u32::to_string).collect();
         let sql = format!(
-            "SELECT ?fields FROM {}.posts PREWHERE key IN (SELECT arrayJoin(?)) \
+            "SELECT ?fields FROM {}.{} PREWHERE key IN (SELECT arrayJoin(?)) \
              WHERE toYYYYMMDD(created_at) IN ({}){extra}",
             self.db,
+            self.db.stored("posts"),
             days.join(",")
         );
         self.client.query(&sql).with_setting("max_query_size", LOOKUP_MAX_QUERY_BYTES).bind(&chunk.keys)

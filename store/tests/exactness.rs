@@ -11,10 +11,40 @@ use store::{Dimension, Granularity, TrendQuery, Writer, WriterConfig};
 use support::*;
 use tokio_util::sync::CancellationToken;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn duplicates_and_reanalyses_give_exact_trend_tables() {
-    let Some(url) = common::clickhouse_url() else { return };
-    let t = TestDb::new(&url, "cp_exact").await;
+/// Every test here runs twice: on one server (`one_server::`) and on the two-replica cluster of
+/// scripts/cluster.sh (`cluster::`), where the tables are replicated behind Distributed ones.
+macro_rules! on_one_server_and_on_a_cluster {
+    ($($name:ident($prefix:literal);)*) => {
+        mod one_server {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(url) = super::common::clickhouse_url() else { return };
+                    super::$name(super::TestDb::new(&url, $prefix).await).await
+                }
+            )*
+        }
+        mod cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(t) = super::TestDb::on_cluster($prefix).await else { return };
+                    super::$name(t).await
+                }
+            )*
+        }
+    };
+}
+
+on_one_server_and_on_a_cluster! {
+    duplicates_and_reanalyses_give_exact_trend_tables("cp_exact");
+    a_large_batch_of_long_keys_is_written_whole("cp_large");
+    migrations_apply_from_empty_and_reapply_as_no_ops("cp_migr");
+    keys_with_quotes_and_backslashes_are_recognised_on_redelivery("cp_quote");
+    estimated_time_posts_are_stored_but_stay_out_of_the_trend_cubes("cp_estimated");
+}
+
+async fn duplicates_and_reanalyses_give_exact_trend_tables(t: TestDb) {
     let writer = Writer::new(t.client.clone(), t.db.clone(), WriterConfig::default());
     let (all, latest) = stream(600, 20261126);
     let shutdown = CancellationToken::new();
@@ -54,7 +84,7 @@ async fn duplicates_and_reanalyses_give_exact_trend_tables() {
         let net: i64 = t.scalar("SELECT toInt64(sum(sign)) FROM DB.posts").await;
         assert_eq!((live, net), (latest.len() as u64, latest.len() as i64), "{round}");
         for table in ["posts", "trends_hourly", "trends_daily"] {
-            t.client.query(&format!("OPTIMIZE TABLE {}.{table} FINAL", t.db)).execute().await.expect("optimize");
+            t.optimize(table).await;
         }
     }
     let rows: u64 = t.scalar("SELECT toUInt64(count()) FROM DB.posts").await;
@@ -98,10 +128,7 @@ async fn duplicates_and_reanalyses_give_exact_trend_tables() {
     t.drop_db().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_large_batch_of_long_keys_is_written_whole() {
-    let Some(url) = common::clickhouse_url() else { return };
-    let t = TestDb::new(&url, "cp_large").await;
+async fn a_large_batch_of_long_keys_is_written_whole(t: TestDb) {
     let writer = Writer::new(t.client.clone(), t.db.clone(), WriterConfig::default());
     let created = ts(1_764_000_000);
     let posts: Vec<_> = (0..12_000)
@@ -119,10 +146,7 @@ async fn a_large_batch_of_long_keys_is_written_whole() {
     t.drop_db().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn migrations_apply_from_empty_and_reapply_as_no_ops() {
-    let Some(url) = common::clickhouse_url() else { return };
-    let t = TestDb::new(&url, "cp_migr").await;
+async fn migrations_apply_from_empty_and_reapply_as_no_ops(t: TestDb) {
     let again = store::migrate(&t.client, &t.db, t.zone).await.expect("re-apply");
     assert!(again.applied.is_empty());
     assert_eq!(again.already, store::MIGRATIONS.iter().map(|m| m.version).collect::<Vec<_>>());
@@ -134,10 +158,7 @@ async fn migrations_apply_from_empty_and_reapply_as_no_ops() {
     t.drop_db().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn keys_with_quotes_and_backslashes_are_recognised_on_redelivery() {
-    let Some(url) = common::clickhouse_url() else { return };
-    let t = TestDb::new(&url, "cp_quote").await;
+async fn keys_with_quotes_and_backslashes_are_recognised_on_redelivery(t: TestDb) {
     let writer = Writer::new(t.client.clone(), t.db.clone(), WriterConfig::default());
     let created = ts(1_764_000_000);
     // The lookup binds every key into one array literal: escaping must survive hostile ids.
@@ -154,10 +175,7 @@ async fn keys_with_quotes_and_backslashes_are_recognised_on_redelivery() {
     t.drop_db().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn estimated_time_posts_are_stored_but_stay_out_of_the_trend_cubes() {
-    let Some(url) = common::clickhouse_url() else { return };
-    let t = TestDb::new(&url, "cp_estimated").await;
+async fn estimated_time_posts_are_stored_but_stay_out_of_the_trend_cubes(t: TestDb) {
     let writer = Writer::new(t.client.clone(), t.db.clone(), WriterConfig::default());
     let created = ts(1_764_000_000);
     let dated = post("vnexpress_rss", "dated", "a", created, created, (10, 10, 44), &["traffic"], &[], "v1");
@@ -175,7 +193,10 @@ async fn estimated_time_posts_are_stored_but_stay_out_of_the_trend_cubes() {
 
     // Every migration applies again over existing objects, 4's ADD COLUMN included (18.16 has no
     // IF NOT EXISTS there): as after a crash between a migration's statements and its ledger row.
-    t.client.query(&format!("DROP TABLE {}.schema_migrations", t.db)).execute().await.expect("drop ledger");
+    for table in [t.db.stored("schema_migrations"), "schema_migrations".to_owned()] {
+        let sql = format!("DROP TABLE IF EXISTS {}.{table}{}", t.db, t.db.on_cluster_clause());
+        t.client.query(&sql).execute().await.expect("drop ledger");
+    }
     let again = store::migrate(&t.client, &t.db, t.zone).await.expect("re-apply over an existing column");
     assert_eq!(again.applied, store::MIGRATIONS.iter().map(|m| m.version).collect::<Vec<_>>());
     t.drop_db().await;

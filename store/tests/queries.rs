@@ -28,7 +28,10 @@ fn posts() -> Vec<schema::AnalyzedPost> {
 }
 
 async fn setup(url: &str, prefix: &str) -> (TestDb, Queries) {
-    let t = TestDb::new(url, prefix).await;
+    with_posts(TestDb::new(url, prefix).await).await
+}
+
+async fn with_posts(t: TestDb) -> (TestDb, Queries) {
     let writer = Writer::new(t.client.clone(), t.db.clone(), WriterConfig::default());
     let r = writer.write(posts(), &CancellationToken::new()).await.expect("write");
     assert_eq!(r.inserted, 6);
@@ -39,7 +42,31 @@ async fn setup(url: &str, prefix: &str) -> (TestDb, Queries) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn top_posts_and_distinct_authors() {
     let Some(url) = common::clickhouse_url() else { return };
-    let (t, q) = setup(&url, "cp_query").await;
+    top_posts_and_distinct_authors_of(setup(&url, "cp_query").await).await;
+}
+
+/// The same queries through the Distributed tables of the replicated cluster, the page of posts
+/// (an `IN (SELECT ... FROM posts)` inside a query on `posts`) among them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_the_same_queries_give_the_same_answers() {
+    let Some(t) = TestDb::on_cluster("cp_cluster_query").await else { return };
+    let (t, q) = with_posts(t).await;
+    t.settle().await;
+    let filter = store::PostFilter {
+        since: ts(1_763_990_000 - DAY),
+        until: ts(1_763_990_000 + DAY),
+        topic: Some("flooding".into()),
+        place: None,
+        source: None,
+        sentiment: None,
+    };
+    let page = q.posts_page(&filter, None, 3).await.expect("page");
+    let keys: Vec<&str> = page.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(keys, ["mastodon_social:4", "mastodon_social:3", "mastodon_social:2"]);
+    top_posts_and_distinct_authors_of((t, q)).await;
+}
+
+async fn top_posts_and_distinct_authors_of((t, q): (TestDb, Queries)) {
     let (since, until) = (ts(1_763_990_000 - DAY), ts(1_763_990_000 + DAY));
     let neg = q.top_posts("flooding", Some(SentimentLabel::Negative), since, until, 10).await.expect("top");
     let keys: Vec<&str> = neg.iter().map(|p| p.key.as_str()).collect();

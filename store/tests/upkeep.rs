@@ -56,6 +56,28 @@ async fn health_turns_bad_only_after_clickhouse_is_unreachable_longer_than_the_l
 async fn scheduled_retention_drops_old_post_days_and_keeps_the_trend_tables() {
     let Some(url) = common::clickhouse_url() else { return };
     let t = TestDb::new(&url, "cp_sched_ret").await;
+    retention_drops_old_post_days(&t).await;
+    t.drop_db().await;
+}
+
+/// The same on the replicated cluster: partitions dropped `ON CLUSTER` from every replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_retention_drops_old_post_days_on_every_replica() {
+    let Some(t) = TestDb::on_cluster("cp_cluster_ret").await else { return };
+    retention_drops_old_post_days(&t).await;
+    let db = &t.db;
+    for (n, replica) in t.replicas.iter().enumerate() {
+        let days: u64 = replica
+            .query(&format!("SELECT toUInt64(uniqExact(partition)) FROM system.parts WHERE database = '{db}' AND table = 'posts_local' AND active"))
+            .fetch_one()
+            .await
+            .expect("parts");
+        assert_eq!(days, 2, "replica {}: day partitions of posts left", n + 1);
+    }
+    t.drop_db().await;
+}
+
+async fn retention_drops_old_post_days(t: &TestDb) {
     let writer = Writer::new(t.client.clone(), t.db.clone(), WriterConfig::default());
     let now = chrono::Utc::now().timestamp();
     let batch: Vec<_> = [0, 2, 40, 45]
@@ -90,5 +112,5 @@ async fn scheduled_retention_drops_old_post_days_and_keeps_the_trend_tables() {
             t.scalar(&format!("SELECT toInt64(sum(posts)) FROM DB.{table} WHERE topic = '*' AND place = '*'")).await;
         assert_eq!(counted, 4, "{table}: trends outlive the posts they count");
     }
-    t.drop_db().await;
+    t.settle().await;
 }

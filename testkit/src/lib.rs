@@ -30,6 +30,32 @@ pub fn clickhouse_url() -> Option<String> {
     service_env("CITYPULSE_TEST_CLICKHOUSE_URL")
 }
 
+/// The two-replica ClickHouse cluster of scripts/cluster.sh (`CITYPULSE_TEST_CLUSTER*`).
+#[derive(Debug, Clone)]
+pub struct TestCluster {
+    /// The cluster's name in remote_servers.
+    pub name: String,
+    /// Each replica's HTTP address; the first is the one tests write through.
+    pub urls: Vec<String>,
+    /// Each replica's pid file, in the same order.
+    pub pid_files: Vec<std::path::PathBuf>,
+    /// A shell command that starts whatever part of the cluster is not running.
+    pub start: String,
+}
+
+pub fn cluster() -> Option<TestCluster> {
+    let name = service_env("CITYPULSE_TEST_CLUSTER")?;
+    let words = |var: &str| -> Vec<String> {
+        std::env::var(var).unwrap_or_default().split_whitespace().map(str::to_owned).collect()
+    };
+    Some(TestCluster {
+        name,
+        urls: words("CITYPULSE_TEST_CLUSTER_URLS"),
+        pid_files: words("CITYPULSE_TEST_CLUSTER_PIDS").into_iter().map(Into::into).collect(),
+        start: std::env::var("CITYPULSE_TEST_CLUSTER_START").unwrap_or_default(),
+    })
+}
+
 /// The tansu broker for tests (`CITYPULSE_TEST_KAFKA_BROKERS`).
 pub fn kafka_brokers() -> Option<String> {
     service_env("CITYPULSE_TEST_KAFKA_BROKERS")

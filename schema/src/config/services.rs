@@ -130,6 +130,10 @@ pub struct ClickHouseConfig {
     pub trends_retention_days: u32,
     /// Request timeout, milliseconds. Default 30000.
     pub timeout_ms: u64,
+    /// A cluster in ClickHouse's `remote_servers` (replicated tables behind Distributed ones; see
+    /// the README's operations section). Unset: one server. `url` is then the server this process
+    /// talks to; the writer inserts there and reads its own writes back there.
+    pub cluster: Option<String>,
 }
 
 impl Default for ClickHouseConfig {
@@ -142,6 +146,7 @@ impl Default for ClickHouseConfig {
             posts_retention_days: 90,
             trends_retention_days: 730,
             timeout_ms: 30_000,
+            cluster: None,
         }
     }
 }
@@ -438,6 +443,11 @@ impl ServicesConfig {
         let c = &self.clickhouse;
         p.url(&c.url, &["http", "https"], "clickhouse.url");
         p.check(is_identifier(&c.database), "clickhouse.database", "must be an identifier ([A-Za-z_][A-Za-z0-9_]*)");
+        p.check(
+            c.cluster.as_deref().is_none_or(is_identifier),
+            "clickhouse.cluster",
+            "must be an identifier ([A-Za-z_][A-Za-z0-9_]*), the cluster's name in remote_servers",
+        );
         p.check(c.posts_retention_days >= 1, "clickhouse.posts_retention_days", "must be at least 1");
         p.check(
             c.trends_retention_days >= c.posts_retention_days,

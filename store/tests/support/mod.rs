@@ -13,27 +13,81 @@ use store::{CityZone, Database};
 
 pub const ZONE: &str = "Asia/Ho_Chi_Minh";
 
-/// A migrated database of its own; dropped by [`TestDb::drop_db`].
+/// A migrated database of its own, on one server or on the test cluster; dropped by
+/// [`TestDb::drop_db`].
 pub struct TestDb {
     pub client: clickhouse::Client,
     pub db: Database,
     pub zone: CityZone,
+    /// On a cluster, a client per replica (the first is `client`'s server); empty on one server.
+    pub replicas: Vec<clickhouse::Client>,
 }
 
 impl TestDb {
     pub async fn new(url: &str, prefix: &str) -> TestDb {
         let client = clickhouse::Client::default().with_url(url).with_validation(false);
         let db = Database::new(&super::common::unique_name(prefix)).expect("db name");
+        TestDb::migrated(client, db, Vec::new()).await
+    }
+
+    /// The same on the two-replica cluster of scripts/cluster.sh, talking to its first replica.
+    pub async fn on_cluster(prefix: &str) -> Option<TestDb> {
+        let cluster = super::common::cluster()?;
+        let client_of = |url: &String| {
+            store::cluster::client_options(clickhouse::Client::default().with_url(url).with_validation(false))
+        };
+        let replicas: Vec<clickhouse::Client> = cluster.urls.iter().map(client_of).collect();
+        let db = Database::new(&super::common::unique_name(prefix)).expect("db name");
+        let db = db.on_cluster(&cluster.name).expect("cluster name");
+        Some(TestDb::migrated(replicas[0].clone(), db, replicas).await)
+    }
+
+    async fn migrated(client: clickhouse::Client, db: Database, replicas: Vec<clickhouse::Client>) -> TestDb {
         let zone = CityZone::new(ZONE).expect("zone");
         store::migrate(&client, &db, zone).await.expect("migrate");
-        TestDb { client, db, zone }
+        TestDb { client, db, zone, replicas }
+    }
+
+    /// Waits until every replica has read the whole replication log and done every fetch and merge
+    /// in it, so a read through a Distributed table sees the same rows whichever replica answers.
+    /// (18.16's `SYSTEM SYNC REPLICA` alone is not enough: it waits for the queue only, and a
+    /// replica just restarted may not have pulled the log into its queue yet. A pointer and an index
+    /// both 0 is a table whose log is empty.)
+    pub async fn settle(&self) {
+        let caught_up = format!(
+            "SELECT toUInt64(countIf(queue_size = 0 AND active_replicas = total_replicas \
+             AND (log_pointer > log_max_index OR log_pointer + log_max_index = 0))), \
+             toUInt64(count()) FROM system.replicas WHERE database = '{}'",
+            self.db
+        );
+        for replica in &self.replicas {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            loop {
+                let (done, all): (u64, u64) = replica.query(&caught_up).fetch_one().await.expect(&caught_up);
+                if done == all {
+                    break;
+                }
+                assert!(std::time::Instant::now() < deadline, "replicas of {} not caught up in 60 s", self.db);
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+
+    /// `OPTIMIZE TABLE ... FINAL` on the table holding the rows (on a cluster the merge is
+    /// replicated; [`TestDb::settle`] waits for it).
+    pub async fn optimize(&self, table: &str) {
+        let sql = format!("OPTIMIZE TABLE {}.{} FINAL", self.db, self.db.stored(table));
+        self.client.query(&sql).execute().await.expect(&sql);
     }
 
     pub async fn drop_db(&self) {
-        self.client.query(&format!("DROP DATABASE IF EXISTS {}", self.db)).execute().await.expect("drop database");
+        let sql = format!("DROP DATABASE IF EXISTS {}{}", self.db, self.db.on_cluster_clause());
+        self.client.query(&sql).execute().await.expect("drop database");
     }
 
+    /// A one-value query, `DB.` standing for the database, once the replicas have settled.
     pub async fn scalar<T: clickhouse::RowOwned + clickhouse::RowRead>(&self, sql: &str) -> T {
+        self.settle().await;
         self.client.query(&sql.replace("DB.", &format!("{}.", self.db))).fetch_one::<T>().await.expect(sql)
     }
 }
@@ -227,15 +281,20 @@ pub fn expected_cells(latest: &HashMap<String, AnalyzedPost>, hourly: bool) -> B
 }
 
 pub async fn actual_cells(t: &TestDb, hourly: bool) -> BTreeMap<Cell, (i64, f64)> {
-    let (bucket, table) =
-        if hourly { ("toUInt32(bucket)", "trends_hourly") } else { ("toUInt32(toUInt16(day))", "trends_daily") };
+    t.settle().await;
+    let table = if hourly { "trends_hourly" } else { "trends_daily" };
+    cells_from(&t.client, &format!("{}.{table}", t.db), hourly).await
+}
+
+/// The cells of `table` (`db.name`, an hourly or a daily trend table) as `client`'s server sees it.
+pub async fn cells_from(client: &clickhouse::Client, table: &str, hourly: bool) -> BTreeMap<Cell, (i64, f64)> {
+    let bucket = if hourly { "toUInt32(bucket)" } else { "toUInt32(toUInt16(day))" };
     // Cells whose posts cancelled to 0 must also have a score sum of exactly 0: keep them if not.
     let sql = format!(
         "SELECT {bucket} AS b, topic, place, source, sentiment, model_version, sum(posts) AS n, sum(score_sum) AS s \
-         FROM {}.{table} GROUP BY b, topic, place, source, sentiment, model_version HAVING n != 0 OR s != 0",
-        t.db
+         FROM {table} GROUP BY b, topic, place, source, sentiment, model_version HAVING n != 0 OR s != 0"
     );
-    let rows: Vec<TrendCell> = t.client.query(&sql).fetch_all().await.expect("cells");
+    let rows: Vec<TrendCell> = client.query(&sql).fetch_all().await.expect("cells");
     rows.into_iter()
         .map(|r| ((r.bucket, r.topic, r.place, r.source, r.sentiment, r.model_version), (r.posts, r.score_sum)))
         .collect()

@@ -1,0 +1,228 @@
+//! Cluster mode (`clickhouse.cluster`): the same migrations, rewritten for a replicated ClickHouse.
+//!
+//! Every `CREATE TABLE db.t ... ENGINE = XMergeTree(args)` becomes two tables, both `ON CLUSTER`:
+//! - `db.t_local`, `ReplicatedXMergeTree('/clickhouse/tables/{shard}/db/t_local', '{replica}', args)`,
+//!   which holds the rows on every server (the `{shard}` and `{replica}` macros come from each
+//!   server's config; scripts/cluster.sh writes them);
+//! - `db.t`, `Distributed(cluster, db, t_local, cityHash64(<first ORDER BY column>))`, which every
+//!   reader queries unchanged: same name, same columns, the whole cluster's rows.
+//!
+//! The trend views read `posts_local` and write `trends_*_local` on the server that took the insert;
+//! their output is replicated like any insert. The writer inserts into `posts_local` on the one
+//! server it talks to, and looks up stored versions there: replication is asynchronous, so only that
+//! server is sure to hold the writer's own last writes (see `Writer`). With one shard every server
+//! holds every row; a second shard would need the writer to route keys by the same hash (not built:
+//! one shard of replicas carries the 50M posts a day of the README's sizing).
+//!
+//! 18.16 refuses `ALTER ... ON CLUSTER` on a Distributed table ("Table isn't replicated"), so a
+//! column added to `t_local` is carried to `db.t` by dropping and re-creating the front (it holds no
+//! rows: inserts through it are synchronous, [`client_options`]).
+
+use crate::ident::Database;
+use std::collections::HashMap;
+
+/// Settings every client of a clustered database sends:
+/// - `insert_distributed_sync`: an insert through a Distributed table (the alert history, the
+///   migration ledger) returns once the shard has it, so it is read back at once, and never sits in
+///   a local queue that a crash could lose;
+/// - `distributed_product_mode = local`: `IN (SELECT ... FROM posts)` inside a query on `posts` runs
+///   on each shard against its own rows (a key's rows are all on one shard), instead of being refused
+///   as a double-distributed subquery.
+pub fn client_options(client: clickhouse::Client) -> clickhouse::Client {
+    client.with_setting("insert_distributed_sync", "1").with_setting("distributed_product_mode", "local")
+}
+
+/// Rewrites migration statements for `db`'s cluster; `sharding` maps each table to its sharding
+/// key (from [`sharding_keys`]).
+pub fn rewrite(stmt: &str, db: &Database, cluster: &str, sharding: &HashMap<String, String>) -> Vec<String> {
+    let on = format!(" ON CLUSTER {cluster}");
+    let prefix = |p: &str| stmt.strip_prefix(p).map(str::trim_start);
+    if let Some(rest) = prefix("CREATE DATABASE IF NOT EXISTS") {
+        return vec![format!("CREATE DATABASE IF NOT EXISTS {rest}{on}")];
+    }
+    if let Some(rest) = prefix("CREATE TABLE IF NOT EXISTS") {
+        return create_table(rest, db, cluster, sharding);
+    }
+    if let Some(rest) = prefix("CREATE MATERIALIZED VIEW IF NOT EXISTS") {
+        // `db.v TO db.t AS SELECT ... FROM db.posts ...`: the view reads and writes local tables.
+        let (view, body) = split_word(rest);
+        let body = local_references(body, db);
+        return vec![format!("CREATE MATERIALIZED VIEW IF NOT EXISTS {view}{on} {body}")];
+    }
+    if let Some(rest) = prefix("DROP TABLE IF EXISTS") {
+        return vec![format!("DROP TABLE IF EXISTS {rest}{on}")];
+    }
+    if let Some(rest) = prefix("ALTER TABLE") {
+        let (table, change) = split_word(rest);
+        let name = table.rsplit('.').next().unwrap_or(table);
+        return vec![
+            format!("ALTER TABLE {db}.{name}_local{on} {change}"),
+            format!("DROP TABLE IF EXISTS {db}.{name}{on}"),
+            distributed_front(db, cluster, name, sharding),
+        ];
+    }
+    vec![stmt.to_owned()]
+}
+
+/// Table name → sharding key, from every `CREATE TABLE` of the migrations: `cityHash64` of the
+/// first `ORDER BY` column, so that all rows of a key (a post's versions, an alert's events) land on
+/// one shard, where collapsing and replacing can see them together.
+pub fn sharding_keys<'a>(statements: impl IntoIterator<Item = &'a str>) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    for stmt in statements {
+        let Some(rest) = stmt.strip_prefix("CREATE TABLE IF NOT EXISTS") else { continue };
+        let (table, _) = split_word(rest.trim_start());
+        let name = table.rsplit('.').next().unwrap_or(table).to_owned();
+        let first = stmt
+            .split("ORDER BY")
+            .nth(1)
+            .map(|s| s.trim_start().trim_start_matches('('))
+            .and_then(|s| s.split([',', ')', '\n', ' ']).find(|w| !w.is_empty()))
+            .map(|col| format!("cityHash64({col})"))
+            .unwrap_or_else(|| "rand()".to_owned());
+        out.insert(name, first);
+    }
+    out
+}
+
+/// `db.t (columns) ENGINE = X(args) rest` → the replicated local table and its Distributed front.
+fn create_table(rest: &str, db: &Database, cluster: &str, sharding: &HashMap<String, String>) -> Vec<String> {
+    let (table, after) = split_word(rest);
+    let name = table.rsplit('.').next().unwrap_or(table);
+    let Some((columns, engine_and_rest)) = after.split_once("ENGINE = ") else {
+        return vec![format!("CREATE TABLE IF NOT EXISTS {rest}")]; // not a MergeTree: left alone
+    };
+    let engine_end = engine_and_rest.find(|c: char| c == '(' || c.is_whitespace()).unwrap_or(engine_and_rest.len());
+    let (engine, tail) = engine_and_rest.split_at(engine_end);
+    let (args, tail) = match tail.strip_prefix('(') {
+        Some(inner) => {
+            let close = matching_paren(inner);
+            (inner[..close].trim(), &inner[close + 1..])
+        }
+        None => ("", tail),
+    };
+    let path = format!("'/clickhouse/tables/{{shard}}/{db}/{name}_local', '{{replica}}'");
+    let args = if args.is_empty() { path } else { format!("{path}, {args}") };
+    vec![
+        format!(
+            "CREATE TABLE IF NOT EXISTS {db}.{name}_local ON CLUSTER {cluster} {}ENGINE = Replicated{engine}({args}){tail}",
+            columns.trim_start()
+        ),
+        distributed_front(db, cluster, name, sharding),
+    ]
+}
+
+fn distributed_front(db: &Database, cluster: &str, name: &str, sharding: &HashMap<String, String>) -> String {
+    let key = sharding.get(name).map(String::as_str).unwrap_or("rand()");
+    format!(
+        "CREATE TABLE IF NOT EXISTS {db}.{name} ON CLUSTER {cluster} AS {db}.{name}_local \
+         ENGINE = Distributed({cluster}, {db}, {name}_local, {key})"
+    )
+}
+
+/// Every `db.word` in `sql` becomes `db.word_local`.
+fn local_references(sql: &str, db: &Database) -> String {
+    let marker = format!("{db}.");
+    let mut out = String::with_capacity(sql.len() + 32);
+    let mut rest = sql;
+    while let Some(i) = rest.find(&marker) {
+        let (before, after) = rest.split_at(i + marker.len());
+        if rest[..i].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_') {
+            out.push_str(before); // `xdb.` is not `db.`
+            rest = after;
+            continue;
+        }
+        let end = after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(after.len());
+        out.push_str(before);
+        out.push_str(&after[..end]);
+        out.push_str("_local");
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The first whitespace-separated word and what follows it.
+fn split_word(s: &str) -> (&str, &str) {
+    let s = s.trim_start();
+    let end = s.find(char::is_whitespace).unwrap_or(s.len());
+    (&s[..end], s[end..].trim_start())
+}
+
+/// The index of the `)` closing a `(` just before `s`.
+fn matching_paren(s: &str) -> usize {
+    let mut depth = 0usize;
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' if depth == 0 => return i,
+            ')' => depth -= 1,
+            _ => {}
+        }
+    }
+    s.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ident::CityZone;
+    use crate::migrate::{statements, MIGRATIONS};
+
+    fn all_rewritten() -> Vec<String> {
+        let db = Database::new("cp").expect("db").on_cluster("city").expect("cluster");
+        let zone = CityZone::new("Asia/Ho_Chi_Minh").expect("zone");
+        let plain: Vec<String> = MIGRATIONS.iter().flat_map(|m| statements(m.sql, &db, zone)).collect();
+        let keys = sharding_keys(plain.iter().map(String::as_str));
+        plain.iter().flat_map(|s| rewrite(s, &db, "city", &keys)).collect()
+    }
+
+    #[test]
+    fn every_table_becomes_a_replicated_local_table_behind_a_distributed_front() {
+        let all = all_rewritten();
+        let posts = all.iter().find(|s| s.starts_with("CREATE TABLE IF NOT EXISTS cp.posts_local")).expect("posts");
+        assert!(posts.starts_with("CREATE TABLE IF NOT EXISTS cp.posts_local ON CLUSTER city (\n"), "{posts}");
+        assert!(
+            posts.contains(
+                "ENGINE = ReplicatedVersionedCollapsingMergeTree('/clickhouse/tables/{shard}/cp/posts_local', '{replica}', sign, version)\nPARTITION BY"
+            ),
+            "{posts}"
+        );
+        assert!(all.contains(
+            &"CREATE TABLE IF NOT EXISTS cp.posts ON CLUSTER city AS cp.posts_local ENGINE = Distributed(city, cp, posts_local, cityHash64(key))".to_owned()
+        ));
+        let summing =
+            all.iter().find(|s| s.starts_with("CREATE TABLE IF NOT EXISTS cp.trends_daily_local")).expect("daily");
+        assert!(
+            summing.contains("('/clickhouse/tables/{shard}/cp/trends_daily_local', '{replica}', (posts, score_sum))")
+        );
+        let events =
+            all.iter().find(|s| s.starts_with("CREATE TABLE IF NOT EXISTS cp.alert_events_local")).expect("events");
+        assert!(events.contains(
+            "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/cp/alert_events_local', '{replica}')\n"
+        ));
+        assert!(all.iter().any(|s| s.ends_with("Distributed(city, cp, alert_events_local, cityHash64(alert_id))")));
+        assert!(all.iter().any(|s| s.ends_with("Distributed(city, cp, trends_daily_local, cityHash64(topic))")));
+    }
+
+    #[test]
+    fn views_read_and_write_local_tables_and_ddl_runs_on_the_cluster() {
+        let all = all_rewritten();
+        let views: Vec<&String> = all.iter().filter(|s| s.contains("MATERIALIZED VIEW")).collect();
+        assert_eq!(views.len(), 4);
+        for v in views {
+            assert!(v.contains(" ON CLUSTER city TO cp.trends_"), "{v}");
+            assert!(v.contains("_local AS") && v.contains("FROM cp.posts_local"), "{v}");
+            assert!(!v.contains("FROM cp.posts\n"), "{v}");
+        }
+        assert!(all.contains(&"DROP TABLE IF EXISTS cp.trends_hourly_mv ON CLUSTER city".to_owned()));
+        let alter = all.iter().position(|s| s.starts_with("ALTER TABLE")).expect("alter");
+        assert_eq!(
+            all[alter],
+            "ALTER TABLE cp.posts_local ON CLUSTER city ADD COLUMN created_at_estimated UInt8 DEFAULT 0"
+        );
+        assert_eq!(all[alter + 1], "DROP TABLE IF EXISTS cp.posts ON CLUSTER city");
+        assert!(all[alter + 2].ends_with("Distributed(city, cp, posts_local, cityHash64(key))"));
+        assert!(all.iter().all(|s| s.contains(" ON CLUSTER city")), "every statement runs on every server");
+    }
+}
