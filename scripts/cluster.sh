@@ -11,13 +11,19 @@
 #
 # Environment (defaults in brackets):
 #   CITYPULSE_CLUSTER_DIR          the folders zookeeper/, r1/, r2/ [<repo>/.local/cluster]
-#   CITYPULSE_CLUSTER_PORT_OFFSET  added to every port below [0], to run a second cluster beside this one
+#   CITYPULSE_CLUSTER_PORT_OFFSET  added to every port below [0], a multiple of 1000: a second cluster
+#                                  beside this one (make test's own, say) without sharing a port
 # Ports: ZooKeeper 12181; replica r1 http 18131, native 19031, interserver 19131; r2 18132, 19032, 19132.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 dir="${CITYPULSE_CLUSTER_DIR:-$root/.local/cluster}"
+mkdir -p "$dir" && dir="$(cd "$dir" && pwd)" # absolute: the pid paths `env` prints are read elsewhere
+[[ $dir != *[[:space:]]* ]] || { echo "error: CITYPULSE_CLUSTER_DIR='$dir' has a space; env lists paths by spaces" >&2; exit 2; }
 offset="${CITYPULSE_CLUSTER_PORT_OFFSET:-0}"
-[[ $offset =~ ^[0-9]+$ ]] || { echo "error: CITYPULSE_CLUSTER_PORT_OFFSET='$offset' is not a number" >&2; exit 2; }
+if ! [[ $offset =~ ^[0-9]+$ ]] || ((offset % 1000 != 0 || offset > 40000)); then
+  echo "error: CITYPULSE_CLUSTER_PORT_OFFSET='$offset' is not a multiple of 1000 up to 40000" >&2
+  exit 2
+fi
 name=citypulse_cluster
 zk_port=$((12181 + offset))
 replicas=(r1 r2)
@@ -43,9 +49,11 @@ case ${1:-} in
   start)
     zookeeper start
     for r in "${replicas[@]}"; do replica start "$r"; done ;;
-  stop)
-    for r in "${replicas[@]}"; do replica stop "$r"; done
-    zookeeper stop ;;
+  stop) # every part, even when stopping one fails
+    rc=0
+    for r in "${replicas[@]}"; do replica stop "$r" || rc=$?; done
+    zookeeper stop || rc=$?
+    exit "$rc" ;;
   status)
     rc=0
     zookeeper status || rc=$?

@@ -22,18 +22,29 @@ use crate::ident::Database;
 use std::collections::HashMap;
 
 /// Settings every client of a clustered database sends:
-/// - `insert_distributed_sync`: an insert through a Distributed table (the alert history, the
-///   migration ledger) returns once the shard has it, so it is read back at once, and never sits in
-///   a local queue that a crash could lose;
+/// - `insert_deduplicate = 0`: a replicated table drops an inserted block identical to a recent one.
+///   Two batches of different posts with the same labels in the same hour make identical trend
+///   blocks; 18.16 kept them even with deduplication on (the test `identical_trend_blocks_...` passes
+///   either way), but the servers that deduplicate the blocks views write would lose the second. The
+///   writer's own lookup is what keeps a retried batch from counting twice, as on one server;
+/// - `insert_distributed_sync = 1` and `prefer_localhost_replica = 1`: an insert through a
+///   Distributed table (the alert history) returns once this server's replica has it, not from a
+///   local queue a crash could lose, and a read through it right after is answered by this server,
+///   so it sees the insert;
 /// - `distributed_product_mode = local`: `IN (SELECT ... FROM posts)` inside a query on `posts` runs
-///   on each shard against its own rows (a key's rows are all on one shard), instead of being refused
-///   as a double-distributed subquery.
+///   on each shard against its own rows. Not needed with one shard (ClickHouse checks it only from
+///   two shards on), set for the day there are more.
 pub fn client_options(client: clickhouse::Client) -> clickhouse::Client {
-    client.with_setting("insert_distributed_sync", "1").with_setting("distributed_product_mode", "local")
+    client
+        .with_setting("insert_deduplicate", "0")
+        .with_setting("insert_distributed_sync", "1")
+        .with_setting("prefer_localhost_replica", "1")
+        .with_setting("distributed_product_mode", "local")
 }
 
 /// Rewrites migration statements for `db`'s cluster; `sharding` maps each table to its sharding
-/// key (from [`sharding_keys`]).
+/// key (from [`sharding_keys`]). Knows the statement shapes the migrations use (a test holds every
+/// one of them to running ON CLUSTER); `DROP TABLE` is only ever used on views.
 pub fn rewrite(stmt: &str, db: &Database, cluster: &str, sharding: &HashMap<String, String>) -> Vec<String> {
     let on = format!(" ON CLUSTER {cluster}");
     let prefix = |p: &str| stmt.strip_prefix(p).map(str::trim_start);

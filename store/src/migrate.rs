@@ -53,6 +53,16 @@ pub fn statements(sql: &str, db: &Database, zone: CityZone) -> Vec<String> {
 /// runs `ON CLUSTER`: each waits until every server has run it (18.16's `distributed_ddl_task_timeout`,
 /// 180 s), so migrate with every replica up.
 pub async fn migrate(client: &Client, db: &Database, zone: CityZone) -> Result<MigrateReport, StoreError> {
+    // Nothing to apply: no DDL at all, so a stage starts even while a replica is down (every
+    // statement ON CLUSTER waits for all of them).
+    if let Ok(applied) = applied_versions(client, db).await {
+        if MIGRATIONS.iter().all(|m| applied.contains(&m.version)) {
+            check_layout(client, db).await?;
+            check_zone(client, db, zone).await?;
+            return Ok(MigrateReport { applied: Vec::new(), already: MIGRATIONS.iter().map(|m| m.version).collect() });
+        }
+    }
+    check_layout(client, db).await?;
     let sharding = crate::cluster::sharding_keys(
         MIGRATIONS.iter().flat_map(|m| statements(m.sql, db, zone)).collect::<Vec<_>>().iter().map(String::as_str),
     );
@@ -68,14 +78,8 @@ pub async fn migrate(client: &Client, db: &Database, zone: CityZone) -> Result<M
     for stmt in statements(ledger.sql, db, zone).into_iter().flat_map(for_server) {
         exec(client, &stmt, ledger.version, ledger.name).await?;
     }
-    // The ledger is read and written on this server's own table: on a cluster a read through the
-    // Distributed front may reach a replica that has not fetched the last rows yet.
     let ledger_table = db.stored("schema_migrations");
-    let applied: Vec<u32> = client
-        .query(&format!("SELECT DISTINCT version FROM {db}.{ledger_table} ORDER BY version"))
-        .fetch_all()
-        .await
-        .map_err(|e| ClickHouseError::new("reading schema_migrations", e))?;
+    let applied = applied_versions(client, db).await?;
     let mut report = MigrateReport::default();
     for m in MIGRATIONS {
         if applied.contains(&m.version) {
@@ -106,6 +110,41 @@ pub async fn migrate(client: &Client, db: &Database, zone: CityZone) -> Result<M
     }
     check_zone(client, db, zone).await?;
     Ok(report)
+}
+
+/// The versions the ledger records. It is read (and written) on this server's own table: on a
+/// cluster a read through the Distributed front may reach a replica that has not fetched the last
+/// rows yet.
+async fn applied_versions(client: &Client, db: &Database) -> Result<Vec<u32>, StoreError> {
+    let sql = format!("SELECT DISTINCT version FROM {db}.{} ORDER BY version", db.stored("schema_migrations"));
+    let applied =
+        client.query(&sql).fetch_all().await.map_err(|e| ClickHouseError::new("reading schema_migrations", e))?;
+    Ok(applied)
+}
+
+/// Refuses a database laid out for the other mode: `clickhouse.cluster` switched on for a
+/// database made on one server (migration 4 would drop its `posts` to re-create the Distributed
+/// front, and the old trend tables would stay in front of empty replicated ones), or switched off
+/// for a clustered one (the writer would read its own writes through a Distributed table).
+async fn check_layout(client: &Client, db: &Database) -> Result<(), StoreError> {
+    let engine: Vec<String> = client
+        .query("SELECT engine FROM system.tables WHERE database = ? AND name = 'posts'")
+        .bind(db.as_str())
+        .fetch_all()
+        .await
+        .map_err(|e| ClickHouseError::new("reading system.tables", e))?;
+    let Some(engine) = engine.first() else { return Ok(()) };
+    match (db.cluster(), engine.as_str()) {
+        (Some(_), "Distributed") => Ok(()),
+        (None, found) if found != "Distributed" => Ok(()),
+        (Some(cluster), found) => Err(StoreError::Invalid(format!(
+            "clickhouse.cluster = {cluster:?}, but {db}.posts is a {found} table made on one server: \
+             a database does not move to a cluster in place; copy it into a new database made with the cluster set"
+        ))),
+        (None, found) => Err(StoreError::Invalid(format!(
+            "{db}.posts is a {found} table, made in cluster mode: set clickhouse.cluster to its cluster's name"
+        ))),
+    }
 }
 
 /// `(table, column)` of an `ALTER TABLE db.table [ON CLUSTER c] ADD COLUMN column ...` statement.

@@ -54,8 +54,9 @@ pub async fn apply_retention(
     posts_days: u32,
     trends_days: u32,
 ) -> Result<RetentionReport, StoreError> {
-    // On a cluster the rows are in `<table>_local`; this server's parts name every partition of its
-    // shard, and `ON CLUSTER` drops them on every shard (and, replicated, on every replica).
+    // On a cluster the rows are in `<table>_local`; with one shard this server's parts name every
+    // partition, and a partition dropped from a replicated table is dropped on every replica, also
+    // on one that is down now (when it is back). No ON CLUSTER: it would wait for a down replica.
     let tables = ["posts", "trends_hourly", "trends_daily"];
     let parts: Vec<Part> = client
         .query(
@@ -75,7 +76,7 @@ pub async fn apply_retention(
         for partition in expired(names, today, keep) {
             // `partition` is all digits (checked by last_day): safe to splice as a number.
             client
-                .query(&format!("ALTER TABLE {db}.{stored}{} DROP PARTITION {partition}", db.on_cluster_clause()))
+                .query(&format!("ALTER TABLE {db}.{stored} DROP PARTITION {partition}"))
                 .execute()
                 .await
                 .map_err(|e| ClickHouseError::new(format!("dropping {table} partition {partition}"), e))?;

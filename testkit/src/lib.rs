@@ -48,12 +48,18 @@ pub fn cluster() -> Option<TestCluster> {
     let words = |var: &str| -> Vec<String> {
         std::env::var(var).unwrap_or_default().split_whitespace().map(str::to_owned).collect()
     };
-    Some(TestCluster {
+    let cluster = TestCluster {
         name,
         urls: words("CITYPULSE_TEST_CLUSTER_URLS"),
         pid_files: words("CITYPULSE_TEST_CLUSTER_PIDS").into_iter().map(Into::into).collect(),
         start: std::env::var("CITYPULSE_TEST_CLUSTER_START").unwrap_or_default(),
-    })
+    };
+    assert!(
+        cluster.urls.len() >= 2 && cluster.pid_files.len() == cluster.urls.len() && !cluster.start.trim().is_empty(),
+        "CITYPULSE_TEST_CLUSTER_URLS, _PIDS and _START must name every replica and how to start them \
+         (eval \"$(scripts/cluster.sh env)\"): {cluster:?}"
+    );
+    Some(cluster)
 }
 
 /// The tansu broker for tests (`CITYPULSE_TEST_KAFKA_BROKERS`).

@@ -77,6 +77,7 @@ fn demo_config(
     demo.services.kafka.brokers = brokers.to_owned();
     demo.services.clickhouse.url = clickhouse.parse()?;
     demo.services.clickhouse.database = DATABASE.into();
+    demo.services.clickhouse.cluster = None; // the demo's ClickHouse is one child server
     demo.services.serve.listen = format!("127.0.0.1:{}", config.demo.serve_port);
     demo.services.serve.public_url = Some(format!("http://127.0.0.1:{}", config.demo.serve_port).parse()?);
     demo.services.serve.token.clear();
