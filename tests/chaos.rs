@@ -124,6 +124,23 @@ fn env_u64(var: &str) -> Option<u64> {
         .map(|v| v.parse().unwrap_or_else(|_| panic!("{var}={v}: not a number")))
 }
 
+/// The planner keeps a cycle under a minute: never two outages (each up to 30 s) in one cycle.
+#[test]
+fn randomized_cycles_hold_at_most_one_outage() {
+    let outage =
+        |f: &Fault| matches!(f, Fault::ClickHouseDown { .. } | Fault::BrokerDown { .. } | Fault::DetachPosts { .. });
+    let mut seen = 0;
+    for seed in 0..50 {
+        for cycle in 1..=100 {
+            let (_, faults) = random_faults(seed, cycle, true);
+            let n = faults.iter().filter(|(_, f)| outage(f)).count();
+            assert!(n <= 1, "seed {seed} cycle {cycle}: {n} outages");
+            seen += n;
+        }
+    }
+    assert!(seen > 1000, "outages are still drawn: {seen} in 5,000 cycles");
+}
+
 #[test]
 #[ignore = "make chaos CYCLES=N SEED=S FROM=K: randomized cycles, each under a minute"]
 fn randomized_cycles() {

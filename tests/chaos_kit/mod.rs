@@ -129,18 +129,29 @@ impl Rng {
 
 /// Randomized cycle `cycle` of run `seed`: crawled (one in three) or replayed, and its faults: one
 /// or two, at 1–8 s into the stream (ClickHouse and the broker going down only on services of the
-/// run's own; a storm or a hang at the crawled server only in a crawled cycle).
+/// run's own; a storm or a hang at the crawled server only in a crawled cycle). At most one outage
+/// (ClickHouse or the broker down, the table detached) a cycle: two of up to 30 s each made a cycle
+/// of 91 s (SEED=1203, cycle 2), over the minute a cycle may take; a second one becomes a SIGKILL.
 pub fn random_faults(seed: u64, cycle: usize, own_services: bool) -> (bool, Vec<(Duration, Fault)>) {
     let mut rng = Rng(analyze::heads::train::SeededRng::new(seed ^ (cycle as u64).wrapping_mul(0x2545_f491_4f6c_dd1d)));
     let crawled = rng.below(3) == 0;
     let count = 1 + rng.below(2);
+    let mut outages = 0;
     let mut faults: Vec<(Duration, Fault)> = (0..count)
         .map(|_| {
             let at = Duration::from_millis(1000 + rng.below(7000));
             let after = Duration::from_millis(500 + rng.below(3000));
             let kill = |process| Fault::Kill { process, after };
             let kinds = 7 + if own_services { 2 } else { 0 } + if crawled { 2 } else { 0 };
-            let fault = match rng.below(kinds) {
+            let mut pick = rng.below(kinds);
+            let outage = pick == 6 || pick >= 9 || (pick >= 7 && !crawled);
+            if outage {
+                outages += 1;
+                if outages > 1 {
+                    pick %= 5; // one of the five SIGKILLs
+                }
+            }
+            let fault = match pick {
                 0 => kill("analyze-1"),
                 1 => kill("analyze-2"),
                 2 => kill("store"),
