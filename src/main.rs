@@ -13,6 +13,13 @@ mod telemetry;
 use clap::Parser;
 use std::process::ExitCode;
 
+/// mimalloc instead of glibc's malloc for every Rust allocation (onnxruntime keeps its own): the
+/// store's writer makes and drops ~15 small allocations per post, and glibc spent a fifth of the
+/// writer's CPU freeing them (`malloc_consolidate`). Measured with `cargo bench -p store`: writer
+/// CPU per 1000 new posts 5.0 → 4.3 ms, per 1000 redelivered ones 6.1 → 3.6 ms.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     size_thread_pools(&cli);

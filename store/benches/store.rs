@@ -21,6 +21,10 @@ use std::time::{Duration, Instant};
 use store::{CityZone, Database, Dimension, Granularity, Queries, TrendQuery, Writer, WriterConfig};
 use tokio_util::sync::CancellationToken;
 
+/// The allocator the `citypulse` binary runs the writer with (src/main.rs says why).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const TOPICS: [&str; 8] =
     ["flooding", "traffic", "air_quality", "public_transport", "digital_services", "administrative", "safety", "other"];
 const PLACES: [&str; 6] = ["quan_1", "quan_3", "binh_thanh", "thu_duc", "go_vap", "tan_binh"];
