@@ -19,6 +19,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+source benches/lib.sh
 BIN=$root/target/release/citypulse
 DATA=../shared/data/uit-vsfc/dev.tsv
 QUICK=${QUICK:-0}
@@ -36,13 +37,7 @@ export CITYPULSE__ALERT__EVALUATE_EVERY_MS=5000
 export CITYPULSE__RUN__METRICS_PORT=29130 CITYPULSE__INGEST__METRICS_PORT=29131 \
   CITYPULSE__ANALYZE__METRICS_PORT=29132 CITYPULSE__STORE__METRICS_PORT=29133 CITYPULSE__ALERT__METRICS_PORT=29134
 
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  scripts/services.sh stop all >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
+bench_cleanup_on_exit all
 
 ch_url=${BENCH_CH_URL:-http://127.0.0.1:38123}
 if ! curl -sf "$ch_url/ping" >/dev/null 2>&1; then
@@ -66,23 +61,12 @@ wait_for_line() { # file, text, seconds
   done
 }
 
-# The config: the shipped one, its alert rules notifying only the log (no webhook to reach here).
-cp config/*.toml "$work/config/"
+# ---- 1. Throughput under `citypulse run` ----
+# The shipped config replaying the posts, its alert rules notifying only the log (no webhook here).
+n=$([[ $QUICK == 1 ]] && echo 1000 || wc -l < <(tail -n +2 "$DATA"))
+bench_replay_config "$work" "$DATA" "$n"
 sed -i 's/notify = \["comms_log", "comms_webhook"\]/notify = ["comms_log"]/' "$work/config/alerts.toml"
 shipped_defaults=$(sed -n '/^\[defaults\]/,/^$/p' config/sources.toml)
-
-# ---- 1. Throughput under `citypulse run` ----
-n=$([[ $QUICK == 1 ]] && echo 1000 || wc -l < <(tail -n +2 "$DATA"))
-head -n $((n + 1)) "$DATA" > "$work/posts.tsv"
-python3 benches/tsv_to_posts.py "$work/posts.tsv" "$work/posts.jsonl"
-cat > "$work/config/sources.toml" <<TOML
-$shipped_defaults
-
-[[replay]]
-name = "bench"
-path = "$work/posts.jsonl"
-posts_per_second = 0
-TOML
 eval_json=$("$BIN" --config "$work/config" eval --data "$work/posts.tsv" --json --threads 2 2>/dev/null)
 eval_rate=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["posts_per_second"])' "$eval_json")
 

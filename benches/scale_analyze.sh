@@ -13,6 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+source benches/lib.sh
 BIN=$root/target/release/citypulse
 DATA=../shared/data/aivivn/train.tsv
 n=$([[ ${QUICK:-0} == 1 ]] && echo 1000 || echo 4000)
@@ -23,19 +24,8 @@ export ORT_DYLIB_PATH=$root/models/onnxruntime/libonnxruntime.so
 export CITYPULSE_SERVICES_DIR=$work/services CITYPULSE_TANSU_PORT=${BENCH_KAFKA_PORT:-29293}
 export CITYPULSE__KAFKA__BROKERS=127.0.0.1:$CITYPULSE_TANSU_PORT CITYPULSE_AUTHOR_KEY=benchmark-author-key-not-secret
 
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  scripts/services.sh stop tansu >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-
-cp config/*.toml "$work/config/"
-head -n $((n + 1)) "$DATA" > "$work/posts.tsv"
-python3 benches/tsv_to_posts.py "$work/posts.tsv" "$work/posts.jsonl"
-{ sed -n '/^\[defaults\]/,/^$/p' config/sources.toml
-  printf '[[replay]]\nname = "bench"\npath = "%s"\nposts_per_second = 0\n' "$work/posts.jsonl"; } > "$work/config/sources.toml"
+bench_cleanup_on_exit tansu
+bench_replay_config "$work" "$DATA" "$n"
 
 one_run() { # PROCESSES WORKERS PARTITIONS
   local procs=$1 workers=$2 parts=$3 i

@@ -16,9 +16,10 @@
 //!
 //! 18.16 refuses `ALTER ... ON CLUSTER` on a Distributed table ("Table isn't replicated"), so a
 //! column added to `t_local` is carried to `db.t` by dropping and re-creating the front (it holds no
-//! rows: inserts through it are synchronous, [`client_options`]).
+//! rows: inserts through it are synchronous, [`client_options`]). [`Rewrite`] does all of it.
 
-use crate::ident::Database;
+use crate::ident::{CityZone, Database};
+use crate::migrate::{statements, MIGRATIONS};
 use std::collections::HashMap;
 
 /// Settings every client of a clustered database sends:
@@ -42,93 +43,110 @@ pub fn client_options(client: clickhouse::Client) -> clickhouse::Client {
         .with_setting("distributed_product_mode", "local")
 }
 
-/// Rewrites migration statements for `db`'s cluster; `sharding` maps each table to its sharding
-/// key (from [`sharding_keys`]). Knows the statement shapes the migrations use (a test holds every
-/// one of them to running ON CLUSTER); `DROP TABLE` is only ever used on views.
-pub fn rewrite(stmt: &str, db: &Database, cluster: &str, sharding: &HashMap<String, String>) -> Vec<String> {
-    let on = format!(" ON CLUSTER {cluster}");
-    let prefix = |p: &str| stmt.strip_prefix(p).map(str::trim_start);
-    if let Some(rest) = prefix("CREATE DATABASE IF NOT EXISTS") {
-        return vec![format!("CREATE DATABASE IF NOT EXISTS {rest}{on}")];
-    }
-    if let Some(rest) = prefix("CREATE TABLE IF NOT EXISTS") {
-        return create_table(rest, db, cluster, sharding);
-    }
-    if let Some(rest) = prefix("CREATE MATERIALIZED VIEW IF NOT EXISTS") {
-        // `db.v TO db.t AS SELECT ... FROM db.posts ...`: the view reads and writes local tables.
-        let (view, body) = split_word(rest);
-        let body = local_references(body, db);
-        return vec![format!("CREATE MATERIALIZED VIEW IF NOT EXISTS {view}{on} {body}")];
-    }
-    if let Some(rest) = prefix("DROP TABLE IF EXISTS") {
-        return vec![format!("DROP TABLE IF EXISTS {rest}{on}")];
-    }
-    if let Some(rest) = prefix("ALTER TABLE") {
-        let (table, change) = split_word(rest);
-        let name = table.rsplit('.').next().unwrap_or(table);
-        return vec![
-            format!("ALTER TABLE {db}.{name}_local{on} {change}"),
-            format!("DROP TABLE IF EXISTS {db}.{name}{on}"),
-            distributed_front(db, cluster, name, sharding),
-        ];
-    }
-    vec![stmt.to_owned()]
+/// The migrations' statements rewritten for `db`'s cluster. Knows the statement shapes the
+/// migrations use (a test holds every one of them to running ON CLUSTER); `DROP TABLE` is only ever
+/// used on views.
+pub struct Rewrite<'a> {
+    db: &'a Database,
+    cluster: &'a str,
+    /// Table name → sharding key: `cityHash64` of the first `ORDER BY` column of its `CREATE TABLE`,
+    /// so that all rows of a key (a post's versions, an alert's events) land on one shard, where
+    /// collapsing and replacing can see them together.
+    sharding: HashMap<String, String>,
 }
 
-/// Table name → sharding key, from every `CREATE TABLE` of the migrations: `cityHash64` of the
-/// first `ORDER BY` column, so that all rows of a key (a post's versions, an alert's events) land on
-/// one shard, where collapsing and replacing can see them together.
-pub fn sharding_keys<'a>(statements: impl IntoIterator<Item = &'a str>) -> HashMap<String, String> {
-    let mut out = HashMap::new();
-    for stmt in statements {
-        let Some(rest) = stmt.strip_prefix("CREATE TABLE IF NOT EXISTS") else { continue };
-        let (table, _) = split_word(rest.trim_start());
-        let name = table.rsplit('.').next().unwrap_or(table).to_owned();
-        let first = stmt
-            .split("ORDER BY")
-            .nth(1)
-            .map(|s| s.trim_start().trim_start_matches('('))
-            .and_then(|s| s.split([',', ')', '\n', ' ']).find(|w| !w.is_empty()))
-            .map(|col| format!("cityHash64({col})"))
-            .unwrap_or_else(|| "rand()".to_owned());
-        out.insert(name, first);
-    }
-    out
-}
-
-/// `db.t (columns) ENGINE = X(args) rest` → the replicated local table and its Distributed front.
-fn create_table(rest: &str, db: &Database, cluster: &str, sharding: &HashMap<String, String>) -> Vec<String> {
-    let (table, after) = split_word(rest);
-    let name = table.rsplit('.').next().unwrap_or(table);
-    let Some((columns, engine_and_rest)) = after.split_once("ENGINE = ") else {
-        return vec![format!("CREATE TABLE IF NOT EXISTS {rest}")]; // not a MergeTree: left alone
-    };
-    let engine_end = engine_and_rest.find(|c: char| c == '(' || c.is_whitespace()).unwrap_or(engine_and_rest.len());
-    let (engine, tail) = engine_and_rest.split_at(engine_end);
-    let (args, tail) = match tail.strip_prefix('(') {
-        Some(inner) => {
-            let close = matching_paren(inner);
-            (inner[..close].trim(), &inner[close + 1..])
+impl<'a> Rewrite<'a> {
+    /// `None` for a database on one server. Reads every migration for the tables' sharding keys (a
+    /// later `ALTER` re-creates a front that an earlier migration made).
+    pub fn for_cluster(db: &'a Database, zone: CityZone) -> Option<Self> {
+        let cluster = db.cluster()?;
+        let mut sharding = HashMap::new();
+        for stmt in MIGRATIONS.iter().flat_map(|m| statements(m.sql, db, zone)) {
+            let Some(rest) = stmt.strip_prefix("CREATE TABLE IF NOT EXISTS") else { continue };
+            let first = stmt
+                .split("ORDER BY")
+                .nth(1)
+                .map(|s| s.trim_start().trim_start_matches('('))
+                .and_then(|s| s.split([',', ')', '\n', ' ']).find(|w| !w.is_empty()))
+                .map(|col| format!("cityHash64({col})"))
+                .unwrap_or_else(|| "rand()".to_owned());
+            sharding.insert(table_name(split_word(rest).0).to_owned(), first);
         }
-        None => ("", tail),
-    };
-    let path = format!("'/clickhouse/tables/{{shard}}/{db}/{name}_local', '{{replica}}'");
-    let args = if args.is_empty() { path } else { format!("{path}, {args}") };
-    vec![
+        Some(Rewrite { db, cluster, sharding })
+    }
+
+    /// `stmt` as the statements that make the same change on every server of the cluster.
+    pub fn statement(&self, stmt: &str) -> Vec<String> {
+        let (db, on) = (self.db, self.db.on_cluster_clause());
+        let prefix = |p: &str| stmt.strip_prefix(p).map(str::trim_start);
+        if let Some(rest) = prefix("CREATE DATABASE IF NOT EXISTS") {
+            return vec![format!("CREATE DATABASE IF NOT EXISTS {rest}{on}")];
+        }
+        if let Some(rest) = prefix("CREATE TABLE IF NOT EXISTS") {
+            return self.create_table(rest);
+        }
+        if let Some(rest) = prefix("CREATE MATERIALIZED VIEW IF NOT EXISTS") {
+            // `db.v TO db.t AS SELECT ... FROM db.posts ...`: the view reads and writes local tables.
+            let (view, body) = split_word(rest);
+            let body = local_references(body, db);
+            return vec![format!("CREATE MATERIALIZED VIEW IF NOT EXISTS {view}{on} {body}")];
+        }
+        if let Some(rest) = prefix("DROP TABLE IF EXISTS") {
+            return vec![format!("DROP TABLE IF EXISTS {rest}{on}")];
+        }
+        if let Some(rest) = prefix("ALTER TABLE") {
+            let (table, change) = split_word(rest);
+            let name = table_name(table);
+            return vec![
+                format!("ALTER TABLE {db}.{name}_local{on} {change}"),
+                format!("DROP TABLE IF EXISTS {db}.{name}{on}"),
+                self.distributed_front(name),
+            ];
+        }
+        vec![stmt.to_owned()]
+    }
+
+    /// `db.t (columns) ENGINE = X(args) rest` → the replicated local table and its Distributed front.
+    fn create_table(&self, rest: &str) -> Vec<String> {
+        let (db, on) = (self.db, self.db.on_cluster_clause());
+        let (table, after) = split_word(rest);
+        let name = table_name(table);
+        let Some((columns, engine_and_rest)) = after.split_once("ENGINE = ") else {
+            return vec![format!("CREATE TABLE IF NOT EXISTS {rest}")]; // not a MergeTree: left alone
+        };
+        let engine_end = engine_and_rest.find(|c: char| c == '(' || c.is_whitespace()).unwrap_or(engine_and_rest.len());
+        let (engine, tail) = engine_and_rest.split_at(engine_end);
+        let (args, tail) = match tail.strip_prefix('(') {
+            Some(inner) => {
+                let close = matching_paren(inner);
+                (inner[..close].trim(), &inner[close + 1..])
+            }
+            None => ("", tail),
+        };
+        let path = format!("'/clickhouse/tables/{{shard}}/{db}/{name}_local', '{{replica}}'");
+        let args = if args.is_empty() { path } else { format!("{path}, {args}") };
+        vec![
+            format!(
+                "CREATE TABLE IF NOT EXISTS {db}.{name}_local{on} {}ENGINE = Replicated{engine}({args}){tail}",
+                columns.trim_start()
+            ),
+            self.distributed_front(name),
+        ]
+    }
+
+    fn distributed_front(&self, name: &str) -> String {
+        let (db, cluster) = (self.db, self.cluster);
+        let key = self.sharding.get(name).map(String::as_str).unwrap_or("rand()");
         format!(
-            "CREATE TABLE IF NOT EXISTS {db}.{name}_local ON CLUSTER {cluster} {}ENGINE = Replicated{engine}({args}){tail}",
-            columns.trim_start()
-        ),
-        distributed_front(db, cluster, name, sharding),
-    ]
+            "CREATE TABLE IF NOT EXISTS {db}.{name} ON CLUSTER {cluster} AS {db}.{name}_local \
+             ENGINE = Distributed({cluster}, {db}, {name}_local, {key})"
+        )
+    }
 }
 
-fn distributed_front(db: &Database, cluster: &str, name: &str, sharding: &HashMap<String, String>) -> String {
-    let key = sharding.get(name).map(String::as_str).unwrap_or("rand()");
-    format!(
-        "CREATE TABLE IF NOT EXISTS {db}.{name} ON CLUSTER {cluster} AS {db}.{name}_local \
-         ENGINE = Distributed({cluster}, {db}, {name}_local, {key})"
-    )
+/// `t` of `db.t`.
+fn table_name(qualified: &str) -> &str {
+    qualified.rsplit('.').next().unwrap_or(qualified)
 }
 
 /// Every `db.word` in `sql` becomes `db.word_local`.
@@ -177,15 +195,13 @@ fn matching_paren(s: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ident::CityZone;
-    use crate::migrate::{statements, MIGRATIONS};
 
     fn all_rewritten() -> Vec<String> {
         let db = Database::new("cp").expect("db").on_cluster("city").expect("cluster");
         let zone = CityZone::new("Asia/Ho_Chi_Minh").expect("zone");
         let plain: Vec<String> = MIGRATIONS.iter().flat_map(|m| statements(m.sql, &db, zone)).collect();
-        let keys = sharding_keys(plain.iter().map(String::as_str));
-        plain.iter().flat_map(|s| rewrite(s, &db, "city", &keys)).collect()
+        let rewrite = Rewrite::for_cluster(&db, zone).expect("clustered");
+        plain.iter().flat_map(|s| rewrite.statement(s)).collect()
     }
 
     #[test]

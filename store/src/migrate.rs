@@ -49,7 +49,7 @@ pub fn statements(sql: &str, db: &Database, zone: CityZone) -> Vec<String> {
 /// Creates the database if needed and applies every migration not yet recorded. Safe to run
 /// concurrently and repeatedly. Fails if the trend views were built for another time zone.
 ///
-/// In cluster mode (`db.cluster()`) every statement is rewritten by [`crate::cluster::rewrite`] and
+/// In cluster mode (`db.cluster()`) every statement is rewritten by [`crate::cluster::Rewrite`] and
 /// runs `ON CLUSTER`: each waits until every server has run it (18.16's `distributed_ddl_task_timeout`,
 /// 180 s), so migrate with every replica up.
 pub async fn migrate(client: &Client, db: &Database, zone: CityZone) -> Result<MigrateReport, StoreError> {
@@ -63,11 +63,9 @@ pub async fn migrate(client: &Client, db: &Database, zone: CityZone) -> Result<M
         }
     }
     check_layout(client, db).await?;
-    let sharding = crate::cluster::sharding_keys(
-        MIGRATIONS.iter().flat_map(|m| statements(m.sql, db, zone)).collect::<Vec<_>>().iter().map(String::as_str),
-    );
-    let for_server = |stmt: String| match db.cluster() {
-        Some(cluster) => crate::cluster::rewrite(&stmt, db, cluster, &sharding),
+    let rewrite = crate::cluster::Rewrite::for_cluster(db, zone);
+    let for_server = |stmt: String| match &rewrite {
+        Some(rewrite) => rewrite.statement(&stmt),
         None => vec![stmt],
     };
     for stmt in for_server(format!("CREATE DATABASE IF NOT EXISTS {db}")) {
@@ -134,15 +132,14 @@ async fn check_layout(client: &Client, db: &Database) -> Result<(), StoreError> 
         .await
         .map_err(|e| ClickHouseError::new("reading system.tables", e))?;
     let Some(engine) = engine.first() else { return Ok(()) };
-    match (db.cluster(), engine.as_str()) {
-        (Some(_), "Distributed") => Ok(()),
-        (None, found) if found != "Distributed" => Ok(()),
-        (Some(cluster), found) => Err(StoreError::Invalid(format!(
-            "clickhouse.cluster = {cluster:?}, but {db}.posts is a {found} table made on one server: \
+    match (db.cluster(), engine == "Distributed") {
+        (Some(_), true) | (None, false) => Ok(()),
+        (Some(cluster), false) => Err(StoreError::Invalid(format!(
+            "clickhouse.cluster = {cluster:?}, but {db}.posts is a {engine} table made on one server: \
              a database does not move to a cluster in place; copy it into a new database made with the cluster set"
         ))),
-        (None, found) => Err(StoreError::Invalid(format!(
-            "{db}.posts is a {found} table, made in cluster mode: set clickhouse.cluster to its cluster's name"
+        (None, true) => Err(StoreError::Invalid(format!(
+            "{db}.posts is a Distributed table, made in cluster mode: set clickhouse.cluster to its cluster's name"
         ))),
     }
 }
