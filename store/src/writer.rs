@@ -530,7 +530,8 @@ fn plan(incoming: &PostRow, stored: &[StoredVersion]) -> Plan {
     if incoming.analyzed_ms_total() < newest.analyzed_ms_total() {
         return Plan { outcome: Outcome::Stale, cancel: older_live, insert_version: None };
     }
-    if incoming.content_hash == newest.content_hash {
+    // Rows stored before the content hash changed carry the legacy one; computed only on a miss.
+    if incoming.content_hash == newest.content_hash || incoming.legacy_content_hash() == newest.content_hash {
         return Plan { outcome: Outcome::Duplicate, cancel: older_live, insert_version: None };
     }
     Plan {
@@ -660,6 +661,16 @@ mod tests {
         let s = [stored(&incoming("positive", 10), 1, 1)];
         let p = plan(&incoming("positive", 20), &s);
         assert_eq!(p, Plan { outcome: Outcome::Duplicate, cancel: vec![], insert_version: None });
+    }
+
+    #[test]
+    fn a_row_stored_with_the_legacy_hash_is_still_a_duplicate_but_a_change_is_not() {
+        let old = incoming("positive", 10);
+        let s = [StoredVersion { content_hash: old.legacy_content_hash(), ..stored(&old, 1, 1) }];
+        let p = plan(&incoming("positive", 20), &s);
+        assert_eq!(p, Plan { outcome: Outcome::Duplicate, cancel: vec![], insert_version: None });
+        let p = plan(&incoming("negative", 20), &s);
+        assert_eq!(p, Plan { outcome: Outcome::Replaced, cancel: vec![1], insert_version: Some(2) });
     }
 
     #[test]
