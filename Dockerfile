@@ -23,6 +23,8 @@ RUN apt-get update \
 WORKDIR /app
 COPY --from=build /src/target/release/citypulse /usr/local/bin/citypulse
 COPY --from=build /src/models/multilingual-e5-small /app/models/multilingual-e5-small
+COPY --from=build /src/models/multilingual-e5-small-tuned /app/models/multilingual-e5-small-tuned
+COPY --from=build /src/models/adapter /app/models/adapter
 COPY --from=build /src/models/onnxruntime /app/models/onnxruntime
 COPY --from=build /src/models/heads /app/models/heads
 COPY config /app/config

@@ -632,6 +632,7 @@ def main():
     ap.add_argument("--wheel-name", default="")
     ap.add_argument("--wheel-sha256", default="")
     ap.add_argument("--skip-onnx", action="store_true", help="only config/tokenizer/safetensors")
+    ap.add_argument("--adapter", default="", help="LoRA adapter (safetensors) merged into the weights")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     t0 = time.time()
@@ -654,6 +655,12 @@ def main():
     log("dequantising 4-bit weights to fp32")
     weights = load_weights(buf, hp, tensors)
     del buf
+    adapter_meta = None
+    if args.adapter:
+        from adapter import merge, read_adapter
+        pairs, adapter_meta = read_adapter(args.adapter)
+        log(f"merging {args.adapter} into {len(pairs)} linears (W + B·A·{adapter_meta['alpha']}/{adapter_meta['rank']})")
+        merge(weights, pairs)
     log("writing model.safetensors")
     write_safetensors(weights, os.path.join(args.out, "model.safetensors"))
 
@@ -709,6 +716,9 @@ def main():
         },
         "files": {name: {"bytes": os.path.getsize(os.path.join(args.out, name))} for name in outputs},
     }
+    if adapter_meta:
+        prov["adapter"] = dict(adapter_meta, file=os.path.relpath(args.adapter, os.path.dirname(os.path.abspath(__file__)) + "/.."),
+                               merged="W + B·A·alpha/rank in float64, stored fp32, before the ONNX export")
     with open(os.path.join(args.out, "source.json.pending"), "w") as f:
         json.dump(prov, f, indent=2)
         f.write("\n")

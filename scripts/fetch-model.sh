@@ -84,7 +84,8 @@ EOF
 }
 
 if [ $FORCE -eq 0 ] && outputs_valid 2>/dev/null; then
-    say "model outputs present and current in $OUT (use --force to redo); nothing to do"
+    say "model outputs present and current in $OUT (use --force to redo)"
+    "$SCRIPTS/build-tuned-model.sh"
     trap - EXIT
     exit 0
 fi
@@ -205,6 +206,9 @@ say "[$STEP] scripts/check_model.py"
   scripts/convert_model.py this script converts again; otherwise it reruns only the check."
 mv "$OUT/source.json.pending" "$OUT/source.json"
 echo "$CHECK_SHA" > "$OUT/.checked.sha256"
+
+STEP="tuned model"
+"$SCRIPTS/build-tuned-model.sh"
 
 STEP="done"
 say "done in $(( $(date +%s) - T0 )) s"

@@ -54,6 +54,9 @@ pub enum Command {
     Eval(EvalArgs),
     /// Train a sentiment or topic head on labelled TSV files.
     TrainHead(TrainHeadArgs),
+    /// Write labelled TSV files as the model's token ids (JSON lines) for scripts/train-adapter.sh,
+    /// so the adapter trains on exactly what the classifier sees.
+    TrainingTokens(TrainingTokensArgs),
     /// Trend tables from ClickHouse.
     Trends(TrendsArgs),
     /// Apply ClickHouse migrations.
@@ -178,7 +181,7 @@ pub struct RunArgs {
 }
 
 /// Encoder selection shared by classify, eval, analyze, run and train-head.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ModelArgs {
     /// Encoder backend (default: onnx when built with it, else candle).
     #[arg(long, value_enum)]
@@ -192,6 +195,10 @@ pub struct ModelArgs {
     /// Model workers taking batches in parallel, threads / workers each (onnx only; capped at threads).
     #[arg(long)]
     pub workers: Option<usize>,
+    /// The fine-tuned encoder's adapter, or `none` for the plain encoder and its heads
+    /// (default: analyze.adapter).
+    #[arg(long)]
+    pub adapter: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -211,6 +218,9 @@ pub struct EvalArgs {
     /// One JSON object instead of tables.
     #[arg(long)]
     pub json: bool,
+    /// Also measure the plain encoder with its heads and print both side by side.
+    #[arg(long)]
+    pub compare_plain: bool,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -245,6 +255,17 @@ pub struct TrainHeadArgs {
     pub class_weight_power: f64,
     #[command(flatten)]
     pub model: ModelArgs,
+}
+
+/// `citypulse training-tokens`.
+#[derive(Debug, Args)]
+pub struct TrainingTokensArgs {
+    /// Labelled TSV files (repeatable), with a sentiment or topic column or both.
+    #[arg(long, required = true)]
+    pub data: Vec<PathBuf>,
+    /// Output JSON lines: one header line naming the files, then one line per row.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -28,6 +28,8 @@ pub enum ClassifierError {
     Encode(#[from] EncodeError),
     #[error(transparent)]
     Head(#[from] HeadError),
+    #[error(transparent)]
+    Adapter(#[from] crate::adapter::AdapterError),
     #[error("head {path} was trained on encoder {found:?}, not {expected:?}: retrain it")]
     WrongEncoder { path: String, found: String, expected: String },
 }
@@ -35,8 +37,12 @@ pub enum ClassifierError {
 /// Where the model files are and how to run them (from `[analyze]` plus command-line overrides).
 #[derive(Debug, Clone)]
 pub struct ModelOptions {
+    /// The folder the backends load: the plain model, or the tuned one when `adapter` is set.
     pub model_dir: PathBuf,
+    /// The heads trained on that encoder.
     pub heads_dir: PathBuf,
+    /// The adapter merged into `model_dir` (None: the plain encoder).
+    pub adapter: Option<PathBuf>,
     pub onnxruntime_path: PathBuf,
     pub backend: BackendKind,
     pub precision: Precision,
@@ -51,9 +57,11 @@ impl ModelOptions {
     pub fn from_config(c: &AnalyzeConfig) -> Self {
         let onnxruntime_path =
             std::env::var_os("ORT_DYLIB_PATH").map_or_else(|| c.onnxruntime_path.clone(), PathBuf::from);
+        let plain = c.adapter.as_os_str() == "none";
         ModelOptions {
-            model_dir: c.model_dir.clone(),
-            heads_dir: c.heads_dir.clone(),
+            model_dir: if plain { c.model_dir.clone() } else { c.tuned_model_dir.clone() },
+            heads_dir: if plain { c.heads_dir.clone() } else { c.tuned_heads_dir.clone() },
+            adapter: (!plain).then(|| c.adapter.clone()),
             onnxruntime_path,
             backend: c.backend,
             precision: c.precision,
@@ -75,7 +83,10 @@ impl ModelOptions {
 
     /// The encoder's identity: heads record it and refuse to run on another one.
     pub fn encoder_id(&self) -> String {
-        "multilingual-e5-small".into()
+        match &self.adapter {
+            None => crate::adapter::PLAIN_ENCODER_ID.into(),
+            Some(_) => crate::adapter::tuned_encoder_id(&self.model_dir),
+        }
     }
 }
 
@@ -85,6 +96,9 @@ pub fn load_backend(opts: &ModelOptions) -> Result<Box<dyn Backend>, ClassifierE
         if !opts.model_dir.join(file).exists() {
             return Err(ClassifierError::MissingModel(opts.model_dir.display().to_string(), file));
         }
+    }
+    if let Some(adapter) = &opts.adapter {
+        crate::adapter::check_merged(&opts.model_dir, adapter)?;
     }
     match opts.resolved_backend() {
         BackendKind::Onnx => load_onnx(opts),

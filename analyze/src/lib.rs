@@ -13,6 +13,7 @@
 //! - [`labelled`]: the labelled TSV format read by `eval` and `train-head`.
 //! - [`metrics`]: accuracy, macro-F1, per-class scores, confusion matrices.
 
+pub mod adapter;
 pub mod backend;
 pub mod cache;
 pub mod classifier;

@@ -272,6 +272,12 @@ pub fn service_config(brokers: &str, prefix: &str, overrides: &[(&str, &str)]) -
         ("CITYPULSE__ANALYZE__MODEL_DIR", repo.join("models/multilingual-e5-small").display().to_string()),
         ("CITYPULSE__ANALYZE__HEADS_DIR", repo.join("models/heads").display().to_string()),
         (
+            "CITYPULSE__ANALYZE__ADAPTER",
+            repo.join("models/adapter/e5-small-city-lora.safetensors").display().to_string(),
+        ),
+        ("CITYPULSE__ANALYZE__TUNED_MODEL_DIR", repo.join("models/multilingual-e5-small-tuned").display().to_string()),
+        ("CITYPULSE__ANALYZE__TUNED_HEADS_DIR", repo.join("models/heads/tuned").display().to_string()),
+        (
             "CITYPULSE__ANALYZE__ONNXRUNTIME_PATH",
             repo.join("models/onnxruntime/libonnxruntime.so").display().to_string(),
         ),

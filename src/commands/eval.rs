@@ -32,23 +32,66 @@ pub fn run(cli: &Cli, args: &EvalArgs) -> Result<ExitCode> {
         }
     }
     let opts = options(&config, &args.model)?;
-    let mut classifier = Classifier::load(&opts, &config.topics).context("loading the classifier")?;
+    let mut runs = vec![measure(&opts, &config, &data, &topic_ids, &args.data)?];
+    if args.compare_plain {
+        anyhow::ensure!(
+            opts.adapter.is_some(),
+            "--compare-plain needs the tuned encoder (an adapter, not --adapter none)"
+        );
+        let plain = options(&config, &crate::cli::ModelArgs { adapter: Some("none".into()), ..args.model.clone() })?;
+        runs.insert(0, measure(&plain, &config, &data, &topic_ids, &args.data)?);
+    }
+    if args.json {
+        let all: Vec<&serde_json::Value> = runs.iter().map(|r| &r.json).collect();
+        println!(
+            "{}",
+            if all.len() == 1 { all[0].clone() } else { serde_json::json!({ "plain": all[0], "tuned": all[1] }) }
+        );
+    } else {
+        for r in &runs {
+            print!("{}", r.text);
+        }
+        if runs.len() == 2 {
+            print!("{}", side_by_side(&runs[0].summary, &runs[1].summary));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One encoder's scores: the full text, the JSON, and the headline figures for the comparison.
+struct Measured {
+    text: String,
+    json: serde_json::Value,
+    /// (measure, value, rows it is a proportion of: for a 95% interval).
+    summary: Vec<(String, f64, Option<usize>)>,
+}
+
+fn measure(
+    opts: &analyze::ModelOptions,
+    config: &schema::config::Config,
+    data: &analyze::labelled::LabelledSet,
+    topic_ids: &[String],
+    path: &std::path::Path,
+) -> Result<Measured> {
+    let mut classifier = Classifier::load(opts, &config.topics).context("loading the classifier")?;
     let texts: Vec<&str> = data.rows.iter().map(|r| r.text.as_str()).collect();
     let mut progress = Progress::new("eval", texts.len());
     let start = Instant::now();
     let results = classifier.classify(&texts, &mut |done| progress.update(done))?;
     let posts_per_second = texts.len() as f64 / start.elapsed().as_secs_f64().max(1e-9);
+    let encoder = opts.encoder_id();
 
-    let mut json = serde_json::json!({ "rows": data.rows.len(), "posts_per_second": posts_per_second, "backend": classifier.backend_name(), "workers": classifier.workers(), "model": classifier.model() });
+    let mut json = serde_json::json!({ "rows": data.rows.len(), "posts_per_second": posts_per_second, "backend": classifier.backend_name(), "workers": classifier.workers(), "model": classifier.model(), "encoder": encoder });
     let mut text = format!(
-        "{}: {} rows, {:.1} posts/s ({}, {} worker{})\n",
-        args.data.display(),
+        "{}: {} rows, {:.1} posts/s ({}, {} worker{}; encoder {encoder})\n",
+        path.display(),
         data.rows.len(),
         posts_per_second,
         classifier.backend_name(),
         classifier.workers(),
         if classifier.workers() == 1 { "" } else { "s" }
     );
+    let mut summary = vec![("posts/s".to_owned(), posts_per_second, None)];
     if data.has_sentiment {
         let (r, polarity) = sentiment_scores(&data.rows, &results);
         text += &render("sentiment", &r);
@@ -57,19 +100,46 @@ pub fn run(cli: &Cli, args: &EvalArgs) -> Result<ExitCode> {
             polarity
         );
         json["sentiment"] = serde_json::json!({ "accuracy": r.accuracy, "macro_f1": r.macro_f1, "polarity_accuracy": polarity, "per_class": r.per_class, "confusion": r.confusion, "classes": r.classes });
+        let polar_rows = r.per_class.iter().filter(|(c, _)| c.as_str() != "neutral").map(|(_, s)| s.support).sum();
+        summary.push(("sentiment accuracy".into(), r.accuracy, Some(r.rows)));
+        summary.push(("sentiment macro-F1".into(), r.macro_f1, None));
+        summary.push(("neutral F1".into(), r.per_class.get("neutral").map_or(0.0, |c| c.f1), None));
+        summary.push(("polarity accuracy".into(), polarity, Some(polar_rows)));
     }
     if data.has_topic {
-        let (best, thresholded, other_rate) = topic_scores(&data.rows, &results, &topic_ids);
+        let (best, thresholded, other_rate) = topic_scores(&data.rows, &results, topic_ids);
         text += &render("topic (best configured topic, thresholds ignored)", &best);
         text += &format!("  thresholded top-1 accuracy {:.4}; other_rate {:.4}\n", thresholded.accuracy, other_rate);
         json["topic"] = serde_json::json!({ "accuracy": best.accuracy, "macro_f1": best.macro_f1, "other_rate": other_rate, "thresholded_accuracy": thresholded.accuracy, "per_class": best.per_class, "confusion": best.confusion, "classes": best.classes });
+        summary.push(("topic accuracy".into(), best.accuracy, Some(best.rows)));
     }
-    if args.json {
-        println!("{json}");
-    } else {
-        print!("{text}");
+    Ok(Measured { text, json, summary })
+}
+
+/// The plain and the tuned encoder's headline figures in one table, accuracies with their 95%
+/// (Wilson) intervals: on a few dozen posts one post moves a figure by points.
+fn side_by_side(plain: &[(String, f64, Option<usize>)], tuned: &[(String, f64, Option<usize>)]) -> String {
+    let cell = |v: f64, n: Option<usize>| match n {
+        Some(n) if n > 0 => {
+            let (lo, hi) = wilson(v, n);
+            format!("{v:.4} [{lo:.3}, {hi:.3}]")
+        }
+        _ if v > 1.0 => format!("{v:.1}"),
+        _ => format!("{v:.4}"),
+    };
+    let mut out = format!("\n{:<20} {:<24} {:<24}\n", "measure", "plain encoder", "tuned encoder");
+    for ((name, p, n), (_, t, _)) in plain.iter().zip(tuned) {
+        out += &format!("{name:<20} {:<24} {:<24}\n", cell(*p, *n), cell(*t, *n));
     }
-    Ok(ExitCode::SUCCESS)
+    out
+}
+
+/// The 95% Wilson score interval of a proportion `p` of `n`.
+fn wilson(p: f64, n: usize) -> (f64, f64) {
+    let (n, z) = (n as f64, 1.96f64);
+    let centre = (p + z * z / (2.0 * n)) / (1.0 + z * z / n);
+    let half = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt() / (1.0 + z * z / n);
+    (centre - half, centre + half)
 }
 
 fn sentiment_scores(rows: &[analyze::labelled::LabelledRow], results: &[Analysis]) -> (Report, f64) {
@@ -103,4 +173,18 @@ fn topic_scores(
     let top1: Vec<(String, String)> = gold.iter().map(|(g, r)| (g.to_string(), r.topics[0].id.to_string())).collect();
     let other = gold.iter().filter(|(_, r)| r.topics[0].id.as_str() == "other").count();
     (report(&best, ids), report(&top1, ids), other as f64 / gold.len().max(1) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wilson;
+
+    #[test]
+    fn wilson_intervals_match_published_values() {
+        // 33 of 36 (0.9167): 95% Wilson interval 0.782–0.971.
+        let (lo, hi) = wilson(33.0 / 36.0, 36);
+        assert!((lo - 0.782).abs() < 0.001 && (hi - 0.971).abs() < 0.001, "{lo} {hi}");
+        let (lo, hi) = wilson(1.0, 10);
+        assert!((lo - 0.722).abs() < 0.001 && (hi - 1.0).abs() < 1e-9, "{lo} {hi}");
+    }
 }

@@ -11,6 +11,7 @@ mod stages;
 mod store_cmds;
 pub mod time_args;
 mod train_head;
+mod training_tokens;
 
 use crate::cli::{Cli, Command};
 use anyhow::Result;
@@ -40,6 +41,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Classify(args) => classify::run(&cli, args),
         Command::Eval(args) => eval::run(&cli, args),
         Command::TrainHead(args) => train_head::run(&cli, args),
+        Command::TrainingTokens(args) => training_tokens::run(&cli, args),
         Command::Trends(args) => store_cmds::trends(&cli, args),
         Command::Migrate => store_cmds::migrate(&cli),
         Command::Dlq { action } => store_cmds::dlq(&cli, action),

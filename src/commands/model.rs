@@ -8,7 +8,11 @@ use schema::config::Config;
 use std::time::Instant;
 
 pub fn options(config: &Config, args: &ModelArgs) -> anyhow::Result<ModelOptions> {
-    let mut opts = ModelOptions::from_config(&config.services.analyze);
+    let mut analyze = config.services.analyze.clone();
+    if let Some(adapter) = &args.adapter {
+        analyze.adapter = adapter.clone();
+    }
+    let mut opts = ModelOptions::from_config(&analyze);
     if let Some(b) = args.backend {
         opts.backend = match b {
             BackendArg::Candle => BackendKind::Candle,

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Files that are for measuring only and must never be trained on.
-const MEASURING_ONLY: &[&str] = &["city_posts_dev.tsv"];
+pub(super) const MEASURING_ONLY: &[&str] = &["city_posts_dev.tsv"];
 const DEV_SPLIT_DIR: &str = ".local/dev-splits";
 const CACHE_DIR: &str = ".local/cache/embeddings";
 
@@ -107,7 +107,7 @@ struct FileInfo {
     dev_rows: usize,
 }
 
-fn is_held_out(text: &str) -> bool {
+pub(super) fn is_held_out(text: &str) -> bool {
     Sha256::digest(text.as_bytes())[0] % 10 == 0
 }
 

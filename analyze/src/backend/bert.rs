@@ -8,6 +8,7 @@
 //! Weights keep the HF BertModel names, so any HF BERT folder loads.
 
 use super::gelu::GeluErf;
+use super::lora::{LoraTerm, LoraWeights, Projection};
 use candle_core::{DType, Module, Tensor};
 use candle_nn::{embedding, layer_norm, linear, Embedding, LayerNorm, Linear, VarBuilder};
 
@@ -33,10 +34,12 @@ fn gelu() -> String {
 struct Layer {
     /// Query, key and value projections stacked into one [3·hidden, hidden] matrix.
     qkv: Linear,
-    attention_out: Linear,
+    /// An unmerged adapter's low-rank terms for query, key and value (see [`super::lora`]).
+    qkv_lora: Option<[LoraTerm; 3]>,
+    attention_out: Projection,
     attention_norm: LayerNorm,
-    intermediate: Linear,
-    output: Linear,
+    intermediate: Projection,
+    output: Projection,
     output_norm: LayerNorm,
 }
 
@@ -52,6 +55,15 @@ pub struct BertEncoder {
 
 impl BertEncoder {
     pub fn load(vb: VarBuilder, config: &BertConfig) -> candle_core::Result<Self> {
+        Self::load_adapted(vb, config, None)
+    }
+
+    /// The encoder with a low-rank adapter applied beside the weights instead of merged into them.
+    pub fn load_adapted(
+        vb: VarBuilder,
+        config: &BertConfig,
+        adapter: Option<&LoraWeights>,
+    ) -> candle_core::Result<Self> {
         if config.hidden_act != "gelu" {
             candle_core::bail!("hidden_act {:?} is not supported (only \"gelu\")", config.hidden_act);
         }
@@ -61,7 +73,7 @@ impl BertEncoder {
         let e = vb.pp("embeddings");
         let types = embedding(config.type_vocab_size, h, e.pp("token_type_embeddings"))?;
         let layers = (0..config.num_hidden_layers)
-            .map(|i| load_layer(vb.pp(format!("encoder.layer.{i}")), config))
+            .map(|i| load_layer(vb.pp(format!("encoder.layer.{i}")), config, adapter, &format!("encoder.layer.{i}")))
             .collect::<candle_core::Result<Vec<_>>>()?;
         Ok(Self {
             words: embedding(config.vocab_size, h, e.pp("word_embeddings"))?,
@@ -91,7 +103,12 @@ impl BertEncoder {
         let (b, s, h) = x.dims3()?;
         let dh = h / self.heads;
         // [b, s, 3h] → [3, b, heads, s, dh]
-        let qkv = l.qkv.forward(x)?.reshape((b, s, 3, self.heads, dh))?.permute((2, 0, 3, 1, 4))?;
+        let mut qkv = l.qkv.forward(x)?;
+        if let Some(terms) = &l.qkv_lora {
+            let deltas = terms.iter().map(|t| t.forward(x)).collect::<candle_core::Result<Vec<_>>>()?;
+            qkv = (qkv + Tensor::cat(&deltas, 2)?)?;
+        }
+        let qkv = qkv.reshape((b, s, 3, self.heads, dh))?.permute((2, 0, 3, 1, 4))?;
         let q = (qkv.get(0)?.contiguous()? / (dh as f64).sqrt())?;
         let k = qkv.get(1)?.contiguous()?;
         let v = qkv.get(2)?.contiguous()?;
@@ -104,7 +121,12 @@ impl BertEncoder {
     }
 }
 
-fn load_layer(vb: VarBuilder, config: &BertConfig) -> candle_core::Result<Layer> {
+fn load_layer(
+    vb: VarBuilder,
+    config: &BertConfig,
+    adapter: Option<&LoraWeights>,
+    prefix: &str,
+) -> candle_core::Result<Layer> {
     let h = config.hidden_size;
     let att = vb.pp("attention");
     let part = |name: &str| -> candle_core::Result<(Tensor, Tensor)> {
@@ -113,12 +135,23 @@ fn load_layer(vb: VarBuilder, config: &BertConfig) -> candle_core::Result<Layer>
     };
     let (q, k, v) = (part("query")?, part("key")?, part("value")?);
     let qkv = Linear::new(Tensor::cat(&[&q.0, &k.0, &v.0], 0)?, Some(Tensor::cat(&[&q.1, &k.1, &v.1], 0)?));
+    let term = |name: &str| adapter.and_then(|a| a.term(&format!("{prefix}.{name}")));
+    let qkv_lora = match (term("attention.self.query"), term("attention.self.key"), term("attention.self.value")) {
+        (Some(q), Some(k), Some(v)) => Some([q, k, v]),
+        (None, None, None) => None,
+        _ => candle_core::bail!("{prefix}: the adapter must change query, key and value together or none of them"),
+    };
+    let projection = |base: Linear, name: &str| Projection { base, lora: term(name) };
     Ok(Layer {
         qkv,
-        attention_out: linear(h, h, att.pp("output").pp("dense"))?,
+        qkv_lora,
+        attention_out: projection(linear(h, h, att.pp("output").pp("dense"))?, "attention.output.dense"),
         attention_norm: layer_norm(h, config.layer_norm_eps, att.pp("output").pp("LayerNorm"))?,
-        intermediate: linear(h, config.intermediate_size, vb.pp("intermediate").pp("dense"))?,
-        output: linear(config.intermediate_size, h, vb.pp("output").pp("dense"))?,
+        intermediate: projection(
+            linear(h, config.intermediate_size, vb.pp("intermediate").pp("dense"))?,
+            "intermediate.dense",
+        ),
+        output: projection(linear(config.intermediate_size, h, vb.pp("output").pp("dense"))?, "output.dense"),
         output_norm: layer_norm(h, config.layer_norm_eps, vb.pp("output").pp("LayerNorm"))?,
     })
 }

@@ -2,6 +2,7 @@
 //! (fp32, CPU).
 
 use super::bert::{BertConfig, BertEncoder};
+use super::lora::LoraWeights;
 use super::{Backend, BackendError, PaddedBatch};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -20,6 +21,12 @@ impl CandleBackend {
     /// When `threads` disagrees with candle's count (e.g. `analyze.threads` from the config), this
     /// says so instead of pretending.
     pub fn load(model_dir: &Path, threads: usize) -> Result<Self, BackendError> {
+        Self::load_adapted(model_dir, None, threads)
+    }
+
+    /// The model in `model_dir` with the adapter file applied unmerged ([`super::lora`]): the
+    /// independent check of the merged tuned model.
+    pub fn load_adapted(model_dir: &Path, adapter: Option<&Path>, threads: usize) -> Result<Self, BackendError> {
         let err = |path: &Path, message: String| BackendError::Load { path: path.display().to_string(), message };
         let config_path = model_dir.join("config.json");
         let weights = model_dir.join("model.safetensors");
@@ -30,7 +37,11 @@ impl CandleBackend {
         // and scripts/fetch-model.sh replaces it only by rename.
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &device) }
             .map_err(|e| err(&weights, e.to_string()))?;
-        let model = BertEncoder::load(vb, &config).map_err(|e| err(&weights, e.to_string()))?;
+        let lora = match adapter {
+            Some(path) => Some(LoraWeights::load(path).map_err(|e| err(path, e.to_string()))?),
+            None => None,
+        };
+        let model = BertEncoder::load_adapted(vb, &config, lora.as_ref()).map_err(|e| err(&weights, e.to_string()))?;
         let pool = candle_core::utils::get_num_threads();
         if pool != threads {
             tracing::warn!(

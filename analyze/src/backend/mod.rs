@@ -8,6 +8,7 @@
 pub mod bert;
 pub mod candle;
 mod gelu;
+pub mod lora;
 #[cfg(feature = "onnx")]
 pub mod onnx;
 

@@ -268,6 +268,16 @@ pub struct AnalyzeConfig {
     pub model_dir: PathBuf,
     /// Folder of trained heads. Default `models/heads`.
     pub heads_dir: PathBuf,
+    /// The low-rank adapter fine-tuned on our corpora (models/adapter/README.md), or `none` for the
+    /// plain encoder with `model_dir` and `heads_dir`. With an adapter the classifier loads
+    /// `tuned_model_dir` (the adapter merged in by scripts/fetch-model.sh, so it runs at the plain
+    /// model's speed on every backend) and `tuned_heads_dir`. Default
+    /// `models/adapter/e5-small-city-lora.safetensors`.
+    pub adapter: PathBuf,
+    /// The merged model folder scripts/fetch-model.sh builds. Default `models/multilingual-e5-small-tuned`.
+    pub tuned_model_dir: PathBuf,
+    /// Heads trained on the tuned encoder. Default `models/heads/tuned`.
+    pub tuned_heads_dir: PathBuf,
     /// libonnxruntime path; `ORT_DYLIB_PATH` wins when set. Default `models/onnxruntime/libonnxruntime.so`.
     pub onnxruntime_path: PathBuf,
     /// `auto`, `candle` or `onnx`. Default `auto`.
@@ -298,6 +308,9 @@ impl Default for AnalyzeConfig {
             metrics_port: 9102,
             model_dir: "models/multilingual-e5-small".into(),
             heads_dir: "models/heads".into(),
+            adapter: "models/adapter/e5-small-city-lora.safetensors".into(),
+            tuned_model_dir: "models/multilingual-e5-small-tuned".into(),
+            tuned_heads_dir: "models/heads/tuned".into(),
             onnxruntime_path: "models/onnxruntime/libonnxruntime.so".into(),
             backend: BackendKind::Auto,
             precision: Precision::Fp32,
@@ -469,6 +482,11 @@ impl ServicesConfig {
             "must be 8..=512 (the encoder's limit)",
         );
         p.check(a.batch_max_tokens >= a.max_seq_tokens, "analyze.batch_max_tokens", "must be at least max_seq_tokens");
+        p.check(
+            a.adapter.as_os_str() == "none" || a.adapter.extension().is_some_and(|e| e == "safetensors"),
+            "analyze.adapter",
+            "must be an adapter file (.safetensors) or \"none\" for the plain encoder",
+        );
         p.check(self.store.batch_max_rows >= 1, "store.batch_max_rows", "must be at least 1");
         p.check(self.store.batch_period_ms >= 1, "store.batch_period_ms", "must be at least 1");
         p.check(self.store.unhealthy_after_ms >= 1000, "store.unhealthy_after_ms", "must be at least 1000");
