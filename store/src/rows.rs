@@ -329,9 +329,9 @@ mod tests {
         json.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
     }
 
-    #[test]
-    fn the_legacy_hash_equals_the_shipped_one() {
-        let mut r = PostRow {
+    /// The row both hash tests pin.
+    fn pinned_row() -> PostRow {
+        PostRow {
             key: "m:1".into(),
             source: "m".into(),
             id: "1".into(),
@@ -363,7 +363,12 @@ mod tests {
             sign: 1,
             version: 4,
             created_at_estimated: 0,
-        };
+        }
+    }
+
+    #[test]
+    fn the_legacy_hash_equals_the_shipped_one() {
+        let mut r = pinned_row();
         assert_eq!(r.legacy_content_hash(), reference_hash(&r));
         // Pinned to constants as well: the reference above is computed from today's `PostRow`, so a
         // field added to both would move both hashes together, and every stored hash would then
@@ -378,39 +383,7 @@ mod tests {
 
     #[test]
     fn the_content_hash_is_pinned_and_sees_every_content_field() {
-        let r = PostRow {
-            key: "m:1".into(),
-            source: "m".into(),
-            id: "1".into(),
-            url: "https://x/\"q\"".into(),
-            author: "a".into(),
-            lang: "vi".into(),
-            lang_declared: String::new(),
-            text_redacted: "Đường ngập\n\u{1F30A} 'x'".into(),
-            sentiment: "negative".into(),
-            score: -0.25,
-            p_negative: 0.5,
-            p_neutral: 0.25,
-            p_positive: 0.25,
-            topics: vec!["flooding".into(), "traffic".into()],
-            topic_scores: vec![0.9, 0.1],
-            primary_topic: "flooding".into(),
-            places: vec!["quan_1".into()],
-            likes: Some(3),
-            shares: None,
-            replies: Some(0),
-            created_at: 1_764_000_000,
-            created_ms: 7,
-            fetched_at: 1_764_000_001,
-            analyzed_at: 1_764_000_002,
-            analyzed_ms: 9,
-            model_id: "e5".into(),
-            model_version: "v1".into(),
-            content_hash: 0,
-            sign: 1,
-            version: 4,
-            created_at_estimated: 0,
-        };
+        let r = pinned_row();
         // Pinned: every stored row carries this hash, so a change would rewrite every redelivery.
         assert_eq!(r.content_hash(), CONTENT_HASH);
         let changed: [PostRow; 8] = [
