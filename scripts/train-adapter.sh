@@ -16,12 +16,12 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${CITYPULSE_TRAIN_VENV:-$ROOT/.local/venv-train}"
-OUT="$ROOT/.local/adapter/run-$(date +%Y%m%d)"
+OUT="$ROOT/.local/adapter/run"  # fixed, so rerunning the same command resumes
 ARGS=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --out) OUT="$2"; shift 2 ;;
-        -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) ARGS+=("$1"); shift ;;
     esac
 done
