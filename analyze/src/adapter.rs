@@ -11,8 +11,6 @@ pub enum AdapterError {
     Missing(String),
     #[error("{dir} was not built from the adapter {adapter} (merged {merged}, the file is {file}): run scripts/fetch-model.sh")]
     Stale { dir: String, adapter: String, merged: String, file: String },
-    #[error("cannot read {0}: {1}")]
-    Read(String, String),
 }
 
 /// The id heads and caches record for the plain encoder.

@@ -97,9 +97,6 @@ pub fn load_backend(opts: &ModelOptions) -> Result<Box<dyn Backend>, ClassifierE
             return Err(ClassifierError::MissingModel(opts.model_dir.display().to_string(), file));
         }
     }
-    if let Some(adapter) = &opts.adapter {
-        crate::adapter::check_merged(&opts.model_dir, adapter)?;
-    }
     match opts.resolved_backend() {
         BackendKind::Onnx => load_onnx(opts),
         // candle's CPU kernels size their own thread pools (see CandleBackend::load).
@@ -127,6 +124,10 @@ fn load_onnx(_: &ModelOptions) -> Result<Box<dyn Backend>, ClassifierError> {
 
 /// Loads tokenizer + backends: `workers` onnx sessions sharing `threads`, or one candle model.
 pub fn load_encoder(opts: &ModelOptions) -> Result<Encoder, ClassifierError> {
+    // Once, not per worker: it hashes the adapter file.
+    if let Some(adapter) = &opts.adapter {
+        crate::adapter::check_merged(&opts.model_dir, adapter)?;
+    }
     let tokenizer = PostTokenizer::load(&opts.model_dir.join("tokenizer.json"), opts.max_seq_tokens)?;
     let workers = match opts.resolved_backend() {
         BackendKind::Onnx => opts.workers.clamp(1, opts.threads.max(1)),

@@ -20,10 +20,10 @@ fn tuned_dir() -> PathBuf {
 
 /// The tuned folder is built whenever the adapter is committed (scripts/build-tuned-model.sh).
 fn tuned_available() -> bool {
-    if !common::model_available() || !adapter().exists() {
+    if !common::model_available() {
         return false;
     }
-    let ok = tuned_dir().join("source.json").exists();
+    let ok = adapter().exists() && tuned_dir().join("source.json").exists();
     assert!(
         ok || std::env::var_os("CITYPULSE_REQUIRE_MODEL").is_none(),
         "tuned model missing: run scripts/fetch-model.sh"

@@ -79,9 +79,9 @@ fn measure(
     let start = Instant::now();
     let results = classifier.classify(&texts, &mut |done| progress.update(done))?;
     let posts_per_second = texts.len() as f64 / start.elapsed().as_secs_f64().max(1e-9);
-    let encoder = opts.encoder_id();
+    let encoder = &classifier.model().id;
 
-    let mut json = serde_json::json!({ "rows": data.rows.len(), "posts_per_second": posts_per_second, "backend": classifier.backend_name(), "workers": classifier.workers(), "model": classifier.model(), "encoder": encoder });
+    let mut json = serde_json::json!({ "rows": data.rows.len(), "posts_per_second": posts_per_second, "backend": classifier.backend_name(), "workers": classifier.workers(), "model": classifier.model() });
     let mut text = format!(
         "{}: {} rows, {:.1} posts/s ({}, {} worker{}; encoder {encoder})\n",
         path.display(),

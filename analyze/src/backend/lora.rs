@@ -21,11 +21,11 @@ impl LoraWeights {
     /// [out, r]; metadata `rank` and `alpha`.
     pub fn load(path: &Path) -> candle_core::Result<Self> {
         let bytes = std::fs::read(path)?;
-        let meta =
-            metadata(&bytes).ok_or_else(|| candle_core::Error::Msg(format!("{}: no metadata", path.display())))?;
+        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
+            .map_err(|e| candle_core::Error::Msg(format!("{}: {e}", path.display())))?;
+        let meta = header.metadata().clone().unwrap_or_default();
         let number = |key: &str| -> candle_core::Result<f64> {
             meta.get(key)
-                .and_then(|v| v.as_str())
                 .and_then(|v| v.parse().ok())
                 .ok_or_else(|| candle_core::Error::Msg(format!("{}: metadata lacks {key}", path.display())))
         };
@@ -42,15 +42,6 @@ impl LoraWeights {
             }
         }
         Ok(Self { pairs, scale })
-    }
-
-    /// How many Linear layers the adapter changes.
-    pub fn len(&self) -> usize {
-        self.pairs.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.pairs.is_empty()
     }
 
     /// The low-rank term for the Linear `name`, if the adapter has one.
@@ -87,11 +78,4 @@ impl Module for Projection {
             None => Ok(y),
         }
     }
-}
-
-/// The `__metadata__` object of a safetensors file.
-fn metadata(bytes: &[u8]) -> Option<serde_json::Map<String, serde_json::Value>> {
-    let n = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?) as usize;
-    let header: serde_json::Value = serde_json::from_slice(bytes.get(8..8 + n)?).ok()?;
-    header.get("__metadata__")?.as_object().cloned()
 }
