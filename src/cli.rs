@@ -70,6 +70,9 @@ pub enum Command {
     Report(ReportArgs),
     /// Validate the configuration; exits non-zero listing every problem.
     CheckConfig,
+    /// Import a first-party channel's records (CSV or JSONL) with the intake's checks: every record
+    /// accepted, duplicate or rejected; resumable after an interruption.
+    Import(ImportArgs),
 }
 
 /// `citypulse alert`.
@@ -342,6 +345,26 @@ pub enum DlqAction {
         #[arg(long)]
         stage: Option<String>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The file: `.csv` (a header naming id, text, created_at, and optionally place, category,
+    /// author) or `.jsonl` / `.ndjson` (one record object per line).
+    pub file: PathBuf,
+    /// The `[[intake]]` channel the records belong to (their source).
+    #[arg(long)]
+    pub channel: String,
+    /// Also write every rejected record's number, id and reason here (JSON lines; appended on resume).
+    #[arg(long)]
+    pub rejects: Option<PathBuf>,
+    /// Records per batch sent to Kafka and recorded in intake_seen.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub batch: u32,
+    /// Ignore an earlier run's progress and read the file from its first record (what was
+    /// imported already comes back as duplicates).
+    #[arg(long)]
+    pub from_start: bool,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@
 
 mod cli;
 mod commands;
+mod intake;
 mod serve;
 mod telemetry;
 

@@ -7,7 +7,7 @@
 mod common;
 
 use base64::Engine as _;
-use common::serve::{get, recent, Server};
+use common::serve::{get, hotline_reports, recent, Server};
 use serde_json::{json, Value};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -131,7 +131,7 @@ impl Driver {
 fn the_dashboard_shows_the_apis_numbers_in_vietnamese_and_english_and_lists_posts() {
     let Some(url) = common::clickhouse_url() else { return };
     let Some(chromium) = common::service_env("CITYPULSE_CHROMIUM") else { return };
-    let server = Server::start(&url, recent(), false);
+    let server = Server::start(&url, recent().into_iter().chain(hotline_reports(4, 3)).collect(), false);
     let (_, trends) = get(&server.base, "/api/v1/trends?since=24h&by=topic&granularity=hour", None);
     let api_posts = |topic: &str| -> i64 {
         trends["rows"]
@@ -142,7 +142,7 @@ fn the_dashboard_shows_the_apis_numbers_in_vietnamese_and_english_and_lists_post
             .map(|r| r["posts"].as_i64().unwrap())
             .sum()
     };
-    assert_eq!((api_posts("flooding"), api_posts("traffic")), (10, 5), "{trends}");
+    assert_eq!((api_posts("flooding"), api_posts("traffic")), (14, 5), "{trends}");
 
     let driver = Driver::start(&chromium);
     driver.call("POST", "/url", json!({"url": format!("{}/", server.base)}));
@@ -155,7 +155,7 @@ fn the_dashboard_shows_the_apis_numbers_in_vietnamese_and_english_and_lists_post
     assert_eq!(tile("traffic"), json!(api_posts("traffic").to_string()));
     let negative =
         driver.js("return document.querySelector('[data-topic=flooding] [data-count=negative]').textContent");
-    assert!(negative.as_str().unwrap().starts_with("7 tiêu cực"), "{negative}");
+    assert!(negative.as_str().unwrap().starts_with("10 tiêu cực"), "{negative}");
     assert_eq!(driver.js("return document.documentElement.lang"), json!("vi"));
     assert_eq!(driver.js("return document.getElementById('h-tiles').textContent"), json!("Chủ đề trong kỳ"));
     driver.screenshot("dashboard-vi.png");
@@ -176,9 +176,28 @@ fn the_dashboard_shows_the_apis_numbers_in_vietnamese_and_english_and_lists_post
     driver.click("[data-topic=flooding] [data-count=negative]");
     let listed =
         driver.wait_for("return document.querySelectorAll('#posts li.post').length", "the posts behind the number");
-    assert_eq!(listed, json!(7), "the seven negative flooding posts");
+    assert_eq!(listed, json!(10), "the ten negative flooding posts (7 public, 3 to the hotline)");
     let first = driver.js("return document.querySelector('#posts li.post').textContent");
     assert!(first.as_str().unwrap().contains("negative"), "sentiment in words, not colour alone: {first}");
+
+    // Flooding as the hotline hears it and as people post it: 4 reports (3 negative) vs 10 posts.
+    driver.click("#posts-close");
+    driver.js("const s = document.getElementById('topic'); s.value = 'flooding'; document.querySelector('#filters button[type=submit]').click();");
+    driver.wait_for(
+        "return document.getElementById('h-compare').textContent.includes('Flooding')",
+        "the comparison for flooding",
+    );
+    let side = |which: &str, what: &str| {
+        driver.js(&format!("return document.querySelector('[data-side={which}] [data-count={what}]').textContent"))
+    };
+    assert_eq!((side("official", "posts"), side("public", "posts")), (json!("4"), json!("10")));
+    assert!(
+        side("official", "negative").as_str().unwrap().starts_with("3 negative (75%)"),
+        "{}",
+        side("official", "negative")
+    );
+    driver.js("document.getElementById('compare-panel').scrollIntoView()");
+    driver.screenshot("dashboard-compare.png");
 
     let resources = driver.js("return performance.getEntriesByType('resource').map(e => e.name)");
     let outside: Vec<&Value> =

@@ -49,6 +49,11 @@ impl Gazetteer {
         self.ids.iter().zip(hit).filter(|(_, h)| *h).map(|(id, _)| id.clone()).collect()
     }
 
+    /// The configured place whose id is `id` exactly.
+    pub fn place_id(&self, id: &str) -> Option<&PlaceId> {
+        self.ids.iter().find(|p| p.as_str() == id)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
     }

@@ -109,17 +109,23 @@ impl InFlight {
         self.pending.is_empty()
     }
 
-    /// Waits for every acknowledgement; the first failure is returned after all have settled.
-    pub async fn acknowledged(self) -> Result<(), ProduceError> {
-        let mut first_error = None;
+    /// Waits for every acknowledgement and gives each post's own: a caller that answers per post
+    /// (the intake) says which were taken.
+    pub async fn each_acknowledged(self) -> Vec<(String, Result<(), ProduceError>)> {
+        let mut outcomes = Vec::with_capacity(self.pending.len());
         for (key, delivery) in self.pending {
             let outcome = match delivery.await {
-                Ok(Ok(_)) => continue,
-                Ok(Err((error, _))) => ProduceError::Delivery { key, error },
-                Err(_) => ProduceError::Canceled { key },
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err((error, _))) => Err(ProduceError::Delivery { key: key.clone(), error }),
+                Err(_) => Err(ProduceError::Canceled { key: key.clone() }),
             };
-            first_error.get_or_insert(outcome);
+            outcomes.push((key, outcome));
         }
-        first_error.map_or(Ok(()), Err)
+        outcomes
+    }
+
+    /// Waits for every acknowledgement; the first failure is returned after all have settled.
+    pub async fn acknowledged(self) -> Result<(), ProduceError> {
+        self.each_acknowledged().await.into_iter().find_map(|(_, outcome)| outcome.err()).map_or(Ok(()), Err)
     }
 }

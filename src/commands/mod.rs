@@ -46,6 +46,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Migrate => store_cmds::migrate(&cli),
         Command::Dlq { action } => store_cmds::dlq(&cli, action),
         Command::Report(args) => report::run(&cli, args),
+        Command::Import(args) => crate::intake::import::run(&cli, args),
     }
 }
 

@@ -43,6 +43,11 @@ pub fn parse_stages(names: &[String]) -> Result<Vec<StageName>> {
     Ok(stages)
 }
 
+/// Whether `stage` pseudonymises authors: ingest, and serve when it runs the intake.
+fn needs_author_key(stage: StageName, config: &Config) -> bool {
+    stage == StageName::Ingest || (stage == StageName::Serve && config.sources.intake.iter().any(|c| c.enabled))
+}
+
 /// What `run_stages` needs besides the config.
 pub struct Plan<'a> {
     pub stages: Vec<StageName>,
@@ -66,7 +71,7 @@ struct Running {
 pub fn run_stages(cli: &Cli, config: &Config, plan: Plan<'_>) -> Result<ExitCode> {
     super::init_logging(cli, config);
     // Fail before anything starts when a stage's deps cannot be had.
-    let hasher = plan.stages.contains(&StageName::Ingest).then(AuthorHasher::from_env).transpose()?;
+    let hasher = plan.stages.iter().any(|s| needs_author_key(*s, config)).then(AuthorHasher::from_env).transpose()?;
     let model = match plan.model {
         Some(args) => super::model::options(config, args)?,
         None => analyze::ModelOptions::from_config(&config.services.analyze),
@@ -99,9 +104,13 @@ pub async fn run_stages_until(
     for &stage in stages {
         health.stage(stage).set_unhealthy("stage", "starting");
     }
-    // alert and serve read ClickHouse only: a process of those alone needs no broker. The demo's
+    // alert and serve read ClickHouse only (serve writes posts.raw when it runs the intake): a process of those alone needs no broker. The demo's
     // in-process mock cluster has its topics made directly (it answers no admin requests).
-    if create_topics && stages.iter().any(|s| matches!(s, StageName::Ingest | StageName::Analyze | StageName::Store)) {
+    let intake = config.sources.intake.iter().any(|c| c.enabled);
+    let uses_kafka = |s: &StageName| {
+        matches!(s, StageName::Ingest | StageName::Analyze | StageName::Store) || (*s == StageName::Serve && intake)
+    };
+    if create_topics && stages.iter().any(uses_kafka) {
         stagekit::kafka::ensure_topics(&config.services.kafka).await?;
     }
     // Every stage is built (model loaded, writer made) before any starts, so a stage that
@@ -176,7 +185,7 @@ async fn build(
         }
         StageName::Serve => {
             let settings = crate::serve::ServeSettings::from_config(config)?;
-            let deps = crate::serve::ServeDeps::from_config(config, stage_health)?;
+            let deps = crate::serve::ServeDeps::from_config(config, stage_health, hasher).await?;
             Box::new(move |token| {
                 Box::pin(async move { crate::serve::run(settings, deps, token).await.map(|s| format!("{s:?}")) })
             })

@@ -197,3 +197,12 @@ pub async fn places(State(s): State<AppState>, Query(raw): Raw) -> Answer {
     Params::new(raw, &[], s.tz)?;
     Ok(Json(json!({ "places": s.places })))
 }
+
+/// `GET /api/v1/sources`: every configured source, and whether it is one of the city's own
+/// channels (`official`, from `[[intake]]`) or public social media and news.
+pub async fn sources(State(s): State<AppState>, Query(raw): Raw) -> Answer {
+    Params::new(raw, &[], s.tz)?;
+    let sources: Vec<Value> =
+        s.sources.iter().map(|id| json!({ "id": id, "official": s.official.contains(id) })).collect();
+    Ok(Json(json!({ "sources": sources })))
+}

@@ -1,11 +1,14 @@
 //! `citypulse serve`: the analysts' HTTP surface. The JSON API under `/api/v1` (`api`, its
 //! parameters in `params`, the daily picture in `summary`), `/openapi.json`, the dashboard page at
-//! `/` with its assets compiled into the binary (`page`), `/healthz` and `/metrics`. A stage of the
-//! one shape: `run(settings, deps, shutdown)`.
+//! `/` with its assets compiled into the binary (`page`), `/healthz` and `/metrics`; and, when
+//! `[[intake]]` channels are configured, `POST /api/v1/intake/{channel}` (`intake`), behind each
+//! channel's own token rather than the analysts'. A stage of the one shape:
+//! `run(settings, deps, shutdown)`.
 
 pub mod api;
 pub mod auth;
 pub mod digest;
+pub mod intake;
 pub mod openapi;
 pub mod page;
 pub mod params;
@@ -13,9 +16,10 @@ pub mod report;
 pub mod summary;
 
 use anyhow::{Context, Result};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use chrono_tz::Tz;
+use schema::author::AuthorHasher;
 use schema::config::Config;
 use serde::Serialize;
 use stagekit::StageHealth;
@@ -43,6 +47,8 @@ pub struct ServeSettings {
     pub topics: Vec<Label>,
     pub places: Vec<Label>,
     pub sources: Vec<String>,
+    /// The first-party channels among `sources` (`[[intake]]`): the official side of a comparison.
+    pub official: Vec<String>,
 }
 
 impl ServeSettings {
@@ -74,6 +80,7 @@ impl ServeSettings {
             topics,
             places,
             sources: config.sources.names().into_iter().map(str::to_owned).collect(),
+            official: config.sources.intake_names().map(str::to_owned).collect(),
         })
     }
 }
@@ -94,12 +101,23 @@ pub struct ServeDeps {
     pub client: clickhouse::Client,
     pub tokens: auth::Tokens,
     pub health: StageHealth,
+    /// The intake endpoint, when channels are configured.
+    pub intake: Option<intake::IntakeState>,
 }
 
 impl ServeDeps {
-    pub fn from_config(config: &Config, health: StageHealth) -> Result<Self> {
+    /// `hasher` pseudonymises the intake's authors; it is needed only when a channel is enabled.
+    pub async fn from_config(config: &Config, health: StageHealth, hasher: Option<AuthorHasher>) -> Result<Self> {
         let tokens = auth::Tokens::from_config(&config.services.serve.token, |v| std::env::var(v).ok())?;
-        Ok(ServeDeps { client: store::client(&config.services.clickhouse), tokens, health })
+        let intake = match config.sources.intake.iter().any(|c| c.enabled) {
+            true => {
+                let hasher = hasher.context("the intake needs CITYPULSE_AUTHOR_KEY to pseudonymise authors")?;
+                let desk = Arc::new(crate::intake::Desk::from_config(config, hasher).await?);
+                Some(Arc::new(intake::Intake::new(desk, |v| std::env::var(v).ok())?))
+            }
+            false => None,
+        };
+        Ok(ServeDeps { client: store::client(&config.services.clickhouse), tokens, health, intake })
     }
 }
 
@@ -114,6 +132,8 @@ pub struct Shared {
     pub topic_ids: Vec<String>,
     pub place_ids: Vec<String>,
     pub sources: Vec<String>,
+    /// The first-party (`[[intake]]`) channels among `sources`.
+    pub official: Vec<String>,
 }
 
 pub type AppState = Arc<Shared>;
@@ -134,6 +154,7 @@ pub fn shared(settings: &ServeSettings, client: clickhouse::Client) -> AppState 
         topics: settings.topics.clone(),
         places: settings.places.clone(),
         sources: settings.sources.clone(),
+        official: settings.official.clone(),
     })
 }
 
@@ -143,6 +164,7 @@ pub fn router(
     client: clickhouse::Client,
     tokens: auth::Tokens,
     health: stagekit::Health,
+    intake: Option<intake::IntakeState>,
 ) -> Router {
     let state = shared(settings, client);
     let api = Router::new()
@@ -152,10 +174,16 @@ pub fn router(
         .route("/alerts", get(api::alerts))
         .route("/topics", get(api::topics))
         .route("/places", get(api::places))
+        .route("/sources", get(api::sources))
         .layer(axum::middleware::from_fn_with_state(Arc::new(tokens), auth::require_token))
         .with_state(state);
     let prometheus = crate::telemetry::prometheus().clone();
+    let intake = match intake {
+        Some(state) => Router::new().route("/api/v1/intake/{channel}", post(intake::push)).with_state(state),
+        None => Router::new(),
+    };
     Router::new()
+        .merge(intake)
         .nest("/api/v1", api)
         .route("/openapi.json", get(openapi::spec))
         .route("/healthz", get(crate::telemetry::healthz).with_state(health))
@@ -170,7 +198,7 @@ pub async fn run(settings: ServeSettings, deps: ServeDeps, shutdown: Cancellatio
         .with_context(|| format!("cannot listen on {} (serve.listen)", settings.listen))?;
     let bound = listener.local_addr()?;
     deps.health.set_ok("http");
-    let app = router(&settings, deps.client, deps.tokens, deps.health.registry());
+    let app = router(&settings, deps.client, deps.tokens, deps.health.registry(), deps.intake);
     tracing::info!(%bound, "serving the API and the dashboard");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())

@@ -45,6 +45,37 @@ fn object(properties: Value) -> Value {
     json!({"type": "object", "properties": properties})
 }
 
+/// `POST /api/v1/intake/{channel}` (the channel's own token, not the analysts').
+fn intake() -> Value {
+    let record = object(json!({
+        "id": {"type": "string"}, "text": {"type": "string"},
+        "created_at": {"type": "string", "description": "RFC 3339, or YYYY-MM-DD HH:MM[:SS] in the city's time zone"},
+        "place": {"type": "string", "description": "A place id, or words the gazetteer knows"},
+        "category": {"type": "string"}, "author": {"type": "string", "description": "Pseudonymised; never stored"}}));
+    let outcome = object(json!({
+        "index": {"type": "integer"}, "id": {"type": "string"},
+        "status": {"type": "string", "enum": ["accepted", "duplicate", "rejected"]},
+        "reason": {"type": "string"}, "kind": {"type": "string"}}));
+    let answer = object(json!({"channel": {"type": "string"}, "accepted": {"type": "integer"},
+        "duplicate": {"type": "integer"}, "rejected": {"type": "integer"},
+        "records": {"type": "array", "items": outcome}}));
+    json!({"post": {
+        "summary": "Records of a first-party channel (1022 hotline…): every record accepted, duplicate or rejected",
+        "parameters": [{"name": "channel", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "requestBody": {"required": true, "content": {
+            "application/json": {"schema": {"type": "array", "items": record}},
+            "application/x-ndjson": {"schema": {"type": "string"}},
+            "text/csv": {"schema": {"type": "string", "description": "A header naming id, text, created_at, …"}}}},
+        "responses": {
+            "200": {"description": "One outcome per record", "content": {"application/json": {"schema": answer}}},
+            "400": {"description": "The body cannot be read at all"},
+            "401": {"description": "No valid token for this channel"},
+            "413": {"description": "Body or record count over the channel's limit"},
+            "415": {"description": "Not JSON, NDJSON or CSV"},
+            "429": {"description": "Over the channel's request rate; see Retry-After"},
+            "503": {"description": "Nothing taken; send again after Retry-After"}}}})
+}
+
 pub fn document() -> Value {
     let trend_row = object(json!({
         "bucket": {"type": "string", "format": "date-time"}, "key": {"type": "string"}, "posts": {"type": "integer"},
@@ -93,6 +124,16 @@ pub fn document() -> Value {
         "/api/v1/places".into(),
         operation("Places with labels", &[], object(json!({"places": {"type": "array", "items": label}}))),
     );
+    let source = object(json!({"id": {"type": "string"}, "official": {"type": "boolean"}}));
+    paths.insert(
+        "/api/v1/sources".into(),
+        operation(
+            "Configured sources; official = the city's own intake channels",
+            &[],
+            object(json!({"sources": {"type": "array", "items": source}})),
+        ),
+    );
+    paths.insert("/api/v1/intake/{channel}".into(), intake());
     json!({
         "openapi": "3.1.0",
         "info": {"title": "citypulse API", "version": env!("CARGO_PKG_VERSION"),

@@ -11,6 +11,7 @@
 //!   ClickHouse accepted the batch, undecodable or refused posts → `posts.dlq`.
 //! - [`dlq`]: reading `posts.dlq` and replaying store-stage records through the [`Writer`].
 //! - [`replay_raw`]: replaying analyzer-stage records by re-producing their `posts.raw` message.
+//! - [`intake_seen`]: the ids each first-party intake channel has sent, for its `duplicate` answers.
 //! - [`query`]: [`Queries`], the trend, top-posts and distinct-author queries (CLI, alerts, HTTP).
 //! - [`retention`]: drops `posts` and trend partitions older than the configured days.
 //! - [`upkeep`]: the service's periodic duties: the ClickHouse reachability watch behind /healthz
@@ -50,6 +51,7 @@ pub mod consumer;
 pub mod dlq;
 pub mod error;
 pub mod ident;
+pub mod intake_seen;
 pub mod migrate;
 pub mod query;
 pub mod replay_raw;
@@ -62,6 +64,7 @@ pub mod writer;
 pub use consumer::{consume, writer_for, ConsumerSettings, RunStats};
 pub use error::{Backoff, ClickHouseError, Retry, StoreError};
 pub use ident::{CityZone, Database};
+pub use intake_seen::{IntakeSeen, SeenRow};
 pub use migrate::{migrate, MigrateReport, MIGRATIONS};
 pub use query::{Dimension, Granularity, PageAfter, PostFilter, Queries, TopPost, TrendQuery, TrendRow};
 pub use retention::{apply_retention, RetentionReport};

@@ -2,6 +2,7 @@
 
 pub use testkit::*;
 
+pub mod child;
 pub mod serve;
 
 /// Copies the shipped `config/*.toml` into `dir` (created), for a test to edit.

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 pub const TOKEN: &str = "office-token-for-tests";
+/// The first-party channel every test server declares.
+pub const HOTLINE: &str = "hotline_1022";
 
 /// Scripted posts: on 2026-11-30 (city time) 10 flooding posts in District 7, 7 negative, 6 of
 /// them saying "ngập" (one unaccented "ngap") and 5 traffic posts; on 2026-11-29, 2 flooding posts.
@@ -104,6 +106,12 @@ impl Server {
             );
             std::fs::write(config.join("citypulse.toml"), toml).unwrap();
         }
+        // The city's own channel, disabled (nothing to push to), whose posts are the official side.
+        let mut sources = std::fs::read_to_string(config.join("sources.toml")).unwrap();
+        sources.push_str(&format!(
+            "\n[[intake]]\nname = \"{HOTLINE}\"\nenabled = false\ntoken_env = \"TEST_INTAKE_TOKEN\"\n"
+        ));
+        std::fs::write(config.join("sources.toml"), sources).unwrap();
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async {
             let client = clickhouse::Client::default().with_url(url).with_validation(false);
@@ -165,4 +173,19 @@ pub fn recent() -> Vec<schema::AnalyzedPost> {
         p.analyzed_at = p.created_at;
     }
     posts
+}
+
+/// `n` flooding reports to the city's hotline in the last hours, the first `negative` of them
+/// negative (the official side of the dashboard's comparison).
+pub fn hotline_reports(n: usize, negative: usize) -> Vec<schema::AnalyzedPost> {
+    let now = Utc::now();
+    (0..n)
+        .map(|i| {
+            let at = now - Duration::minutes(40 + 23 * i as i64);
+            let mut p = post(&format!("h{i}"), at, "flooding", Some("district_7"), i < negative, "Ngập sâu trước nhà");
+            p.source = schema::SourceId::new(HOTLINE).unwrap();
+            p.url = None;
+            p
+        })
+        .collect()
 }

@@ -4,6 +4,8 @@
 //! - [`reddit`]: Reddit listing JSON (`t3` children, the `after` cursor).
 //! - [`feed`]: RSS 2.0 and Atom through feed-rs; [`dates`]: the date shapes feeds use.
 //! - [`jetstream`]: one Bluesky Jetstream event (WebSocket frame).
+//! - [`intake`]: the city's own records (JSON array, NDJSON, CSV) pushed to the intake API or
+//!   imported from a file, each with its own outcome.
 //! - [`replay`]: one JSONL line in the Kafka envelope, through `schema::decode`.
 //!
 //! A response that cannot be read at all is a [`ParseError`]; one bad item in a good response is an
@@ -12,6 +14,7 @@
 
 pub mod dates;
 pub mod feed;
+pub mod intake;
 pub mod jetstream;
 pub mod mastodon;
 pub mod reddit;

@@ -25,6 +25,10 @@ pub struct SourcesConfig {
     pub bluesky: Vec<BlueskySource>,
     #[serde(default)]
     pub replay: Vec<ReplaySource>,
+    /// The city's own channels (the 1022 hotline, a ward's app) that push records to
+    /// `POST /api/v1/intake/{name}` or are imported with `citypulse import`.
+    #[serde(default)]
+    pub intake: Vec<IntakeChannel>,
 }
 
 /// Settings every HTTP source shares.
@@ -198,14 +202,62 @@ pub struct ReplaySource {
     pub posts_per_second: f64,
 }
 
+/// A first-party channel: records pushed over HTTP with the channel's own bearer token, or
+/// imported from a file. Its name is the posts' `source`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntakeChannel {
+    pub name: SourceId,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Name of the environment variable holding the channel's bearer token.
+    pub token_env: String,
+    /// Largest request body, bytes. Default 4194304 (4 MiB).
+    #[serde(default = "default_intake_body")]
+    pub max_body_bytes: usize,
+    /// Most records in one request. Default 1000.
+    #[serde(default = "default_intake_records")]
+    pub max_records: usize,
+    /// Sustained requests per second for the channel's token. Default 5.
+    #[serde(default = "default_intake_rate")]
+    pub requests_per_second: f64,
+    /// Requests allowed in a burst. Default 10.
+    #[serde(default = "default_intake_burst")]
+    pub burst: u32,
+}
+
+fn default_intake_body() -> usize {
+    4 * 1024 * 1024
+}
+fn default_intake_records() -> usize {
+    1000
+}
+fn default_intake_rate() -> f64 {
+    5.0
+}
+fn default_intake_burst() -> u32 {
+    10
+}
+
 impl SourcesConfig {
-    /// Names of every configured source, in file order.
+    /// Names of every configured source, in file order, the intake channels last.
     pub fn names(&self) -> Vec<&str> {
         let m = self.mastodon.iter().map(|s| s.name.as_str());
         let r = self.reddit.iter().map(|s| s.name.as_str());
         let f = self.feed.iter().map(|s| s.name.as_str());
         let b = self.bluesky.iter().map(|s| s.name.as_str());
-        m.chain(r).chain(f).chain(b).chain(self.replay.iter().map(|s| s.name.as_str())).collect()
+        let p = self.replay.iter().map(|s| s.name.as_str());
+        m.chain(r).chain(f).chain(b).chain(p).chain(self.intake_names()).collect()
+    }
+
+    /// Names of the first-party channels: the "official" side of a comparison.
+    pub fn intake_names(&self) -> impl Iterator<Item = &str> {
+        self.intake.iter().map(|c| c.name.as_str())
+    }
+
+    /// The enabled intake channel called `name`.
+    pub fn intake_channel(&self, name: &str) -> Option<&IntakeChannel> {
+        self.intake.iter().find(|c| c.enabled && c.name.as_str() == name)
     }
 
     pub fn validate(&self, p: &mut FileProblems<'_>) {
@@ -219,21 +271,9 @@ impl SourcesConfig {
             "must be at least backoff_initial_ms",
         );
         p.check(d.pause_after_failures >= 1, "defaults.pause_after_failures", "must be at least 1");
-        let rate_ok = d.requests_per_second.is_finite() && d.requests_per_second > 0.0;
-        p.check(
-            rate_ok,
-            "defaults.requests_per_second",
-            format!("must be a positive rate, got {}", d.requests_per_second),
-        );
-        p.check(d.burst >= 1, "defaults.burst", "must be at least 1");
+        check_quota(p, "defaults", d.requests_per_second, d.burst);
         for (i, q) in self.host_quota.iter().enumerate() {
-            let ok = q.requests_per_second.is_finite() && q.requests_per_second > 0.0;
-            p.check(
-                ok,
-                format!("host_quota[{i}].requests_per_second"),
-                format!("must be a positive rate, got {}", q.requests_per_second),
-            );
-            p.check(q.burst >= 1, format!("host_quota[{i}].burst"), "must be at least 1");
+            check_quota(p, &format!("host_quota[{i}]"), q.requests_per_second, q.burst);
             p.check(
                 !q.host.is_empty() && !q.host.contains('/'),
                 format!("host_quota[{i}].host"),
@@ -287,8 +327,22 @@ impl SourcesConfig {
                 format!("must be 0 (as fast as possible) or a positive rate, got {}", s.posts_per_second),
             );
         }
+        for (i, c) in self.intake.iter().enumerate() {
+            let env_ok = !c.token_env.is_empty() && c.token_env.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            p.check(env_ok, format!("intake[{i}].token_env"), "must name an environment variable ([A-Za-z0-9_])");
+            p.check(c.max_body_bytes >= 1024, format!("intake[{i}].max_body_bytes"), "must be at least 1024");
+            p.check(c.max_records >= 1, format!("intake[{i}].max_records"), "must be at least 1");
+            check_quota(p, &format!("intake[{i}]"), c.requests_per_second, c.burst);
+        }
         p.unique(self.names(), "source name");
     }
+}
+
+/// A request rate and burst under `at` (`defaults`, `host_quota[0]`, …).
+fn check_quota(p: &mut FileProblems<'_>, at: &str, requests_per_second: f64, burst: u32) {
+    let ok = requests_per_second.is_finite() && requests_per_second > 0.0;
+    p.check(ok, format!("{at}.requests_per_second"), format!("must be a positive rate, got {requests_per_second}"));
+    p.check(burst >= 1, format!("{at}.burst"), "must be at least 1");
 }
 
 fn check_interval(p: &mut FileProblems<'_>, ms: u64, path: String) {

@@ -13,6 +13,8 @@ const T = {
     up: "tăng", down: "giảm", same: "không đổi", no_posts: "Không có bài nào trong khoảng này.", no_alerts: "Không có cảnh báo.",
     firing: "đang cảnh báo", resolved: "đã kết thúc", posts_of: "Bài viết", token_ask: "Mã truy cập API",
     token_use: "Dùng mã", volume: "Số bài", footer: "Chỉ hiển thị văn bản đã ẩn thông tin cá nhân.", open: "mở bài gốc",
+    compare: "Kênh của thành phố so với mạng xã hội", official: "Phản ánh qua kênh thành phố", public: "Bài đăng công khai",
+    all_topics: "mọi chủ đề", share_neg: "tiêu cực",
   },
   en: {
     subtitle: "The city's opinion", lang: "Tiếng Việt", lang_hint: "Switch to Vietnamese", period: "Period",
@@ -23,13 +25,15 @@ const T = {
     up: "up", down: "down", same: "unchanged", no_posts: "No posts in this period.", no_alerts: "No alerts.",
     firing: "firing", resolved: "resolved", posts_of: "Posts", token_ask: "API access token",
     token_use: "Use token", volume: "Posts", footer: "Only redacted text is shown.", open: "open the original",
+    compare: "The city's own channels vs social media", official: "Reports to the city's channels", public: "Public posts",
+    all_topics: "all topics", share_neg: "negative",
   },
 };
 
 const $ = (id) => document.getElementById(id);
 const view = new URLSearchParams(location.search);
 let lang = view.get("lang") === "en" ? "en" : "vi";
-let meta = { topics: [], places: [] };
+let meta = { topics: [], places: [], official: [] };
 let postsQuery = null;
 
 function t(key) { return T[lang][key] || key; }
@@ -107,6 +111,10 @@ async function load() {
     renderTiles(sums(now.rows), sums(before.rows), r, granularity);
     const series = await api("trends", { since: r.since, until: r.until, by: $("topic").value ? "topic" : "source", granularity, topic: $("topic").value, ...filters });
     renderChart(series.rows, granularity);
+    if (meta.official.length) {
+      const bySource = await api("trends", { since: r.since, until: r.until, by: "source", granularity, topic: $("topic").value, place: $("place").value });
+      renderCompare(bySource.rows, r);
+    }
     await renderPlaces(r);
     renderAlerts((await api("alerts", { since: r.since })).alerts);
   } catch (e) { showError(e); }
@@ -164,6 +172,33 @@ function renderChart(rows, granularity) {
     <p class="legend">▮ ${t("volume")} · ━ ${t("net")} (−1 … +1)</p>`;
 }
 
+// The same topic as the city's own channels (1022…) report it and as people post it in public:
+// each side with its own scale, since a hotline's dozens and social media's thousands differ.
+function renderCompare(rows, r) {
+  const chosen = meta.topics.find((x) => x.id === $("topic").value);
+  $("h-compare").textContent = `${t("compare")} – ${chosen ? label(chosen) : t("all_topics")}`;
+  const box = $("compare"); box.replaceChildren();
+  const buckets = [...new Set(rows.map((x) => x.bucket))].sort();
+  for (const side of ["official", "public"]) {
+    const mine = rows.filter((x) => meta.official.includes(x.key) === (side === "official"));
+    const total = mine.reduce((a, x) => ({ posts: a.posts + x.posts, neg: a.neg + x.negative, pos: a.pos + x.positive }), { posts: 0, neg: 0, pos: 0 });
+    const n = total.posts ? (total.pos - total.neg) / total.posts : null;
+    const share = total.posts ? Math.round((100 * total.neg) / total.posts) : 0;
+    const series = buckets.map((b) => mine.filter((x) => x.bucket === b).reduce((a, x) => a + x.posts, 0));
+    const sources = side === "official" ? meta.official.join(", ") : "";
+    box.append(el("article", { class: "side", "data-side": side },
+      el("h3", {}, t(side), sources ? el("small", { class: "meta" }, ` (${sources})`) : ""),
+      // The one official channel's posts can be listed (the API filters by one source).
+      side === "official" && meta.official.length === 1
+        ? el("button", { class: "n link", type: "button", "data-count": "posts",
+          onclick: () => showPosts({ topic: $("topic").value, since: r.since, until: r.until, source: meta.official[0] }, t(side)) }, total.posts)
+        : el("span", { class: "n", "data-count": "posts" }, total.posts),
+      el("span", { class: "meta", "data-count": "negative" }, `${total.neg} ${t("share_neg")} (${share}%) · ${t("net")} ${fmtNet(n)}`),
+      sparkline(series)));
+  }
+  $("compare-panel").hidden = false;
+}
+
 async function renderPlaces(r) {
   const list = $("places"); list.replaceChildren();
   const now = sums((await api("trends", { since: r.since, until: r.until, by: "place", granularity: "day", topic: $("topic").value, source: $("source").value })).rows);
@@ -209,7 +244,7 @@ async function showPosts(query, title) {
 
 async function morePosts() {
   try {
-    const page = await api("posts", { ...postsQuery, place: postsQuery.place || $("place").value, source: $("source").value });
+    const page = await api("posts", { ...postsQuery, place: postsQuery.place || $("place").value, source: postsQuery.source || $("source").value });
     for (const p of page.posts) {
       const mark = { negative: "−", neutral: "○", positive: "+" }[p.sentiment] || "";
       $("posts").append(el("li", { class: "post" },
@@ -260,8 +295,8 @@ function relabel() {
 
 async function init() {
   try {
-    const [topics, places] = await Promise.all([api("topics"), api("places")]);
-    meta = { topics: topics.topics, places: places.places };
+    const [topics, places, configured] = await Promise.all([api("topics"), api("places"), api("sources")]);
+    meta = { topics: topics.topics, places: places.places, official: configured.sources.filter((s) => s.official).map((s) => s.id) };
     const sources = await api("trends", { since: "30d", by: "source", granularity: "day" });
     for (const id of ["topic", "place", "source"]) $(id).replaceChildren($(id).options[0]);
     fill($("topic"), meta.topics, view.get("topic"));

@@ -1,0 +1,289 @@
+//! The city's own records (the 1022 hotline, a ward's app), as a channel pushes them to
+//! `POST /api/v1/intake/{channel}` or an operator imports them (`citypulse import`): a JSON array,
+//! NDJSON or CSV of `id`, `text`, `created_at` and optional `place`, `category`, `author`. Other
+//! fields are ignored (a channel's export carries more than we need).
+//!
+//! [`RecordReader`] reads NDJSON and CSV as a stream (a file of millions of lines) and says how many
+//! bytes it has read (the import's progress); [`read_json_array`] reads a JSON array. Each record
+//! is read on its own: a bad row is a [`RecordError`] in its place, never the end of the batch.
+//! [`to_post`] turns a record into a [`Post`]: the author pseudonymised, the time read as feeds'
+//! times are (a time without a zone is the city's), places from the `place` field (an id, or
+//! free text through the gazetteer) and from the text.
+
+use super::dates::feed_timestamp;
+use crate::places::Gazetteer;
+use chrono::{DateTime, Utc};
+use schema::author::AuthorHasher;
+use schema::envelope::ValidationError;
+use schema::{Limits, PlaceId, Post, SourceId};
+use serde::{Deserialize, Deserializer};
+use std::io::BufRead;
+use unicode_normalization::UnicodeNormalization;
+
+/// How a body or file is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Ndjson,
+    Csv,
+}
+
+impl Format {
+    /// From a `Content-Type` (parameters such as `charset` ignored).
+    pub fn from_content_type(value: &str) -> Option<Format> {
+        match value.split(';').next().unwrap_or("").trim().to_ascii_lowercase().as_str() {
+            "application/json" => Some(Format::Json),
+            "application/x-ndjson" | "application/ndjson" | "application/jsonl" | "application/jsonlines" => {
+                Some(Format::Ndjson)
+            }
+            "text/csv" => Some(Format::Csv),
+            _ => None,
+        }
+    }
+
+    /// From a file name: `.csv`, or `.jsonl` / `.ndjson`.
+    pub fn from_path(path: &std::path::Path) -> Option<Format> {
+        match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+            "csv" => Some(Format::Csv),
+            "jsonl" | "ndjson" => Some(Format::Ndjson),
+            _ => None,
+        }
+    }
+}
+
+/// One record as the channel wrote it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct IntakeRecord {
+    #[serde(deserialize_with = "string_or_number")]
+    pub id: String,
+    pub text: String,
+    #[serde(deserialize_with = "string_or_number")]
+    pub created_at: String,
+    #[serde(default, deserialize_with = "optional_text")]
+    pub place: Option<String>,
+    #[serde(default, deserialize_with = "optional_text")]
+    pub category: Option<String>,
+    #[serde(default, deserialize_with = "optional_text")]
+    pub author: Option<String>,
+}
+
+/// Ids are strings, but systems export them as numbers too (`"id": 102245`).
+fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        S(String),
+        N(serde_json::Number),
+    }
+    Ok(match Either::deserialize(d)? {
+        Either::S(s) => s,
+        Either::N(n) => n.to_string(),
+    })
+}
+
+/// An empty CSV cell or JSON null is "not given".
+fn optional_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let value = Option::<String>::deserialize(d)?;
+    Ok(value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()))
+}
+
+/// Why a whole body cannot be read (every record then gets no answer but this one).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    #[error("the body is not a JSON array of records: {0}")]
+    NotAnArray(String),
+    #[error("the CSV header must name the columns id, text and created_at (found: {0})")]
+    CsvHeader(String),
+    #[error("cannot read the input: {0}")]
+    Io(String),
+}
+
+/// Why one record was not taken.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RecordError {
+    #[error("not a record: {0}")]
+    Malformed(String),
+    #[error("created_at {0:?} is not a time (RFC 3339, or YYYY-MM-DD HH:MM[:SS] in the city's time zone)")]
+    BadTime(String),
+    #[error("text is empty")]
+    EmptyText,
+    #[error("id is empty")]
+    EmptyId,
+    #[error(transparent)]
+    Rejected(#[from] ValidationError),
+}
+
+impl RecordError {
+    /// Short stable name for metrics and summaries.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RecordError::Malformed(_) => "malformed",
+            RecordError::BadTime(_) => "bad_time",
+            RecordError::EmptyText => "empty_text",
+            RecordError::EmptyId => "empty_id",
+            RecordError::Rejected(_) => "rejected",
+        }
+    }
+}
+
+/// A record read, or why it could not be.
+pub type ReadRecord = Result<IntakeRecord, RecordError>;
+
+/// Every element of a JSON array, each parsed on its own.
+pub fn read_json_array(body: &[u8]) -> Result<Vec<ReadRecord>, BodyError> {
+    let values: Vec<serde_json::Value> =
+        serde_json::from_slice(body).map_err(|e| BodyError::NotAnArray(e.to_string()))?;
+    Ok(values
+        .into_iter()
+        .map(|v| serde_json::from_value(v).map_err(|e| RecordError::Malformed(e.to_string())))
+        .collect())
+}
+
+/// NDJSON or CSV records from a reader, one at a time, with the bytes read so far.
+pub struct RecordReader<R: BufRead> {
+    kind: Kind<R>,
+}
+
+enum Kind<R: BufRead> {
+    Lines { reader: R, read: u64, line: Vec<u8> },
+    Csv(Box<csv::Reader<R>>),
+}
+
+impl<R: BufRead> RecordReader<R> {
+    /// A reader of `format` (not `Json`: an array is read whole by [`read_json_array`]). For CSV
+    /// the header is read and checked here.
+    pub fn new(reader: R, format: Format) -> Result<Self, BodyError> {
+        let kind = match format {
+            Format::Csv => {
+                let mut csv = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::Headers).from_reader(reader);
+                let headers = csv.headers().map_err(|e| BodyError::Io(e.to_string()))?.clone();
+                if !["id", "text", "created_at"].iter().all(|want| headers.iter().any(|h| h == *want)) {
+                    return Err(BodyError::CsvHeader(headers.iter().collect::<Vec<_>>().join(",")));
+                }
+                Kind::Csv(Box::new(csv))
+            }
+            Format::Ndjson | Format::Json => Kind::Lines { reader, read: 0, line: Vec::new() },
+        };
+        Ok(RecordReader { kind })
+    }
+
+    /// Bytes of the input consumed so far.
+    pub fn position(&self) -> u64 {
+        match &self.kind {
+            Kind::Lines { read, .. } => *read,
+            Kind::Csv(csv) => csv.position().byte(),
+        }
+    }
+
+    /// The next record; `None` at the end. A read error of the input itself ends the stream with
+    /// `Some(Err(BodyError))`.
+    pub fn next_record(&mut self) -> Option<Result<ReadRecord, BodyError>> {
+        match &mut self.kind {
+            Kind::Lines { reader, read, line } => loop {
+                line.clear();
+                match reader.read_until(b'\n', line) {
+                    Ok(0) => return None,
+                    Ok(n) => *read += n as u64,
+                    Err(e) => return Some(Err(BodyError::Io(e.to_string()))),
+                }
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                let record = serde_json::from_slice(line).map_err(|e| RecordError::Malformed(e.to_string()));
+                return Some(Ok(record));
+            },
+            Kind::Csv(csv) => {
+                let mut row = csv::StringRecord::new();
+                match csv.read_record(&mut row) {
+                    Ok(false) => None,
+                    Ok(true) => {
+                        let headers = csv.headers().ok().cloned();
+                        let record =
+                            row.deserialize(headers.as_ref()).map_err(|e| RecordError::Malformed(e.to_string()));
+                        Some(Ok(record))
+                    }
+                    // A row the CSV reader cannot take (bad UTF-8, a stray quote) is that row's
+                    // problem; the reader goes on at the next line.
+                    Err(e) if e.is_io_error() => Some(Err(BodyError::Io(e.to_string()))),
+                    Err(e) => Some(Ok(Err(RecordError::Malformed(e.to_string())))),
+                }
+            }
+        }
+    }
+}
+
+/// What turning a record into a post needs.
+#[derive(Debug, Clone, Copy)]
+pub struct IntakeCtx<'a> {
+    pub channel: &'a SourceId,
+    pub hasher: &'a AuthorHasher,
+    pub limits: &'a Limits,
+    pub gazetteer: &'a Gazetteer,
+    pub zone: chrono_tz::Tz,
+    pub received_at: DateTime<Utc>,
+}
+
+/// A record taken: the post for `posts.raw`, the channel's own category, and what was odd about it
+/// (a place the gazetteer does not know) for the answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntakePost {
+    pub post: Post,
+    pub category: Option<String>,
+    pub warning: Option<String>,
+}
+
+/// Checks a record and builds its post. Records carry no author → one anonymous author per channel.
+pub fn to_post(record: IntakeRecord, ctx: &IntakeCtx<'_>) -> Result<IntakePost, RecordError> {
+    let id = record.id.trim().to_owned();
+    if id.is_empty() {
+        return Err(RecordError::EmptyId);
+    }
+    let text: String = record.text.trim().nfc().collect();
+    if !super::has_visible_text(&text) {
+        return Err(RecordError::EmptyText);
+    }
+    let created_at = feed_timestamp(&record.created_at, ctx.zone)
+        .ok_or_else(|| RecordError::BadTime(record.created_at.chars().take(64).collect()))?;
+    let (mut places, warning) = match &record.place {
+        Some(place) => named_place(place, ctx.gazetteer),
+        None => (Vec::new(), None),
+    };
+    for p in ctx.gazetteer.places_in(&text) {
+        if !places.contains(&p) {
+            places.push(p);
+        }
+    }
+    let post = Post {
+        id,
+        source: ctx.channel.clone(),
+        url: None,
+        author: ctx.hasher.pseudonym(ctx.channel.as_str(), record.author.as_deref().unwrap_or("")),
+        text,
+        lang: None,
+        created_at,
+        fetched_at: ctx.received_at,
+        places,
+        engagement: Default::default(),
+        created_at_estimated: false,
+    };
+    post.validate(ctx.limits)?;
+    Ok(IntakePost { post, category: record.category, warning })
+}
+
+/// The `place` field: a configured id, else the places its text names; neither is a warning, not
+/// a rejection (the report itself still counts).
+fn named_place(place: &str, gazetteer: &Gazetteer) -> (Vec<PlaceId>, Option<String>) {
+    if let Some(id) = gazetteer.place_id(place) {
+        return (vec![id.clone()], None);
+    }
+    let found = gazetteer.places_in(place);
+    let warning = found.is_empty().then(|| {
+        let shown: String = place.chars().take(64).collect();
+        format!("place {shown:?} is neither a place id nor a name in the gazetteer; kept the places the text names")
+    });
+    (found, warning)
+}
+
+#[cfg(test)]
+#[path = "intake_tests.rs"]
+mod tests;

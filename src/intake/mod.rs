@@ -1,0 +1,298 @@
+//! The intake desk: where the city's own records (the 1022 hotline, a ward's app) enter the
+//! pipeline, pushed to `POST /api/v1/intake/{channel}` ([`crate::serve::intake`]) or imported
+//! from a file (`citypulse import`, [`crate::commands::import`]). Both hand a batch of read
+//! records to [`Desk::take`], which answers every record:
+//!
+//! 1. checked and made a post (`ingest::parse::intake::to_post`), or `rejected` with the reason;
+//! 2. an id repeated in the batch, or found in `intake_seen` (the channel sent it before), is a
+//!    `duplicate`: a retried push changes nothing;
+//! 3. the rest go to Kafka `posts.raw`, and only those Kafka acknowledged are `accepted` (one it
+//!    did not is `rejected` as "not delivered; send it again");
+//! 4. the accepted ids are written to `intake_seen` before the answer.
+//!
+//! Steps 2–4 hold the channel's lock, so two requests racing with one id cannot both be accepted.
+//! If the `intake_seen` write fails after Kafka took the posts, the posts stay accepted (they are
+//! in Kafka, and the store collapses a re-sent post by its key), and their rows are kept in memory,
+//! consulted as if written, and written with the next batch.
+
+pub mod import;
+
+use anyhow::Context;
+use chrono::Utc;
+use ingest::parse::intake::{to_post, IntakeCtx, IntakePost, ReadRecord, RecordError};
+use ingest::places::Gazetteer;
+use ingest::producer::PostProducer;
+use schema::author::AuthorHasher;
+use schema::config::sources::IntakeChannel;
+use schema::config::Config;
+use schema::{Limits, SourceId};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, HashSet};
+use store::{IntakeSeen, SeenRow};
+use tokio::sync::Mutex;
+
+/// What became of one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Accepted,
+    Duplicate,
+    Rejected,
+}
+
+/// The answer for one record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Outcome {
+    /// Position in the request (or the file), from 0.
+    pub index: usize,
+    /// The record's id as given, when it had one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub status: Status,
+    /// Why a record was rejected, or what to know about a taken or duplicate one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// A short stable name of the rejection (`bad_time`, `empty_text`, `not_delivered`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<&'static str>,
+}
+
+impl Outcome {
+    fn rejected(index: usize, id: Option<String>, e: &RecordError) -> Self {
+        Outcome { index, id, status: Status::Rejected, reason: Some(e.to_string()), kind: Some(e.kind()) }
+    }
+}
+
+/// Counts of a batch's outcomes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Tally {
+    pub accepted: u64,
+    pub duplicate: u64,
+    pub rejected: u64,
+}
+
+impl Tally {
+    pub fn of(outcomes: &[Outcome]) -> Self {
+        let mut t = Tally::default();
+        for o in outcomes {
+            match o.status {
+                Status::Accepted => t.accepted += 1,
+                Status::Duplicate => t.duplicate += 1,
+                Status::Rejected => t.rejected += 1,
+            }
+        }
+        t
+    }
+
+    pub fn add(&mut self, other: Tally) {
+        self.accepted += other.accepted;
+        self.duplicate += other.duplicate;
+        self.rejected += other.rejected;
+    }
+}
+
+/// Why a batch got no per-record answer at all: the ledger cannot be read (nothing was sent).
+#[derive(Debug, thiserror::Error)]
+#[error("the intake ledger (ClickHouse intake_seen) cannot be read, nothing was taken: {0}")]
+pub struct Unavailable(#[from] store::ClickHouseError);
+
+/// A channel and its lock.
+struct Channel {
+    config: IntakeChannel,
+    lock: Mutex<Vec<SeenRow>>,
+}
+
+/// Takes batches of records for the configured channels.
+pub struct Desk {
+    channels: HashMap<String, Channel>,
+    producer: PostProducer,
+    seen: IntakeSeen,
+    hasher: AuthorHasher,
+    gazetteer: Gazetteer,
+    limits: Limits,
+    zone: chrono_tz::Tz,
+}
+
+impl Desk {
+    /// The desk of every enabled `[[intake]]` channel; migrates the database (for `intake_seen`).
+    pub async fn from_config(config: &Config, hasher: AuthorHasher) -> anyhow::Result<Desk> {
+        let s = &config.services;
+        let client = store::client(&s.clickhouse);
+        let db = store::Database::from_config(&s.clickhouse)?;
+        store::migrate(&client, &db, store::CityZone::new(&s.city.time_zone)?)
+            .await
+            .context("preparing the intake_seen table (the intake needs ClickHouse to start)")?;
+        let producer = PostProducer::new(&s.kafka).context("the intake's Kafka producer")?;
+        Ok(Desk::new(config, hasher, producer, IntakeSeen::new(client, db)))
+    }
+
+    pub fn new(config: &Config, hasher: AuthorHasher, producer: PostProducer, seen: IntakeSeen) -> Desk {
+        let channels = config
+            .sources
+            .intake
+            .iter()
+            .filter(|c| c.enabled)
+            .map(|c| (c.name.to_string(), Channel { config: c.clone(), lock: Mutex::default() }))
+            .collect();
+        Desk {
+            channels,
+            producer,
+            seen,
+            hasher,
+            gazetteer: Gazetteer::new(&config.places),
+            limits: config.services.limits.limits(),
+            zone: config.tz(),
+        }
+    }
+
+    /// The enabled channel called `name`.
+    pub fn channel(&self, name: &str) -> Option<&IntakeChannel> {
+        self.channels.get(name).map(|c| &c.config)
+    }
+
+    pub fn channels(&self) -> impl Iterator<Item = &IntakeChannel> {
+        self.channels.values().map(|c| &c.config)
+    }
+
+    /// Answers every record of a batch (`(index, record)`), in the batch's order.
+    pub async fn take(&self, name: &str, records: Vec<(usize, ReadRecord)>) -> Result<Vec<Outcome>, Unavailable> {
+        let channel = self.channels.get(name).expect("the caller checked the channel");
+        let source = channel.config.name.clone();
+        let (mut outcomes, candidates) = self.check(&source, records);
+        let mut unrecorded = channel.lock.lock().await;
+        let ids: Vec<&str> = candidates.iter().map(|(_, c)| c.post.id.as_str()).collect();
+        let mut seen = self.seen.seen(name, &ids).await?;
+        seen.extend(unrecorded.iter().map(|r| (r.id.clone(), r.content_hash)));
+        let mut fresh = Vec::new();
+        for (index, c) in candidates {
+            let hash = content_hash(&c);
+            match seen.get(&c.post.id) {
+                Some(first) => outcomes.push(duplicate(index, c.post.id, *first == hash)),
+                None => fresh.push((index, c, hash)),
+            }
+        }
+        let posts: Vec<schema::Post> = fresh.iter().map(|(_, c, _)| c.post.clone()).collect();
+        let delivered = self.deliver(&posts).await;
+        let now = u32::try_from(Utc::now().timestamp()).unwrap_or(u32::MAX);
+        let mut rows = std::mem::take(&mut *unrecorded);
+        for ((index, c, hash), sent) in fresh.into_iter().zip(delivered) {
+            outcomes.push(match sent {
+                Ok(()) => {
+                    rows.push(SeenRow {
+                        channel: name.to_owned(),
+                        id: c.post.id.clone(),
+                        content_hash: hash,
+                        category: c.category.clone().unwrap_or_default(),
+                        seen_at: now,
+                    });
+                    Outcome { index, id: Some(c.post.id), status: Status::Accepted, reason: c.warning, kind: None }
+                }
+                Err(e) => {
+                    tracing::warn!(channel = name, error = %e, "an intake record was not delivered to Kafka");
+                    Outcome {
+                        index,
+                        id: Some(c.post.id),
+                        status: Status::Rejected,
+                        reason: Some("not delivered to Kafka; send it again".into()),
+                        kind: Some("not_delivered"),
+                    }
+                }
+            });
+        }
+        if let Err(e) = self.seen.record(&rows).await {
+            tracing::error!(channel = name, rows = rows.len(), error = %e, "cannot write intake_seen; kept in memory and written with the next batch");
+            metrics::counter!("citypulse_intake_ledger_errors_total", "channel" => name.to_owned()).increment(1);
+            *unrecorded = rows;
+        }
+        drop(unrecorded);
+        outcomes.sort_by_key(|o| o.index);
+        count(name, &outcomes);
+        Ok(outcomes)
+    }
+
+    /// Step 1 and the batch's own repeats: (answers so far, records to look up).
+    fn check(&self, source: &SourceId, records: Vec<(usize, ReadRecord)>) -> (Vec<Outcome>, Vec<(usize, IntakePost)>) {
+        let ctx = IntakeCtx {
+            channel: source,
+            hasher: &self.hasher,
+            limits: &self.limits,
+            gazetteer: &self.gazetteer,
+            zone: self.zone,
+            received_at: Utc::now(),
+        };
+        let mut outcomes = Vec::new();
+        let mut candidates = Vec::new();
+        let mut in_batch = HashSet::new();
+        for (index, record) in records {
+            let record = match record {
+                Ok(r) => r,
+                Err(e) => {
+                    outcomes.push(Outcome::rejected(index, None, &e));
+                    continue;
+                }
+            };
+            let id = Some(record.id.trim().to_owned()).filter(|i| !i.is_empty());
+            match to_post(record, &ctx) {
+                Err(e) => outcomes.push(Outcome::rejected(index, id, &e)),
+                Ok(c) if !in_batch.insert(c.post.id.clone()) => outcomes.push(Outcome {
+                    index,
+                    id,
+                    status: Status::Duplicate,
+                    reason: Some("the same id appears earlier in this batch".into()),
+                    kind: None,
+                }),
+                Ok(c) => candidates.push((index, c)),
+            }
+        }
+        (outcomes, candidates)
+    }
+
+    /// Each post's delivery, in order.
+    async fn deliver(&self, posts: &[schema::Post]) -> Vec<Result<(), ingest::producer::ProduceError>> {
+        match self.producer.enqueue_all(posts).await {
+            Ok(in_flight) => in_flight.each_acknowledged().await.into_iter().map(|(_, r)| r).collect(),
+            Err(e) => {
+                // Enqueueing stopped part-way: the posts before it are in flight and may arrive;
+                // none is answered accepted, and a re-send is collapsed by its key.
+                tracing::warn!(error = %e, "the intake could not enqueue its batch");
+                posts.iter().map(|_| Err(ingest::producer::ProduceError::Canceled { key: e.to_string() })).collect()
+            }
+        }
+    }
+}
+
+fn duplicate(index: usize, id: String, same: bool) -> Outcome {
+    let reason = if same {
+        "sent before; nothing changed"
+    } else {
+        "sent before with other content; the first is kept (send corrections under a new id)"
+    };
+    Outcome { index, id: Some(id), status: Status::Duplicate, reason: Some(reason.into()), kind: None }
+}
+
+/// What a record says: text, time, places and category. A retry has the same hash.
+fn content_hash(c: &IntakePost) -> u64 {
+    let mut h = Sha256::new();
+    for part in [c.post.text.as_str(), &c.post.created_at.timestamp().to_string(), c.category.as_deref().unwrap_or("")]
+    {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    for p in &c.post.places {
+        h.update(p.as_str().as_bytes());
+        h.update([0]);
+    }
+    let digest = h.finalize();
+    u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"))
+}
+
+fn count(channel: &str, outcomes: &[Outcome]) {
+    let t = Tally::of(outcomes);
+    for (outcome, n) in [("accepted", t.accepted), ("duplicate", t.duplicate), ("rejected", t.rejected)] {
+        if n > 0 {
+            metrics::counter!("citypulse_intake_records_total", "channel" => channel.to_owned(), "outcome" => outcome)
+                .increment(n);
+        }
+    }
+}
