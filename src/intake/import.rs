@@ -1,11 +1,15 @@
 //! `citypulse import FILE --channel NAME [--rejects FILE] [--batch N] [--from-start]`: a channel's
 //! export (CSV or JSONL) through the same desk as the intake API, in batches, with a progress bar.
 //!
-//! Resumable: after every batch the number of records done (and the tally) is saved as a
-//! checkpoint in `<ingest.state_dir>/import/` keyed by the channel and the file's full path; the same
-//! command after an interruption (Ctrl-C, a crash, ClickHouse or Kafka down) goes on after the last
-//! saved batch. A batch that was sent but not checkpointed is sent again and answered `duplicate`
-//! (intake_seen), so an interruption at any point loses and doubles nothing.
+//! Resumable: after every batch the number of records done, the tally and the rejects file's
+//! length are saved as a checkpoint in `<ingest.state_dir>/import/`, keyed by the channel and the
+//! file's full path, with the file's size and a hash of its first 64 KiB (a different file at the
+//! same path is refused, not skipped into). The same command after an interruption (Ctrl-C, a
+//! crash, ClickHouse or Kafka down) goes on after the last saved batch: a batch Kafka did not take
+//! whole is retried, never checkpointed past; a batch sent but not checkpointed is sent again and
+//! answered `duplicate` from intake_seen (unless the process died between Kafka's acknowledgement
+//! and the intake_seen write: then its posts are sent twice and the store collapses them by key);
+//! the rejects file is cut back to its checkpointed length, so no rejection is listed twice.
 
 use super::{Desk, Outcome, Status, Tally};
 use crate::cli::{Cli, ImportArgs};
@@ -28,6 +32,11 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Progress {
     file: PathBuf,
+    /// The file as it was: its size at the last checkpoint and a hash of its first 64 KiB.
+    size: u64,
+    head: String,
+    /// Length of the rejects file at the last checkpoint.
+    rejects_bytes: u64,
     /// Records read and answered (accepted, duplicate or rejected).
     records: u64,
     tally: Tally,
@@ -36,8 +45,8 @@ struct Progress {
     complete: bool,
 }
 
-/// A batch the ledger could not take is tried again this many times, backing off, before the
-/// import stops (its progress saved).
+/// A batch the ledger or Kafka could not take whole is tried again this many times, backing off,
+/// before the import stops (its progress saved up to the batch before).
 const ATTEMPTS: u32 = 6;
 
 pub fn run(cli: &Cli, args: &ImportArgs) -> Result<ExitCode> {
@@ -56,15 +65,25 @@ pub fn run(cli: &Cli, args: &ImportArgs) -> Result<ExitCode> {
     let path = std::fs::canonicalize(&args.file).with_context(|| format!("cannot open {}", args.file.display()))?;
     let checkpoints = Checkpoints::open(&config.services.ingest.state_dir.join("import"))?;
     let stream = hex::encode(&Sha256::digest(path.to_string_lossy().as_bytes())[..6]);
+    let (size, head) = identity(&path)?;
     let mut progress = match (args.from_start, checkpoints.load(&channel, &stream)?) {
         (false, Some(saved)) => serde_json::from_str(&saved).context("reading the import's checkpoint")?,
-        _ => Progress { file: path.clone(), ..Progress::default() },
+        _ => Progress { file: path.clone(), size, head: head.clone(), ..Progress::default() },
     };
-    if progress.complete {
+    if progress.head != head || size < progress.size {
+        bail!(
+            "{} is not the file an earlier import of {channel} read up to record {} (it changed); \
+             --from-start reads it from its first record (what was imported comes back as duplicates)",
+            path.display(),
+            progress.records
+        );
+    }
+    if progress.complete && size == progress.size {
         println!("{} was imported into {channel} already: {}", path.display(), summary(&progress));
         println!("(--from-start reads it again; what was imported comes back as duplicates)");
         return Ok(ExitCode::SUCCESS);
     }
+    progress.complete = false; // a completed file that has grown: the new records are read
     let hasher = AuthorHasher::from_env()?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
@@ -73,7 +92,9 @@ pub fn run(cli: &Cli, args: &ImportArgs) -> Result<ExitCode> {
         let save = |p: &Progress| checkpoints.save(&channel, &stream, &serde_json::to_string(p).unwrap_or_default());
         let importer = Importer { desk: &desk, channel: &channel, batch: args.batch as usize, shutdown: &shutdown };
         let outcome = importer.import(&path, format, args.rejects.as_deref(), &mut progress, save).await;
+        let flushed = desk.flush().await.context("writing the last intake_seen rows; run the same command again");
         print_summary(&path, &channel, &progress, args.rejects.as_deref());
+        flushed?;
         match outcome? {
             true => Ok(ExitCode::SUCCESS),
             false => {
@@ -103,9 +124,10 @@ impl Importer<'_> {
     ) -> Result<bool> {
         let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let mut reader = RecordReader::new(BufReader::with_capacity(1 << 16, file), format)
-            .with_context(|| format!("{}", path.display()))?;
-        let mut rejects = open_rejects(rejects)?;
+        let mut reader =
+            RecordReader::new(BufReader::with_capacity(1 << 16, file), format, self.desk.max_record_bytes())
+                .with_context(|| format!("{}", path.display()))?;
+        let mut rejects = open_rejects(rejects, progress.rejects_bytes)?;
         let bar = progress_bar(size);
         let mut index: u64 = 0;
         let mut batch = Vec::with_capacity(self.batch);
@@ -124,8 +146,9 @@ impl Importer<'_> {
             }
             if !batch.is_empty() {
                 let outcomes = self.take(std::mem::take(&mut batch)).await?;
-                write_rejects(&mut rejects, &outcomes)?;
+                progress.rejects_bytes += write_rejects(&mut rejects, &outcomes)?;
                 record(progress, &outcomes, index);
+                progress.size = progress.size.max(reader.position());
                 save(progress)?;
             }
             bar.set_position(reader.position());
@@ -137,6 +160,7 @@ impl Importer<'_> {
             }
             if done {
                 progress.complete = true;
+                progress.size = size;
                 save(progress)?;
                 bar.finish();
                 return Ok(true);
@@ -148,19 +172,22 @@ impl Importer<'_> {
         }
     }
 
-    /// One batch through the desk, retried while the ledger is unreachable.
+    /// One batch through the desk, retried while the ledger is unreachable or Kafka does not take
+    /// every record (what it took comes back as duplicates on the retry).
     async fn take(&self, batch: Vec<(usize, ingest::parse::intake::ReadRecord)>) -> Result<Vec<Outcome>> {
         let mut wait = Duration::from_millis(500);
         for attempt in 1..=ATTEMPTS {
-            match self.desk.take(self.channel.as_str(), batch.clone()).await {
-                Ok(outcomes) => return Ok(outcomes),
-                Err(e) if attempt < ATTEMPTS && !self.shutdown.is_cancelled() => {
-                    tracing::warn!(error = %e, attempt, "the intake ledger is unavailable; trying the batch again");
-                    tokio::time::sleep(wait).await;
-                    wait *= 2;
-                }
-                Err(e) => return Err(e).context("stopped; run the same command to go on"),
+            let why = match self.desk.take(self.channel.as_str(), batch.clone()).await {
+                Ok(outcomes) if !outcomes.iter().any(|o| o.kind == Some("not_delivered")) => return Ok(outcomes),
+                Ok(_) => "Kafka did not acknowledge every record of the batch".to_owned(),
+                Err(e) => e.to_string(),
+            };
+            if attempt == ATTEMPTS || self.shutdown.is_cancelled() {
+                bail!("{why}; stopped (run the same command to go on)");
             }
+            tracing::warn!(why, attempt, "trying the batch again");
+            tokio::time::sleep(wait).await;
+            wait *= 2;
         }
         unreachable!("the last attempt returns")
     }
@@ -185,26 +212,41 @@ fn progress_bar(size: u64) -> ProgressBar {
     bar
 }
 
-fn open_rejects(path: Option<&Path>) -> Result<Option<std::fs::File>> {
+/// The rejects file, cut back to `keep` bytes (what the last checkpoint counted: 0 on a fresh run).
+fn open_rejects(path: Option<&Path>, keep: u64) -> Result<Option<std::fs::File>> {
     path.map(|p| {
-        std::fs::OpenOptions::new()
+        let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(p)
-            .with_context(|| format!("cannot write the rejects file {}", p.display()))
+            .with_context(|| format!("cannot write the rejects file {}", p.display()))?;
+        file.set_len(keep).with_context(|| format!("cannot cut the rejects file {} back", p.display()))?;
+        Ok(file)
     })
     .transpose()
 }
 
-fn write_rejects(file: &mut Option<std::fs::File>, outcomes: &[Outcome]) -> Result<()> {
-    let Some(file) = file else { return Ok(()) };
+/// Appends the batch's rejections (record number, id, reason, kind): the bytes written.
+fn write_rejects(file: &mut Option<std::fs::File>, outcomes: &[Outcome]) -> Result<u64> {
+    let Some(file) = file else { return Ok(0) };
     let mut out = Vec::new();
     for o in outcomes.iter().filter(|o| o.status == Status::Rejected) {
         serde_json::to_writer(&mut out, o)?;
         out.push(b'\n');
     }
     file.write_all(&out).context("writing the rejects file")?;
-    file.sync_data().context("writing the rejects file")
+    file.sync_data().context("writing the rejects file")?;
+    Ok(out.len() as u64)
+}
+
+/// The file's size and a hash of its first 64 KiB.
+fn identity(path: &Path) -> Result<(u64, String)> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut head = Vec::with_capacity(1 << 16);
+    (&mut file).take(1 << 16).read_to_end(&mut head).with_context(|| format!("reading {}", path.display()))?;
+    Ok((size, hex::encode(&Sha256::digest(&head)[..12])))
 }
 
 fn summary(p: &Progress) -> String {
@@ -218,6 +260,6 @@ fn print_summary(path: &Path, channel: &SourceId, p: &Progress, rejects: Option<
         println!("  rejected {kind}: {n}");
     }
     if let (Some(r), true) = (rejects, p.tally.rejected > 0) {
-        println!("  rejected records (number, id, reason): {}", r.display());
+        println!("  rejected records (record number from 0, id, reason): {}", r.display());
     }
 }

@@ -4,16 +4,19 @@
 //! records to [`Desk::take`], which answers every record:
 //!
 //! 1. checked and made a post (`ingest::parse::intake::to_post`), or `rejected` with the reason;
-//! 2. an id repeated in the batch, or found in `intake_seen` (the channel sent it before), is a
-//!    `duplicate`: a retried push changes nothing;
+//! 2. an id found in `intake_seen` (the channel sent it before) is a `duplicate`: a retried push
+//!    changes nothing;
 //! 3. the rest go to Kafka `posts.raw`, and only those Kafka acknowledged are `accepted` (one it
-//!    did not is `rejected` as "not delivered; send it again");
-//! 4. the accepted ids are written to `intake_seen` before the answer.
+//!    did not is `rejected` with kind `not_delivered`: send it again);
+//! 4. the accepted ids are written to `intake_seen` before the answer;
+//! 5. an id repeated within the batch gets its first copy's fate: `duplicate` when that was taken,
+//!    the same rejection when it was not.
 //!
-//! Steps 2–4 hold the channel's lock, so two requests racing with one id cannot both be accepted.
-//! If the `intake_seen` write fails after Kafka took the posts, the posts stay accepted (they are
-//! in Kafka, and the store collapses a re-sent post by its key), and their rows are kept in memory,
-//! consulted as if written, and written with the next batch.
+//! Steps 2–4 hold the channel's lock, so two requests racing with one id cannot both be accepted
+//! (within one process: run one `serve`, or one `import`, per channel at a time). If the
+//! `intake_seen` write fails after Kafka took the posts, the posts stay accepted (they are in
+//! Kafka, and the store collapses a re-sent post by its key) and their rows are kept as pending:
+//! consulted as if written, written with the next batch, and by [`Desk::flush`] at the end.
 
 pub mod import;
 
@@ -97,10 +100,10 @@ impl Tally {
 #[error("the intake ledger (ClickHouse intake_seen) cannot be read, nothing was taken: {0}")]
 pub struct Unavailable(#[from] store::ClickHouseError);
 
-/// A channel and its lock.
+/// A channel, and its lock, which guards the rows Kafka took but `intake_seen` has not yet.
 struct Channel {
     config: IntakeChannel,
-    lock: Mutex<Vec<SeenRow>>,
+    pending: Mutex<Vec<SeenRow>>,
 }
 
 /// Takes batches of records for the configured channels.
@@ -133,7 +136,7 @@ impl Desk {
             .intake
             .iter()
             .filter(|c| c.enabled)
-            .map(|c| (c.name.to_string(), Channel { config: c.clone(), lock: Mutex::default() }))
+            .map(|c| (c.name.to_string(), Channel { config: c.clone(), pending: Mutex::default() }))
             .collect();
         Desk {
             channels,
@@ -151,6 +154,12 @@ impl Desk {
         self.channels.get(name).map(|c| &c.config)
     }
 
+    /// Longest line or row of a record, bytes: a Kafka message's limit (no longer record can be a
+    /// post).
+    pub fn max_record_bytes(&self) -> usize {
+        self.limits.max_message_bytes
+    }
+
     pub fn channels(&self) -> impl Iterator<Item = &IntakeChannel> {
         self.channels.values().map(|c| &c.config)
     }
@@ -159,11 +168,11 @@ impl Desk {
     pub async fn take(&self, name: &str, records: Vec<(usize, ReadRecord)>) -> Result<Vec<Outcome>, Unavailable> {
         let channel = self.channels.get(name).expect("the caller checked the channel");
         let source = channel.config.name.clone();
-        let (mut outcomes, candidates) = self.check(&source, records);
-        let mut unrecorded = channel.lock.lock().await;
+        let Checked { mut outcomes, candidates, repeats } = self.check(&source, records);
+        let mut pending = channel.pending.lock().await;
         let ids: Vec<&str> = candidates.iter().map(|(_, c)| c.post.id.as_str()).collect();
         let mut seen = self.seen.seen(name, &ids).await?;
-        seen.extend(unrecorded.iter().map(|r| (r.id.clone(), r.content_hash)));
+        seen.extend(pending.iter().map(|r| (r.id.clone(), r.content_hash)));
         let mut fresh = Vec::new();
         for (index, c) in candidates {
             let hash = content_hash(&c);
@@ -175,44 +184,59 @@ impl Desk {
         let posts: Vec<schema::Post> = fresh.iter().map(|(_, c, _)| c.post.clone()).collect();
         let delivered = self.deliver(&posts).await;
         let now = u32::try_from(Utc::now().timestamp()).unwrap_or(u32::MAX);
-        let mut rows = std::mem::take(&mut *unrecorded);
+        let mut rows = pending.clone();
         for ((index, c, hash), sent) in fresh.into_iter().zip(delivered) {
+            let id = Some(c.post.id.clone());
             outcomes.push(match sent {
                 Ok(()) => {
+                    let category = c.category.unwrap_or_default();
                     rows.push(SeenRow {
                         channel: name.to_owned(),
-                        id: c.post.id.clone(),
+                        id: c.post.id,
                         content_hash: hash,
-                        category: c.category.clone().unwrap_or_default(),
+                        category,
                         seen_at: now,
                     });
-                    Outcome { index, id: Some(c.post.id), status: Status::Accepted, reason: c.warning, kind: None }
+                    Outcome { index, id, status: Status::Accepted, reason: c.warning, kind: None }
                 }
                 Err(e) => {
                     tracing::warn!(channel = name, error = %e, "an intake record was not delivered to Kafka");
-                    Outcome {
-                        index,
-                        id: Some(c.post.id),
-                        status: Status::Rejected,
-                        reason: Some("not delivered to Kafka; send it again".into()),
-                        kind: Some("not_delivered"),
-                    }
+                    let reason = Some("not delivered to Kafka; send it again".into());
+                    Outcome { index, id, status: Status::Rejected, reason, kind: Some("not_delivered") }
                 }
             });
         }
-        if let Err(e) = self.seen.record(&rows).await {
-            tracing::error!(channel = name, rows = rows.len(), error = %e, "cannot write intake_seen; kept in memory and written with the next batch");
-            metrics::counter!("citypulse_intake_ledger_errors_total", "channel" => name.to_owned()).increment(1);
-            *unrecorded = rows;
+        match self.seen.record(&rows).await {
+            Ok(()) => pending.clear(),
+            Err(e) => {
+                tracing::error!(channel = name, rows = rows.len(), error = %e, "cannot write intake_seen; the rows are kept and written with the next batch");
+                metrics::counter!("citypulse_intake_ledger_errors_total", "channel" => name.to_owned()).increment(1);
+                *pending = rows;
+            }
         }
-        drop(unrecorded);
+        drop(pending);
+        let repeated: Vec<Outcome> = repeats.into_iter().map(|(index, id)| repeat_of(&outcomes, index, id)).collect();
+        outcomes.extend(repeated);
         outcomes.sort_by_key(|o| o.index);
         count(name, &outcomes);
         Ok(outcomes)
     }
 
-    /// Step 1 and the batch's own repeats: (answers so far, records to look up).
-    fn check(&self, source: &SourceId, records: Vec<(usize, ReadRecord)>) -> (Vec<Outcome>, Vec<(usize, IntakePost)>) {
+    /// Writes the rows still pending in `intake_seen` (`serve` and `import` call it before they
+    /// end): returns how many were written.
+    pub async fn flush(&self) -> Result<usize, store::ClickHouseError> {
+        let mut written = 0;
+        for channel in self.channels.values() {
+            let mut pending = channel.pending.lock().await;
+            self.seen.record(&pending).await?;
+            written += pending.len();
+            pending.clear();
+        }
+        Ok(written)
+    }
+
+    /// Step 1, and the ids repeated within the batch (answered after delivery).
+    fn check(&self, source: &SourceId, records: Vec<(usize, ReadRecord)>) -> Checked {
         let ctx = IntakeCtx {
             channel: source,
             hasher: &self.hasher,
@@ -221,31 +245,24 @@ impl Desk {
             zone: self.zone,
             received_at: Utc::now(),
         };
-        let mut outcomes = Vec::new();
-        let mut candidates = Vec::new();
+        let mut checked = Checked::default();
         let mut in_batch = HashSet::new();
         for (index, record) in records {
             let record = match record {
                 Ok(r) => r,
                 Err(e) => {
-                    outcomes.push(Outcome::rejected(index, None, &e));
+                    checked.outcomes.push(Outcome::rejected(index, None, &e));
                     continue;
                 }
             };
             let id = Some(record.id.trim().to_owned()).filter(|i| !i.is_empty());
             match to_post(record, &ctx) {
-                Err(e) => outcomes.push(Outcome::rejected(index, id, &e)),
-                Ok(c) if !in_batch.insert(c.post.id.clone()) => outcomes.push(Outcome {
-                    index,
-                    id,
-                    status: Status::Duplicate,
-                    reason: Some("the same id appears earlier in this batch".into()),
-                    kind: None,
-                }),
-                Ok(c) => candidates.push((index, c)),
+                Err(e) => checked.outcomes.push(Outcome::rejected(index, id, &e)),
+                Ok(c) if !in_batch.insert(c.post.id.clone()) => checked.repeats.push((index, c.post.id)),
+                Ok(c) => checked.candidates.push((index, c)),
             }
         }
-        (outcomes, candidates)
+        checked
     }
 
     /// Each post's delivery, in order.
@@ -256,9 +273,34 @@ impl Desk {
                 // Enqueueing stopped part-way: the posts before it are in flight and may arrive;
                 // none is answered accepted, and a re-send is collapsed by its key.
                 tracing::warn!(error = %e, "the intake could not enqueue its batch");
-                posts.iter().map(|_| Err(ingest::producer::ProduceError::Canceled { key: e.to_string() })).collect()
+                let keys: Vec<String> = posts.iter().map(schema::Post::key).collect();
+                keys.into_iter().map(|key| Err(ingest::producer::ProduceError::Canceled { key })).collect()
             }
         }
+    }
+}
+
+/// The answers so far, the records to look up, and the repeats within the batch.
+#[derive(Default)]
+struct Checked {
+    outcomes: Vec<Outcome>,
+    candidates: Vec<(usize, IntakePost)>,
+    repeats: Vec<(usize, String)>,
+}
+
+/// A repeat within the batch: `duplicate` when its first copy was taken or known, else that
+/// copy's rejection (a `not_delivered` first copy leaves the id to be sent again).
+fn repeat_of(outcomes: &[Outcome], index: usize, id: String) -> Outcome {
+    let first = outcomes.iter().find(|o| o.id.as_deref() == Some(id.as_str()));
+    match first {
+        Some(o) if o.status == Status::Rejected => Outcome { index, id: Some(id), ..o.clone() },
+        _ => Outcome {
+            index,
+            id: Some(id),
+            status: Status::Duplicate,
+            reason: Some("the same id appears earlier in this batch".into()),
+            kind: None,
+        },
     }
 }
 

@@ -34,6 +34,10 @@ pub struct Intake {
 pub type IntakeState = Arc<Intake>;
 
 impl Intake {
+    pub fn desk(&self) -> Arc<Desk> {
+        self.desk.clone()
+    }
+
     /// Reads each channel's token from its environment variable: one unset or empty is an error (a
     /// channel must never be open to anyone because a variable went missing).
     pub fn new(desk: Arc<Desk>, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Intake> {
@@ -42,10 +46,11 @@ impl Intake {
             let token = env(&c.token_env).filter(|v| !v.trim().is_empty()).ok_or_else(|| {
                 anyhow::anyhow!("intake channel {:?}: environment variable {} is not set", c.name.as_str(), c.token_env)
             })?;
-            let per_second = c.requests_per_second.max(0.001);
-            let period = std::time::Duration::from_secs_f64(1.0 / per_second);
-            let burst = NonZeroU32::new(c.burst.max(1)).expect("at least 1");
-            let quota = Quota::with_period(period).expect("a positive period").allow_burst(burst);
+            // Validation keeps the rate within (0, 10000]; the fallbacks only guard the arithmetic.
+            let period = std::time::Duration::from_secs_f64(1.0 / c.requests_per_second.clamp(0.001, 10_000.0));
+            let burst = NonZeroU32::new(c.burst).unwrap_or(NonZeroU32::MIN);
+            let quota =
+                Quota::with_period(period).unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN)).allow_burst(burst);
             gates.insert(
                 c.name.to_string(),
                 Gate { token: Sha256::digest(token.trim().as_bytes()).into(), limiter: RateLimiter::direct(quota) },
@@ -59,6 +64,10 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
+fn unauthorized() -> Response {
+    (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")]).into_response()
+}
+
 fn with_retry_after(mut response: Response, seconds: u64) -> Response {
     response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
     response
@@ -69,8 +78,8 @@ fn authorised(gate: &Gate, headers: &HeaderMap) -> bool {
     let Some(presented) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(|v| v.split_once(' ').filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer")))
+        .map(|(_, token)| token.trim())
     else {
         return false;
     };
@@ -87,11 +96,11 @@ pub async fn push(
 ) -> Response {
     let (Some(gate), Some(config)) = (intake.gates.get(&channel), intake.desk.channel(&channel)) else {
         tracing::info!(channel, "intake refused: no such channel");
-        return StatusCode::UNAUTHORIZED.into_response();
+        return unauthorized();
     };
     if !authorised(gate, &headers) {
         tracing::info!(channel, "intake refused: no valid token");
-        return StatusCode::UNAUTHORIZED.into_response();
+        return unauthorized();
     }
     if let Err(not_until) = gate.limiter.check() {
         let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
@@ -114,20 +123,28 @@ pub async fn push(
     if declared.is_some_and(|n| n > max) {
         return too_large();
     }
-    let Ok(bytes) = axum::body::to_bytes(body, max).await else {
-        return too_large();
+    let bytes = match axum::body::to_bytes(body, max).await {
+        Ok(bytes) => bytes,
+        Err(e) if is_length_limit(&e) => return too_large(),
+        Err(_) => return error(StatusCode::BAD_REQUEST, "the body could not be read to its end"),
     };
-    let records = match read_records(&bytes, format) {
+    let records = match read_records(&bytes, format, config.max_records + 1, intake.desk.max_record_bytes()) {
         Ok(r) => r,
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
     if records.len() > config.max_records {
-        let message = format!("{} records; at most {} per request", records.len(), config.max_records);
+        let message = format!("over {} records; at most {} per request", config.max_records, config.max_records);
         return error(StatusCode::PAYLOAD_TOO_LARGE, message);
     }
-    match intake.desk.take(&channel, records.into_iter().enumerate().collect()).await {
-        Ok(outcomes) => answer(&channel, &outcomes),
+    let (desk, name) = (intake.desk.clone(), channel.clone());
+    let taken = tokio::spawn(async move { desk.take(&name, records.into_iter().enumerate().collect()).await }).await;
+    match taken {
+        Ok(Ok(outcomes)) => answer(&channel, &outcomes),
         Err(e) => {
+            tracing::error!(channel, error = %e, "the intake task failed");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "the intake failed; send again")
+        }
+        Ok(Err(e)) => {
             tracing::warn!(channel, error = %e, "intake unavailable");
             with_retry_after(
                 error(StatusCode::SERVICE_UNAVAILABLE, "the intake is unavailable; nothing was taken, send again"),
@@ -137,12 +154,25 @@ pub async fn push(
     }
 }
 
-fn read_records(body: &[u8], format: Format) -> Result<Vec<ReadRecord>, String> {
+/// Whether reading the body failed on its size (a chunked body says so only here).
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
+/// The body's records, at most `most` of them (a body of millions of one-byte lines stops here).
+fn read_records(body: &[u8], format: Format, most: usize, max_record_bytes: usize) -> Result<Vec<ReadRecord>, String> {
     if format == Format::Json {
         return read_json_array(body).map_err(|e| e.to_string());
     }
-    let mut reader = RecordReader::new(body, format).map_err(|e| e.to_string())?;
-    std::iter::from_fn(|| reader.next_record()).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())
+    let mut reader = RecordReader::new(body, format, max_record_bytes).map_err(|e| e.to_string())?;
+    std::iter::from_fn(|| reader.next_record()).take(most).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())
 }
 
 fn answer(channel: &str, outcomes: &[Outcome]) -> Response {

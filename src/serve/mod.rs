@@ -198,12 +198,17 @@ pub async fn run(settings: ServeSettings, deps: ServeDeps, shutdown: Cancellatio
         .with_context(|| format!("cannot listen on {} (serve.listen)", settings.listen))?;
     let bound = listener.local_addr()?;
     deps.health.set_ok("http");
+    let desk = deps.intake.as_ref().map(|i| i.desk());
     let app = router(&settings, deps.client, deps.tokens, deps.health.registry(), deps.intake);
     tracing::info!(%bound, "serving the API and the dashboard");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
         .context("the HTTP server failed")?;
+    if let Some(desk) = desk {
+        let written = desk.flush().await.context("writing the intake's last intake_seen rows")?;
+        tracing::info!(written, "the intake's pending intake_seen rows written");
+    }
     tracing::info!(%bound, "the API and the dashboard stopped");
     Ok(ServeStats)
 }

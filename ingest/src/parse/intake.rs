@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use schema::author::AuthorHasher;
 use schema::envelope::ValidationError;
 use schema::{Limits, PlaceId, Post, SourceId};
-use serde::{Deserialize, Deserializer};
+use std::collections::HashMap;
 use std::io::BufRead;
 use unicode_normalization::UnicodeNormalization;
 
@@ -51,40 +51,47 @@ impl Format {
     }
 }
 
-/// One record as the channel wrote it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// One record as the channel wrote it, every field as text: ids keep their leading zeros, and a
+/// number where text was expected (a phone exported as a number) is read as its digits.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct IntakeRecord {
-    #[serde(deserialize_with = "string_or_number")]
     pub id: String,
     pub text: String,
-    #[serde(deserialize_with = "string_or_number")]
     pub created_at: String,
-    #[serde(default, deserialize_with = "optional_text")]
     pub place: Option<String>,
-    #[serde(default, deserialize_with = "optional_text")]
     pub category: Option<String>,
-    #[serde(default, deserialize_with = "optional_text")]
     pub author: Option<String>,
 }
 
-/// Ids are strings, but systems export them as numbers too (`"id": 102245`).
-fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Either {
-        S(String),
-        N(serde_json::Number),
+impl IntakeRecord {
+    /// Builds a record from a field lookup. Errors name the field, never its value (an author's
+    /// phone must not end up in an answer or a rejects file).
+    fn from_fields(field: impl Fn(&str) -> Result<Option<String>, RecordError>) -> ReadRecord {
+        let required = |name: &'static str| field(name)?.ok_or(RecordError::Missing(name));
+        let optional =
+            |name: &str| Ok::<_, RecordError>(field(name)?.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()));
+        Ok(IntakeRecord {
+            id: required("id")?,
+            text: required("text")?,
+            created_at: required("created_at")?,
+            place: optional("place")?,
+            category: optional("category")?,
+            author: optional("author")?,
+        })
     }
-    Ok(match Either::deserialize(d)? {
-        Either::S(s) => s,
-        Either::N(n) => n.to_string(),
-    })
-}
 
-/// An empty CSV cell or JSON null is "not given".
-fn optional_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    let value = Option::<String>::deserialize(d)?;
-    Ok(value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()))
+    /// From a JSON object: strings, or numbers as written.
+    fn from_json(value: serde_json::Value) -> ReadRecord {
+        let serde_json::Value::Object(map) = value else {
+            return Err(RecordError::Malformed("not a JSON object".into()));
+        };
+        Self::from_fields(|name| match map.get(name) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+            Some(serde_json::Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(_) => Err(RecordError::Malformed(format!("{name} must be a string or a number"))),
+        })
+    }
 }
 
 /// Why a whole body cannot be read (every record then gets no answer but this one).
@@ -103,6 +110,10 @@ pub enum BodyError {
 pub enum RecordError {
     #[error("not a record: {0}")]
     Malformed(String),
+    #[error("no {0}")]
+    Missing(&'static str),
+    #[error("a line or row of {0} bytes, over the limit")]
+    TooLong(usize),
     #[error("created_at {0:?} is not a time (RFC 3339, or YYYY-MM-DD HH:MM[:SS] in the city's time zone)")]
     BadTime(String),
     #[error("text is empty")]
@@ -117,10 +128,14 @@ impl RecordError {
     /// Short stable name for metrics and summaries.
     pub fn kind(&self) -> &'static str {
         match self {
-            RecordError::Malformed(_) => "malformed",
+            RecordError::Malformed(_) | RecordError::Missing(_) => "malformed",
+            RecordError::TooLong(_) => "too_long",
             RecordError::BadTime(_) => "bad_time",
             RecordError::EmptyText => "empty_text",
             RecordError::EmptyId => "empty_id",
+            RecordError::Rejected(ValidationError::TextTooLong { .. }) => "text_too_long",
+            RecordError::Rejected(ValidationError::BadId(_)) => "bad_id",
+            RecordError::Rejected(ValidationError::BadTimestamp { .. }) => "bad_time",
             RecordError::Rejected(_) => "rejected",
         }
     }
@@ -133,81 +148,115 @@ pub type ReadRecord = Result<IntakeRecord, RecordError>;
 pub fn read_json_array(body: &[u8]) -> Result<Vec<ReadRecord>, BodyError> {
     let values: Vec<serde_json::Value> =
         serde_json::from_slice(body).map_err(|e| BodyError::NotAnArray(e.to_string()))?;
-    Ok(values
-        .into_iter()
-        .map(|v| serde_json::from_value(v).map_err(|e| RecordError::Malformed(e.to_string())))
-        .collect())
+    Ok(values.into_iter().map(IntakeRecord::from_json).collect())
 }
 
 /// NDJSON or CSV records from a reader, one at a time, with the bytes read so far.
 pub struct RecordReader<R: BufRead> {
     kind: Kind<R>,
+    /// Longest line or row taken, bytes; a longer one is a [`RecordError::TooLong`].
+    max_record_bytes: usize,
 }
 
 enum Kind<R: BufRead> {
     Lines { reader: R, read: u64, line: Vec<u8> },
-    Csv(Box<csv::Reader<R>>),
+    Csv { csv: Box<csv::Reader<R>>, columns: HashMap<String, usize> },
 }
 
 impl<R: BufRead> RecordReader<R> {
-    /// A reader of `format` (not `Json`: an array is read whole by [`read_json_array`]). For CSV
-    /// the header is read and checked here.
-    pub fn new(reader: R, format: Format) -> Result<Self, BodyError> {
+    /// A reader of NDJSON or CSV (a JSON array is read whole by [`read_json_array`]). For CSV the
+    /// header is read and checked here.
+    pub fn new(reader: R, format: Format, max_record_bytes: usize) -> Result<Self, BodyError> {
         let kind = match format {
             Format::Csv => {
-                let mut csv = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::Headers).from_reader(reader);
+                let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
                 let headers = csv.headers().map_err(|e| BodyError::Io(e.to_string()))?.clone();
-                if !["id", "text", "created_at"].iter().all(|want| headers.iter().any(|h| h == *want)) {
+                let columns: HashMap<String, usize> =
+                    headers.iter().enumerate().map(|(i, h)| (h.trim().to_owned(), i)).collect();
+                if !["id", "text", "created_at"].iter().all(|want| columns.contains_key(*want)) {
                     return Err(BodyError::CsvHeader(headers.iter().collect::<Vec<_>>().join(",")));
                 }
-                Kind::Csv(Box::new(csv))
+                Kind::Csv { csv: Box::new(csv), columns }
             }
-            Format::Ndjson | Format::Json => Kind::Lines { reader, read: 0, line: Vec::new() },
+            Format::Ndjson => Kind::Lines { reader, read: 0, line: Vec::new() },
+            Format::Json => return Err(BodyError::NotAnArray("a JSON array is read whole, not as a stream".into())),
         };
-        Ok(RecordReader { kind })
+        Ok(RecordReader { kind, max_record_bytes })
     }
 
     /// Bytes of the input consumed so far.
     pub fn position(&self) -> u64 {
         match &self.kind {
             Kind::Lines { read, .. } => *read,
-            Kind::Csv(csv) => csv.position().byte(),
+            Kind::Csv { csv, .. } => csv.position().byte(),
         }
     }
 
     /// The next record; `None` at the end. A read error of the input itself ends the stream with
     /// `Some(Err(BodyError))`.
     pub fn next_record(&mut self) -> Option<Result<ReadRecord, BodyError>> {
+        let max = self.max_record_bytes;
         match &mut self.kind {
             Kind::Lines { reader, read, line } => loop {
-                line.clear();
-                match reader.read_until(b'\n', line) {
-                    Ok(0) => return None,
-                    Ok(n) => *read += n as u64,
+                let (n, whole) = match read_line_within(reader, line, max) {
+                    Ok((0, _)) => return None,
+                    Ok(got) => got,
                     Err(e) => return Some(Err(BodyError::Io(e.to_string()))),
+                };
+                *read += n as u64;
+                if !whole {
+                    return Some(Ok(Err(RecordError::TooLong(n))));
                 }
                 if line.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
-                let record = serde_json::from_slice(line).map_err(|e| RecordError::Malformed(e.to_string()));
+                let record = match serde_json::from_slice(line) {
+                    Ok(value) => IntakeRecord::from_json(value),
+                    Err(e) => Err(RecordError::Malformed(e.to_string())),
+                };
                 return Some(Ok(record));
             },
-            Kind::Csv(csv) => {
+            Kind::Csv { csv, columns } => {
                 let mut row = csv::StringRecord::new();
                 match csv.read_record(&mut row) {
                     Ok(false) => None,
-                    Ok(true) => {
-                        let headers = csv.headers().ok().cloned();
-                        let record =
-                            row.deserialize(headers.as_ref()).map_err(|e| RecordError::Malformed(e.to_string()));
-                        Some(Ok(record))
-                    }
-                    // A row the CSV reader cannot take (bad UTF-8, a stray quote) is that row's
-                    // problem; the reader goes on at the next line.
+                    Ok(true) if row.as_slice().len() > max => Some(Ok(Err(RecordError::TooLong(row.as_slice().len())))),
+                    Ok(true) => Some(Ok(IntakeRecord::from_fields(|name| {
+                        Ok(columns.get(name).and_then(|&i| row.get(i)).map(str::to_owned))
+                    }))),
+                    // Bad UTF-8 in a row is that row's problem. (A quote that is never closed
+                    // makes the rest of the file one row: over the size limit, rejected as one.)
                     Err(e) if e.is_io_error() => Some(Err(BodyError::Io(e.to_string()))),
                     Err(e) => Some(Ok(Err(RecordError::Malformed(e.to_string())))),
                 }
             }
+        }
+    }
+}
+
+/// Reads one line into `line`, keeping at most `max` bytes of it: (bytes consumed, whether the
+/// whole line fitted). A longer line is consumed to its end but not kept, so a file without line
+/// breaks costs `max` bytes of memory, not its size.
+fn read_line_within<R: BufRead>(reader: &mut R, line: &mut Vec<u8>, max: usize) -> std::io::Result<(usize, bool)> {
+    line.clear();
+    let mut consumed = 0;
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok((consumed, line.len() <= max));
+        }
+        let (chunk, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (&buf[..=i], true),
+            None => (buf, false),
+        };
+        if line.len() <= max {
+            line.extend_from_slice(&chunk[..chunk.len().min(max + 1 - line.len())]);
+        }
+        let n = chunk.len();
+        reader.consume(n);
+        consumed += n;
+        if done {
+            return Ok((consumed, line.len() <= max));
         }
     }
 }

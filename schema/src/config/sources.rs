@@ -340,8 +340,12 @@ impl SourcesConfig {
 
 /// A request rate and burst under `at` (`defaults`, `host_quota[0]`, …).
 fn check_quota(p: &mut FileProblems<'_>, at: &str, requests_per_second: f64, burst: u32) {
-    let ok = requests_per_second.is_finite() && requests_per_second > 0.0;
-    p.check(ok, format!("{at}.requests_per_second"), format!("must be a positive rate, got {requests_per_second}"));
+    let ok = requests_per_second.is_finite() && requests_per_second > 0.0 && requests_per_second <= 10_000.0;
+    p.check(
+        ok,
+        format!("{at}.requests_per_second"),
+        format!("must be a positive rate up to 10000, got {requests_per_second}"),
+    );
     p.check(burst >= 1, format!("{at}.burst"), "must be at least 1");
 }
 
