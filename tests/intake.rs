@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::child::{free_port, model_ready, serial, Running};
+use common::child::{citypulse, free_port, model_ready, serial, Running};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
@@ -61,14 +61,7 @@ impl Env {
 
     /// `citypulse --config DIR <args>` with this environment's Kafka, ClickHouse and token.
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_citypulse"));
-        cmd.current_dir(env!("CARGO_MANIFEST_DIR")).arg("--config").arg(&self.dir).args(args);
-        for (var, _) in std::env::vars_os() {
-            if var.to_str().is_some_and(|v| v.starts_with("CITYPULSE__") || v == "CITYPULSE_CONFIG" || v == "RUST_LOG")
-            {
-                cmd.env_remove(var);
-            }
-        }
+        let mut cmd = citypulse(&self.dir, args);
         cmd.env("CITYPULSE_AUTHOR_KEY", "intake-test-author-key-0123456789abcdef")
             .env("TEST_INTAKE_TOKEN", TOKEN)
             .env("CITYPULSE__KAFKA__BROKERS", self.cluster.bootstrap_servers())

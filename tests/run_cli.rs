@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::child::{free_port, http_get, model_ready, serial, Running};
+use common::child::{citypulse, free_port, http_get, model_ready, serial, Running};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
@@ -21,7 +21,6 @@ use rdkafka::ClientConfig;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Kafka partitions of posts.raw and posts.analyzed (created here, and `kafka.partitions` for run).
@@ -182,16 +181,7 @@ impl Pipeline {
 
     /// `citypulse --config DIR run --stages ingest,analyze,store`, the same command every time.
     fn start(&self, label: &str) -> Running {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_citypulse"));
-        cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
-        cmd.arg("--config").arg(&self.dir).args(["run", "--stages", "ingest,analyze,store"]);
-        // Only this test's settings: nothing inherited may point the child elsewhere.
-        for (var, _) in std::env::vars_os() {
-            if var.to_str().is_some_and(|v| v.starts_with("CITYPULSE__") || v == "CITYPULSE_CONFIG" || v == "RUST_LOG")
-            {
-                cmd.env_remove(var);
-            }
-        }
+        let mut cmd = citypulse(&self.dir, &["run", "--stages", "ingest,analyze,store"]);
         let port = self.metrics_port.to_string();
         cmd.env("CITYPULSE_AUTHOR_KEY", "run-cli-test-author-key-0123456789abcdef")
             .env("CITYPULSE__KAFKA__BROKERS", self.cluster.bootstrap_servers())

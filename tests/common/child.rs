@@ -24,6 +24,19 @@ pub fn model_ready() -> bool {
     ok
 }
 
+/// `citypulse --config DIR <args>`, run from the workspace (for `models/`) with only the test's
+/// own settings: no inherited `CITYPULSE__*`, `CITYPULSE_CONFIG` or `RUST_LOG` may point it elsewhere.
+pub fn citypulse(config: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_citypulse"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR")).arg("--config").arg(config).args(args);
+    for (var, _) in std::env::vars_os() {
+        if var.to_str().is_some_and(|v| v.starts_with("CITYPULSE__") || v == "CITYPULSE_CONFIG" || v == "RUST_LOG") {
+            cmd.env_remove(var);
+        }
+    }
+    cmd
+}
+
 /// A port nobody listens on right now (bound, then released for the child).
 pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
