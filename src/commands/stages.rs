@@ -43,9 +43,10 @@ pub fn parse_stages(names: &[String]) -> Result<Vec<StageName>> {
     Ok(stages)
 }
 
-/// Whether `stage` pseudonymises authors: ingest, and serve when it runs the intake.
-fn needs_author_key(stage: StageName, config: &Config) -> bool {
-    stage == StageName::Ingest || (stage == StageName::Serve && config.sources.intake.iter().any(|c| c.enabled))
+/// Whether `stage` writes `posts.raw` itself: ingest, and serve when it runs the intake. Such a
+/// stage pseudonymises authors (`CITYPULSE_AUTHOR_KEY`) and needs the broker.
+fn produces_posts(stage: StageName, config: &Config) -> bool {
+    stage == StageName::Ingest || (stage == StageName::Serve && config.sources.intake_enabled())
 }
 
 /// What `run_stages` needs besides the config.
@@ -71,7 +72,7 @@ struct Running {
 pub fn run_stages(cli: &Cli, config: &Config, plan: Plan<'_>) -> Result<ExitCode> {
     super::init_logging(cli, config);
     // Fail before anything starts when a stage's deps cannot be had.
-    let hasher = plan.stages.iter().any(|s| needs_author_key(*s, config)).then(AuthorHasher::from_env).transpose()?;
+    let hasher = plan.stages.iter().any(|s| produces_posts(*s, config)).then(AuthorHasher::from_env).transpose()?;
     let model = match plan.model {
         Some(args) => super::model::options(config, args)?,
         None => analyze::ModelOptions::from_config(&config.services.analyze),
@@ -104,12 +105,10 @@ pub async fn run_stages_until(
     for &stage in stages {
         health.stage(stage).set_unhealthy("stage", "starting");
     }
-    // alert and serve read ClickHouse only (serve writes posts.raw when it runs the intake): a process of those alone needs no broker. The demo's
-    // in-process mock cluster has its topics made directly (it answers no admin requests).
-    let intake = config.sources.intake.iter().any(|c| c.enabled);
-    let uses_kafka = |s: &StageName| {
-        matches!(s, StageName::Ingest | StageName::Analyze | StageName::Store) || (*s == StageName::Serve && intake)
-    };
+    // alert and serve (without the intake) read ClickHouse only: a process of those alone needs no
+    // broker. The demo's in-process mock cluster has its topics made directly (it answers no admin
+    // requests).
+    let uses_kafka = |s: &StageName| matches!(s, StageName::Analyze | StageName::Store) || produces_posts(*s, config);
     if create_topics && stages.iter().any(uses_kafka) {
         stagekit::kafka::ensure_topics(&config.services.kafka).await?;
     }

@@ -1,6 +1,6 @@
 //! The intake desk: where the city's own records (the 1022 hotline, a ward's app) enter the
 //! pipeline, pushed to `POST /api/v1/intake/{channel}` ([`crate::serve::intake`]) or imported
-//! from a file (`citypulse import`, [`crate::commands::import`]). Both hand a batch of read
+//! from a file (`citypulse import`, [`import`]). Both hand a batch of read
 //! records to [`Desk::take`], which answers every record:
 //!
 //! 1. checked and made a post (`ingest::parse::intake::to_post`), or `rejected` with the reason;
@@ -23,6 +23,7 @@ pub mod import;
 use anyhow::Context;
 use chrono::Utc;
 use ingest::parse::intake::{to_post, IntakeCtx, IntakePost, ReadRecord, RecordError};
+use ingest::parse::ParseCtx;
 use ingest::places::Gazetteer;
 use ingest::producer::PostProducer;
 use schema::author::AuthorHasher;
@@ -237,14 +238,9 @@ impl Desk {
 
     /// Step 1, and the ids repeated within the batch (answered after delivery).
     fn check(&self, source: &SourceId, records: Vec<(usize, ReadRecord)>) -> Checked {
-        let ctx = IntakeCtx {
-            channel: source,
-            hasher: &self.hasher,
-            limits: &self.limits,
-            gazetteer: &self.gazetteer,
-            zone: self.zone,
-            received_at: Utc::now(),
-        };
+        let parse =
+            ParseCtx { source, hasher: &self.hasher, limits: &self.limits, fetched_at: Utc::now(), zone: self.zone };
+        let ctx = IntakeCtx { parse, gazetteer: &self.gazetteer };
         let mut checked = Checked::default();
         let mut in_batch = HashSet::new();
         for (index, record) in records {

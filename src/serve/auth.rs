@@ -20,8 +20,22 @@ impl std::fmt::Debug for Tokens {
     }
 }
 
-fn digest(token: &str) -> [u8; 32] {
+/// A token's SHA-256: tokens are kept and compared only as digests.
+pub fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
+}
+
+/// Whether two digests are equal, compared without an early exit, so the time taken says nothing
+/// about how much of a token was right.
+pub fn same_digest(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The token of an `Authorization: Bearer <token>` header (the scheme in any case, RFC 7235).
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 impl Tokens {
@@ -38,14 +52,12 @@ impl Tokens {
         Ok(Tokens(tokens))
     }
 
-    /// Who holds `presented`, if anyone. Digests of equal length compared without an early exit,
-    /// so the time taken says nothing about how much of a token was right.
+    /// Who holds `presented`, if anyone (every token is compared, with [`same_digest`]).
     fn who(&self, presented: &str) -> Option<(&str, TokenRole)> {
         let d = digest(presented);
         let mut found = None;
         for (name, role, want) in &self.0 {
-            let diff = want.iter().zip(d.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b));
-            if diff == 0 {
+            if same_digest(want, &d) {
                 found = Some((name.as_str(), *role));
             }
         }
@@ -60,13 +72,7 @@ pub async fn require_token(State(tokens): State<Arc<Tokens>>, request: Request, 
         tracing::debug!(path, "api call");
         return next.run(request).await;
     }
-    let presented = request
-        .headers()
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    match presented.and_then(|p| tokens.who(p)) {
+    match bearer(request.headers()).and_then(|p| tokens.who(p)) {
         Some((name, role)) => {
             tracing::info!(who = name, ?role, path, "api call");
             next.run(request).await
@@ -81,6 +87,15 @@ pub async fn require_token(State(tokens): State<Arc<Tokens>>, request: Request, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_read_in_any_case() {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(axum::http::header::AUTHORIZATION, "bearer  s3cret ".parse().unwrap());
+        assert_eq!(bearer(&headers), Some("s3cret"));
+        headers.insert(axum::http::header::AUTHORIZATION, "Basic s3cret".parse().unwrap());
+        assert_eq!(bearer(&headers), None);
+    }
 
     #[test]
     fn tokens_come_from_the_environment_and_match_exactly() {

@@ -2,21 +2,23 @@
 //! records (by `Content-Type`) with its own bearer token; the answer lists every record's outcome
 //! ([`crate::intake::Desk`]). In front of the desk, in this order: the token (wrong, missing, or a
 //! channel that does not exist → 401 without detail), the channel's request rate (→ 429 with
-//! `Retry-After`), the format (→ 415), the body size and the record count (→ 413), a body that
-//! cannot be read at all (→ 400). The ledger unreachable → 503 with `Retry-After`: nothing taken.
+//! `Retry-After`), the format (→ 415), the body size (→ 413), a body that cannot be read at all
+//! (→ 400), the record count (→ 413). The ledger unreachable → 503 with `Retry-After`: nothing
+//! taken. The desk runs in a task of its own, so a client that hangs up mid-request cannot cut a
+//! batch between Kafka's acknowledgement and the `intake_seen` write.
 
+use super::auth::{bearer, digest, same_digest};
 use crate::intake::{Desk, Outcome, Tally};
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::{DefaultDirectRateLimiter, RateLimiter};
 use ingest::parse::intake::{read_json_array, Format, ReadRecord, RecordReader};
+use ingest::polite::QuotaSpec;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::sync::Arc;
 
 /// A channel's token digest and request limiter.
@@ -46,15 +48,8 @@ impl Intake {
             let token = env(&c.token_env).filter(|v| !v.trim().is_empty()).ok_or_else(|| {
                 anyhow::anyhow!("intake channel {:?}: environment variable {} is not set", c.name.as_str(), c.token_env)
             })?;
-            // Validation keeps the rate within (0, 10000]; the fallbacks only guard the arithmetic.
-            let period = std::time::Duration::from_secs_f64(1.0 / c.requests_per_second.clamp(0.001, 10_000.0));
-            let burst = NonZeroU32::new(c.burst).unwrap_or(NonZeroU32::MIN);
-            let quota =
-                Quota::with_period(period).unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN)).allow_burst(burst);
-            gates.insert(
-                c.name.to_string(),
-                Gate { token: Sha256::digest(token.trim().as_bytes()).into(), limiter: RateLimiter::direct(quota) },
-            );
+            let quota = QuotaSpec { requests_per_second: c.requests_per_second, burst: c.burst }.quota();
+            gates.insert(c.name.to_string(), Gate { token: digest(token.trim()), limiter: RateLimiter::direct(quota) });
         }
         Ok(Intake { desk, gates })
     }
@@ -73,18 +68,9 @@ fn with_retry_after(mut response: Response, seconds: u64) -> Response {
     response
 }
 
-/// Whether `headers` carry the gate's token, compared without an early exit.
+/// Whether `headers` carry the gate's token (the analysts' API compares its tokens the same way).
 fn authorised(gate: &Gate, headers: &HeaderMap) -> bool {
-    let Some(presented) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' ').filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer")))
-        .map(|(_, token)| token.trim())
-    else {
-        return false;
-    };
-    let d: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-    gate.token.iter().zip(d.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    bearer(headers).is_some_and(|presented| same_digest(&gate.token, &digest(presented)))
 }
 
 /// The handler.

@@ -109,13 +109,12 @@ impl ServeDeps {
     /// `hasher` pseudonymises the intake's authors; it is needed only when a channel is enabled.
     pub async fn from_config(config: &Config, health: StageHealth, hasher: Option<AuthorHasher>) -> Result<Self> {
         let tokens = auth::Tokens::from_config(&config.services.serve.token, |v| std::env::var(v).ok())?;
-        let intake = match config.sources.intake.iter().any(|c| c.enabled) {
-            true => {
-                let hasher = hasher.context("the intake needs CITYPULSE_AUTHOR_KEY to pseudonymise authors")?;
-                let desk = Arc::new(crate::intake::Desk::from_config(config, hasher).await?);
-                Some(Arc::new(intake::Intake::new(desk, |v| std::env::var(v).ok())?))
-            }
-            false => None,
+        let intake = if config.sources.intake_enabled() {
+            let hasher = hasher.context("the intake needs CITYPULSE_AUTHOR_KEY to pseudonymise authors")?;
+            let desk = Arc::new(crate::intake::Desk::from_config(config, hasher).await?);
+            Some(Arc::new(intake::Intake::new(desk, |v| std::env::var(v).ok())?))
+        } else {
+            None
         };
         Ok(ServeDeps { client: store::client(&config.services.clickhouse), tokens, health, intake })
     }

@@ -11,11 +11,10 @@
 //! free text through the gazetteer) and from the text.
 
 use super::dates::feed_timestamp;
+use super::{ItemError, ParseCtx};
 use crate::places::Gazetteer;
-use chrono::{DateTime, Utc};
-use schema::author::AuthorHasher;
 use schema::envelope::ValidationError;
-use schema::{Limits, PlaceId, Post, SourceId};
+use schema::{PlaceId, Post};
 use std::collections::HashMap;
 use std::io::BufRead;
 use unicode_normalization::UnicodeNormalization;
@@ -53,7 +52,7 @@ impl Format {
 
 /// One record as the channel wrote it, every field as text: ids keep their leading zeros, and a
 /// number where text was expected (a phone exported as a number) is read as its digits.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IntakeRecord {
     pub id: String,
     pub text: String,
@@ -122,6 +121,17 @@ pub enum RecordError {
     EmptyId,
     #[error(transparent)]
     Rejected(#[from] ValidationError),
+}
+
+/// `finish` refuses a post for empty text or a failed validation; nothing else reaches here.
+impl From<ItemError> for RecordError {
+    fn from(e: ItemError) -> Self {
+        match e {
+            ItemError::EmptyText => RecordError::EmptyText,
+            ItemError::Rejected(v) => RecordError::Rejected(v),
+            other => RecordError::Malformed(other.to_string()),
+        }
+    }
 }
 
 impl RecordError {
@@ -261,15 +271,12 @@ fn read_line_within<R: BufRead>(reader: &mut R, line: &mut Vec<u8>, max: usize) 
     }
 }
 
-/// What turning a record into a post needs.
+/// What turning a record into a post needs: what every parser needs (the channel as the source,
+/// the receipt time as the fetch time) and the gazetteer.
 #[derive(Debug, Clone, Copy)]
 pub struct IntakeCtx<'a> {
-    pub channel: &'a SourceId,
-    pub hasher: &'a AuthorHasher,
-    pub limits: &'a Limits,
+    pub parse: ParseCtx<'a>,
     pub gazetteer: &'a Gazetteer,
-    pub zone: chrono_tz::Tz,
-    pub received_at: DateTime<Utc>,
 }
 
 /// A record taken: the post for `posts.raw`, the channel's own category, and what was odd about it
@@ -281,41 +288,29 @@ pub struct IntakePost {
     pub warning: Option<String>,
 }
 
-/// Checks a record and builds its post. Records carry no author → one anonymous author per channel.
+/// Checks a record and builds its post through the parsers' own last step (`finish`: visible
+/// text, the pseudonymised author, validation). Records carry no author → one anonymous author per
+/// channel.
 pub fn to_post(record: IntakeRecord, ctx: &IntakeCtx<'_>) -> Result<IntakePost, RecordError> {
     let id = record.id.trim().to_owned();
     if id.is_empty() {
         return Err(RecordError::EmptyId);
     }
     let text: String = record.text.trim().nfc().collect();
-    if !super::has_visible_text(&text) {
-        return Err(RecordError::EmptyText);
-    }
-    let created_at = feed_timestamp(&record.created_at, ctx.zone)
+    let created_at = feed_timestamp(&record.created_at, ctx.parse.zone)
         .ok_or_else(|| RecordError::BadTime(record.created_at.chars().take(64).collect()))?;
+    let author = record.author.as_deref().unwrap_or("");
+    let mut post = super::finish(&ctx.parse, id, None, author, text, None, created_at, Default::default())?;
     let (mut places, warning) = match &record.place {
         Some(place) => named_place(place, ctx.gazetteer),
         None => (Vec::new(), None),
     };
-    for p in ctx.gazetteer.places_in(&text) {
+    for p in ctx.gazetteer.places_in(&post.text) {
         if !places.contains(&p) {
             places.push(p);
         }
     }
-    let post = Post {
-        id,
-        source: ctx.channel.clone(),
-        url: None,
-        author: ctx.hasher.pseudonym(ctx.channel.as_str(), record.author.as_deref().unwrap_or("")),
-        text,
-        lang: None,
-        created_at,
-        fetched_at: ctx.received_at,
-        places,
-        engagement: Default::default(),
-        created_at_estimated: false,
-    };
-    post.validate(ctx.limits)?;
+    post.places = places;
     Ok(IntakePost { post, category: record.category, warning })
 }
 

@@ -1,6 +1,7 @@
 use super::*;
 use crate::parse::test_ctx::{HASHER, LIMITS};
 use proptest::prelude::*;
+use schema::SourceId;
 use std::sync::LazyLock;
 
 static CHANNEL: LazyLock<SourceId> = LazyLock::new(|| SourceId::new("hotline_1022").unwrap());
@@ -10,14 +11,7 @@ static GAZETTEER: LazyLock<Gazetteer> = LazyLock::new(|| {
 });
 
 fn ctx() -> IntakeCtx<'static> {
-    IntakeCtx {
-        channel: &CHANNEL,
-        hasher: &HASHER,
-        limits: &LIMITS,
-        gazetteer: &GAZETTEER,
-        zone: chrono_tz::Asia::Ho_Chi_Minh,
-        received_at: Utc::now(),
-    }
+    IntakeCtx { parse: ParseCtx { source: &CHANNEL, ..crate::parse::test_ctx::ctx() }, gazetteer: &GAZETTEER }
 }
 
 fn all(reader: &mut RecordReader<&[u8]>) -> Vec<ReadRecord> {

@@ -31,7 +31,8 @@ impl QuotaSpec {
         }
     }
 
-    fn quota(self) -> Quota {
+    /// The governor quota (the intake's per-channel limiter uses it too).
+    pub fn quota(self) -> Quota {
         // validate() guarantees a positive finite rate; clamp anyway so a bad value cannot panic.
         let rps = if self.requests_per_second.is_finite() && self.requests_per_second > 0.0 {
             self.requests_per_second.clamp(1e-4, 1e6)

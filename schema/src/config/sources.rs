@@ -255,6 +255,11 @@ impl SourcesConfig {
         self.intake.iter().map(|c| c.name.as_str())
     }
 
+    /// Whether any intake channel is enabled (then `serve` takes records and writes `posts.raw`).
+    pub fn intake_enabled(&self) -> bool {
+        self.intake.iter().any(|c| c.enabled)
+    }
+
     /// The enabled intake channel called `name`.
     pub fn intake_channel(&self, name: &str) -> Option<&IntakeChannel> {
         self.intake.iter().find(|c| c.enabled && c.name.as_str() == name)
