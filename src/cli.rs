@@ -73,6 +73,10 @@ pub enum Command {
     /// Import a first-party channel's records (CSV or JSONL) with the intake's checks: every record
     /// accepted, duplicate or rejected; resumable after an interruption.
     Import(ImportArgs),
+    /// Emerging issues: group the day's posts no topic claims by meaning and report the groups that
+    /// are new or growing (saved for the API and dashboard); `--propose N` writes group N as a
+    /// proposed topic block for a person to review.
+    Emerging(EmergingArgs),
 }
 
 /// `citypulse alert`.
@@ -365,6 +369,22 @@ pub struct ImportArgs {
     /// imported already comes back as duplicates).
     #[arg(long)]
     pub from_start: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EmergingArgs {
+    /// The day, YYYY-MM-DD in the city's time zone (default: today so far).
+    #[arg(long)]
+    pub date: Option<String>,
+    /// Print the report as JSON (the API's answer) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Show the day's saved report instead of computing it again.
+    #[arg(long)]
+    pub saved: bool,
+    /// Write the proposed topic block of reported group N (its rank) to emerging.proposals_dir.
+    #[arg(long, value_name = "N")]
+    pub propose: Option<u32>,
 }
 
 #[derive(Debug, Args)]

@@ -62,6 +62,7 @@ fn flood() -> Vec<schema::AnalyzedPost> {
                 topics: vec![schema::TopicScore { id: schema::TopicId::new("flooding").unwrap(), score: 0.8 }],
                 model: schema::ModelInfo { id: "multilingual-e5-small".into(), version: "v1".into() },
                 analyzed_at: at,
+                embedding: None,
             }
         })
         .collect()

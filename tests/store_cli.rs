@@ -43,6 +43,7 @@ fn analyzed(id: &str, topic: &str, probs: (u8, u8, u8)) -> schema::AnalyzedPost 
         topics: vec![schema::TopicScore { id: schema::TopicId::new(topic).unwrap(), score: 0.75 }],
         model: schema::ModelInfo { id: "multilingual-e5-small".into(), version: "v1".into() },
         analyzed_at: created,
+        embedding: None,
     }
 }
 

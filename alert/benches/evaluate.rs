@@ -299,6 +299,7 @@ impl City {
                 .collect(),
             model: ModelInfo { id: "multilingual-e5-small".into(), version: "bench".into() },
             analyzed_at: created + ChronoDuration::seconds(45),
+            embedding: None,
         }
     }
 

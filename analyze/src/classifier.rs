@@ -177,6 +177,29 @@ pub struct Labels {
     pub topics: Vec<TopicScore>,
     /// Best configured topic regardless of thresholds (for evaluation).
     pub best_topic: TopicId,
+    /// Centred cosine to the nearest topic prototype (see [`crate::heads::topics::TopicScores`]).
+    pub best_cosine: f32,
+    /// The post's embedding, quantised (kept for posts no topic claims; see [`EmbeddingPolicy`]).
+    pub embedding: schema::Int8Embedding,
+}
+
+/// Which analysed posts carry their embedding to the store (`[emerging]` in citypulse.toml).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EmbeddingPolicy {
+    /// Attach embeddings at all.
+    pub keep: bool,
+    /// A post whose nearest prototype is below this centred cosine counts as unclaimed even when a
+    /// topic passed its threshold (scores are relative: with few topics one always passes).
+    pub claim_cosine: f32,
+}
+
+impl EmbeddingPolicy {
+    /// Whether no topic claims the post with confidence: `other`, or far from every prototype.
+    pub fn unclaimed(&self, labels: &Labels) -> bool {
+        self.keep
+            && (labels.topics.first().is_none_or(|t| t.id == TopicId::other())
+                || labels.best_cosine < self.claim_cosine)
+    }
 }
 
 /// Embeds posts, taking what it can from `cache` and adding the rest to it.
@@ -345,6 +368,8 @@ impl Classifier {
             sentiment: Sentiment::from_probabilities(probabilities),
             topics: topics.ranked,
             best_topic: topics.best,
+            best_cosine: topics.best_cosine,
+            embedding: schema::Int8Embedding::quantise(embedding),
         }
     }
 }

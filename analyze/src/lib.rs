@@ -25,5 +25,5 @@ pub mod service;
 pub mod text;
 pub mod tokenize;
 
-pub use classifier::{Analysis, Classifier, ClassifierError, ModelOptions};
+pub use classifier::{Analysis, Classifier, ClassifierError, EmbeddingPolicy, Labels, ModelOptions};
 pub use service::{run, AnalyzeDeps, AnalyzeSettings, AnalyzeStats};

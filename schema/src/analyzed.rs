@@ -134,6 +134,10 @@ pub struct AnalyzedPost {
     pub topics: Vec<TopicScore>,
     pub model: ModelInfo,
     pub analyzed_at: DateTime<Utc>,
+    /// The encoder's embedding, quantised, for posts no topic claims with confidence (the
+    /// emerging-issues job groups them by meaning); absent otherwise. Derived from the redacted text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<crate::Int8Embedding>,
 }
 
 impl AnalyzedPost {

@@ -4,6 +4,7 @@ mod alert_cmds;
 mod check_config;
 mod classify;
 mod demo;
+mod emerging_cmd;
 mod eval;
 mod model;
 mod report;
@@ -47,6 +48,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Dlq { action } => store_cmds::dlq(&cli, action),
         Command::Report(args) => report::run(&cli, args),
         Command::Import(args) => crate::intake::import::run(&cli, args),
+        Command::Emerging(args) => emerging_cmd::run(&cli, args),
     }
 }
 
@@ -59,7 +61,8 @@ fn one_stage(cli: &Cli, stage: StageName, model: Option<&crate::cli::ModelArgs>)
         StageName::Analyze => s.analyze.metrics_port,
         StageName::Store => s.store.metrics_port,
         StageName::Alert => s.alert.metrics_port,
-        StageName::Serve => 0,
+        // `citypulse emerging` is the one-shot job; the service form is `run --stages emerging`.
+        StageName::Serve | StageName::Emerging => 0,
     };
     stages::run_stages(cli, &config, stages::Plan { stages: vec![stage], metrics_port, model })
 }

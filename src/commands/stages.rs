@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// The stages `run` can start.
-pub const BUILT: [StageName; 5] = StageName::DRAIN_ORDER;
+pub const BUILT: [StageName; 6] = StageName::DRAIN_ORDER;
 
 /// Parses `--stages ingest,analyze,store` (any order, no repeats) into drain order.
 pub fn parse_stages(names: &[String]) -> Result<Vec<StageName>> {
@@ -181,6 +181,11 @@ async fn build(
             let mut deps = alert::AlertDeps::from_config(config, stage_health)?;
             deps.digest = crate::serve::digest::renderer(config)?;
             Box::new(move |token| Box::pin(async move { render(alert::run(settings, deps, token).await) }))
+        }
+        StageName::Emerging => {
+            let settings = emerging::EmergingSettings::from_config(config)?;
+            let deps = emerging::EmergingDeps::from_config(config, stage_health)?;
+            Box::new(move |token| Box::pin(async move { render(emerging::run(settings, deps, token).await) }))
         }
         StageName::Serve => {
             let settings = crate::serve::ServeSettings::from_config(config)?;

@@ -10,11 +10,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 use store::{CityZone, Database, Dimension, Granularity, Queries, TrendQuery};
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Runtime::new().context("starting the async runtime")
 }
 
-fn ids(config: &Config) -> Result<(clickhouse::Client, Database, CityZone)> {
+pub fn ids(config: &Config) -> Result<(clickhouse::Client, Database, CityZone)> {
     let ch = &config.services.clickhouse;
     Ok((store::client(ch), Database::from_config(ch)?, CityZone::new(&config.services.city.time_zone)?))
 }

@@ -25,15 +25,22 @@ pub enum StageName {
     Analyze,
     Store,
     Alert,
+    Emerging,
     Serve,
 }
 
 impl StageName {
     /// Every stage, upstream first: the order in which stages are stopped, so that each one's
     /// last output is still taken in by the stages after it (ingest stops first, store last of
-    /// the pipeline; alert and serve only read ClickHouse).
-    pub const DRAIN_ORDER: [StageName; 5] =
-        [StageName::Ingest, StageName::Analyze, StageName::Store, StageName::Alert, StageName::Serve];
+    /// the pipeline; alert, emerging and serve only read ClickHouse).
+    pub const DRAIN_ORDER: [StageName; 6] = [
+        StageName::Ingest,
+        StageName::Analyze,
+        StageName::Store,
+        StageName::Alert,
+        StageName::Emerging,
+        StageName::Serve,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -41,6 +48,7 @@ impl StageName {
             StageName::Analyze => "analyze",
             StageName::Store => "store",
             StageName::Alert => "alert",
+            StageName::Emerging => "emerging",
             StageName::Serve => "serve",
         }
     }

@@ -81,6 +81,7 @@ fn posts(n: usize, spread_secs: u64, live: bool, id_base: usize) -> Vec<Analyzed
                 topics,
                 model: ModelInfo { id: "multilingual-e5-small".into(), version: "e5s-q4+heads-2026-11-26".into() },
                 analyzed_at: created + ChronoDuration::seconds(45),
+                embedding: None,
             }
         })
         .collect()

@@ -24,6 +24,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 4, name: "estimated_time", sql: include_str!("../migrations/004_estimated_time.sql") },
     Migration { version: 5, name: "alerts", sql: include_str!("../migrations/005_alerts.sql") },
     Migration { version: 6, name: "intake_seen", sql: include_str!("../migrations/006_intake_seen.sql") },
+    Migration { version: 7, name: "emerging", sql: include_str!("../migrations/007_emerging.sql") },
 ];
 
 /// What [`migrate`] did.

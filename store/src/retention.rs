@@ -1,4 +1,4 @@
-//! Retention by whole partitions (18.16 has no TTL): `posts` is partitioned by UTC day
+//! Retention by whole partitions (18.16 has no TTL): `posts` and `post_embeddings` are partitioned by UTC day
 //! (`YYYYMMDD`), the trend tables by month (`YYYYMM`). A partition is dropped once all of it is older
 //! than the configured number of days.
 
@@ -57,7 +57,7 @@ pub async fn apply_retention(
     // On a cluster the rows are in `<table>_local`; with one shard this server's parts name every
     // partition, and a partition dropped from a replicated table is dropped on every replica, also
     // on one that is down now (when it is back). No ON CLUSTER: it would wait for a down replica.
-    let tables = ["posts", "trends_hourly", "trends_daily"];
+    let tables = ["posts", "post_embeddings", "trends_hourly", "trends_daily"];
     let parts: Vec<Part> = client
         .query(
             "SELECT DISTINCT table, partition FROM system.parts WHERE database = ? AND active \
@@ -70,7 +70,7 @@ pub async fn apply_retention(
         .map_err(|e| ClickHouseError::new("listing partitions", e))?;
     let mut report = RetentionReport::default();
     for table in tables {
-        let keep = if table == "posts" { posts_days } else { trends_days };
+        let keep = if table.starts_with("post") { posts_days } else { trends_days };
         let stored = db.stored(table);
         let names = parts.iter().filter(|p| p.table == stored).map(|p| p.partition.as_str());
         for partition in expired(names, today, keep) {

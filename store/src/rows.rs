@@ -47,6 +47,29 @@ pub struct PostRow {
     pub created_at_estimated: u8,
 }
 
+/// One row of `post_embeddings` (migration 007): the quantised embedding of a post no topic claimed.
+#[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
+pub struct EmbeddingRow {
+    pub key: String,
+    pub created_at: u32,
+    pub model_version: String,
+    pub embedding: Vec<i8>,
+    pub analyzed_at: u32,
+}
+
+impl EmbeddingRow {
+    /// The embedding row of `row`'s post, taking `embedding`.
+    pub fn of(row: &PostRow, embedding: schema::Int8Embedding) -> Self {
+        EmbeddingRow {
+            key: row.key.clone(),
+            created_at: row.created_at,
+            model_version: row.model_version.clone(),
+            embedding: embedding.0,
+            analyzed_at: row.analyzed_at,
+        }
+    }
+}
+
 /// Why a post cannot become a row.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field} {value} does not fit a ClickHouse DateTime (1970..2106)")]

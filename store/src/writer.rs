@@ -11,7 +11,7 @@
 
 use crate::error::{Backoff, ClickHouseError, Retry, StoreError};
 use crate::ident::Database;
-use crate::rows::{PostRow, StoredVersion};
+use crate::rows::{EmbeddingRow, PostRow, StoredVersion};
 use chrono::Datelike;
 use clickhouse::Client;
 use schema::AnalyzedPost;
@@ -143,6 +143,8 @@ impl Drop for Writing<'_> {
 struct Candidate {
     index: usize,
     row: PostRow,
+    /// For a post no topic claimed: its `post_embeddings` row.
+    embedding: Option<EmbeddingRow>,
 }
 
 #[derive(Debug, Default)]
@@ -253,11 +255,12 @@ impl Writer {
         });
         let mut out: Vec<Candidate> = Vec::with_capacity(posts.len());
         let mut position: HashMap<String, usize> = HashMap::with_capacity(posts.len());
-        for (index, post) in posts.into_iter().enumerate() {
+        for (index, mut post) in posts.into_iter().enumerate() {
             if horizon.is_some_and(|h| post.created_at.timestamp() < h) {
                 report.expired += 1;
                 continue;
             }
+            let embedding = post.embedding.take();
             let row = match PostRow::from_post(post, 0) {
                 Ok(row) => row,
                 Err(e) => {
@@ -268,13 +271,15 @@ impl Writer {
             match position.get(&row.key).map(|&at| &mut out[at]) {
                 // Later offsets win ties: within a partition they are the later analysis.
                 Some(kept) if row.analyzed_ms_total() >= kept.row.analyzed_ms_total() => {
-                    *kept = Candidate { index, row };
+                    let embedding = embedding.map(|e| EmbeddingRow::of(&row, e));
+                    *kept = Candidate { index, row, embedding };
                     report.duplicates += 1;
                 }
                 Some(_) => report.duplicates += 1,
                 None => {
                     position.insert(row.key.clone(), out.len());
-                    out.push(Candidate { index, row });
+                    let embedding = embedding.map(|e| EmbeddingRow::of(&row, e));
+                    out.push(Candidate { index, row, embedding });
                 }
             }
         }
@@ -347,6 +352,9 @@ impl Writer {
     /// One try: lookup, plan, insert. Sets the version of each candidate it writes in place (a
     /// retry plans again from what is stored then), so no row is copied on the way to the insert.
     async fn attempt(&self, candidates: &mut [Candidate]) -> Result<Counts, ClickHouseError> {
+        // Embeddings first: writing one twice is harmless (ReplacingMergeTree on key), and a retry
+        // whose posts all turn out stored already still writes them.
+        self.insert_embeddings(candidates).await?;
         let stored = self.stored_versions(candidates).await?;
         let mut counts = Counts::default();
         let mut versions: Vec<Option<u64>> = Vec::with_capacity(candidates.len());
@@ -387,6 +395,26 @@ impl Writer {
         }
         insert.end().await.map_err(|e| ClickHouseError::new("inserting into posts", e))?;
         Ok(counts)
+    }
+
+    /// The candidates' `post_embeddings` rows, in one INSERT (none: no request).
+    async fn insert_embeddings(&self, candidates: &[Candidate]) -> Result<(), ClickHouseError> {
+        // Collected first: an iterator of closures held across the awaits makes the future not Send.
+        let rows: Vec<&EmbeddingRow> = candidates.iter().filter_map(|c| c.embedding.as_ref()).collect();
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let timeout = Some(self.cfg.attempt_timeout);
+        let client = self.client.clone().with_database(self.db.as_str());
+        let mut insert = client
+            .insert::<EmbeddingRow>(&self.db.stored("post_embeddings"))
+            .await
+            .map_err(|e| ClickHouseError::new("starting insert", e))?
+            .with_timeouts(timeout, timeout);
+        for row in rows {
+            insert.write(row).await.map_err(|e| ClickHouseError::new("writing embeddings", e))?;
+        }
+        insert.end().await.map_err(|e| ClickHouseError::new("inserting into post_embeddings", e))
     }
 
     /// Key, version, sign and content hash of every stored row of the candidates' keys. Reads only
@@ -629,6 +657,7 @@ mod tests {
                     created_at: 1_764_000_000 + (i % 2) * 86_400,
                     ..incoming("positive", 1)
                 },
+                embedding: None,
             })
             .collect();
         let chunks = lookup_chunks(cands.iter());
@@ -644,6 +673,7 @@ mod tests {
                     key: format!("{i:03}{}", "k".repeat(LOOKUP_CHUNK_BYTES / 40 - 3)),
                     ..incoming("positive", 1)
                 },
+                embedding: None,
             })
             .collect();
         let chunks = lookup_chunks(long.iter());

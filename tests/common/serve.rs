@@ -65,6 +65,7 @@ fn post(
         topics: vec![schema::TopicScore { id: schema::TopicId::new(topic).unwrap(), score: 0.8 }],
         model: schema::ModelInfo { id: "multilingual-e5-small".into(), version: "v1".into() },
         analyzed_at: at + Duration::seconds(20),
+        embedding: None,
     }
 }
 

@@ -141,6 +141,7 @@ pub fn post(id: &str, at: DateTime<Utc>, topic: &str, place: Option<&str>, mood:
         topics: vec![TopicScore { id: TopicId::new(topic).expect("topic"), score: 0.8 }],
         model: ModelInfo { id: "multilingual-e5-small".into(), version: "test".into() },
         analyzed_at: at + Duration::seconds(30),
+        embedding: None,
     }
 }
 

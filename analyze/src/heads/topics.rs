@@ -34,6 +34,9 @@ pub struct TopicScores {
     pub ranked: Vec<TopicScore>,
     /// The best configured topic regardless of thresholds.
     pub best: TopicId,
+    /// The post's centred cosine to its nearest prototype: how close it comes to any configured
+    /// topic in absolute terms (the scores are relative to each other).
+    pub best_cosine: f32,
 }
 
 /// The texts that make up a topic's prototype.
@@ -88,9 +91,17 @@ impl TopicModel {
 
     /// One score in [0, 1] per configured topic, in config order.
     pub fn scores(&self, embedding: &[f32]) -> Vec<f32> {
+        self.scores_of(embedding, &self.cosines(embedding))
+    }
+
+    /// The post's centred cosine to each prototype, in config order.
+    fn cosines(&self, embedding: &[f32]) -> Vec<f32> {
         let post = centre(embedding, &self.center);
-        let cosines: Vec<f32> = self.prototypes.iter().map(|p| p.iter().zip(&post).map(|(a, b)| a * b).sum()).collect();
-        let mut scores = softmax(&cosines, PROTOTYPE_TEMPERATURE);
+        self.prototypes.iter().map(|p| p.iter().zip(&post).map(|(a, b)| a * b).sum()).collect()
+    }
+
+    fn scores_of(&self, embedding: &[f32], cosines: &[f32]) -> Vec<f32> {
+        let mut scores = softmax(cosines, PROTOTYPE_TEMPERATURE);
         if let Some((head, index)) = &self.head {
             let p = head.probabilities(embedding);
             for (score, idx) in scores.iter_mut().zip(index) {
@@ -104,7 +115,9 @@ impl TopicModel {
 
     /// Ranked multi-label output with thresholds; `other` first when nothing passes.
     pub fn classify(&self, embedding: &[f32]) -> TopicScores {
-        let scores = self.scores(embedding);
+        let cosines = self.cosines(embedding);
+        let best_cosine = cosines.iter().copied().fold(f32::MIN, f32::max);
+        let scores = self.scores_of(embedding, &cosines);
         let mut order: Vec<usize> = (0..scores.len()).collect();
         order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
         let best = self.ids[order[0]].clone();
@@ -121,7 +134,7 @@ impl TopicModel {
         } else {
             passing
         };
-        TopicScores { ranked, best }
+        TopicScores { ranked, best, best_cosine }
     }
 
     pub fn ids(&self) -> &[TopicId] {

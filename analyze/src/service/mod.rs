@@ -17,7 +17,7 @@
 pub mod batcher;
 pub mod offsets;
 
-use crate::classifier::{prepare_text, Classifier, Labels, PreparedText};
+use crate::classifier::{prepare_text, Classifier, EmbeddingPolicy, Labels, PreparedText};
 use crate::tokenize::PostTokenizer;
 use offsets::OffsetTracker;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
@@ -53,6 +53,8 @@ pub struct AnalyzeSettings {
     pub batch_max_tokens: usize,
     /// Longest a post waits for its batch to fill.
     pub batch_max_wait: Duration,
+    /// Which posts carry their embedding on to the store.
+    pub embeddings: EmbeddingPolicy,
 }
 
 impl AnalyzeSettings {
@@ -62,6 +64,7 @@ impl AnalyzeSettings {
             limits: cfg.limits.limits(),
             batch_max_tokens: cfg.analyze.batch_max_tokens,
             batch_max_wait: Duration::from_millis(cfg.analyze.batch_max_wait_ms),
+            embeddings: EmbeddingPolicy { keep: cfg.emerging.keep_embeddings, claim_cosine: cfg.emerging.claim_cosine },
         }
     }
 }
@@ -187,6 +190,7 @@ pub async fn run(
         acks: acks.clone(),
         topic_analyzed: kafka.topic_analyzed.clone(),
         model: classifier.model().clone(),
+        embeddings: settings.embeddings,
         stop: stop.clone(),
     };
     let tokenizer = classifier.tokenizer().clone();
@@ -359,6 +363,7 @@ struct Output {
     acks: Acks,
     topic_analyzed: String,
     model: ModelInfo,
+    embeddings: EmbeddingPolicy,
     /// Ends the publishers' retries (shutdown, or a model thread's panic).
     stop: CancellationToken,
 }
@@ -460,7 +465,7 @@ impl Output {
         let key = pending.post.key();
         let label = labels.sentiment.label.as_str();
         let topic = labels.topics.first().map(|t| t.id.to_string()).unwrap_or_default();
-        let analyzed = analyzed_post(pending.post, pending.prepared, labels, &self.model);
+        let analyzed = analyzed_post(pending.post, pending.prepared, labels, &self.model, self.embeddings);
         let payload = schema::encode(&analyzed);
         let sent = self
             .publisher
@@ -498,8 +503,16 @@ impl Output {
     }
 }
 
-/// The Post's fields except `text`, plus the prepared text's redaction and language and the labels.
-pub fn analyzed_post(post: Post, prepared: PreparedText, labels: Labels, model: &ModelInfo) -> AnalyzedPost {
+/// The Post's fields except `text`, plus the prepared text's redaction and language and the labels,
+/// and the embedding when `policy` says no topic claims the post.
+pub fn analyzed_post(
+    post: Post,
+    prepared: PreparedText,
+    labels: Labels,
+    model: &ModelInfo,
+    policy: EmbeddingPolicy,
+) -> AnalyzedPost {
+    let embedding = policy.unclaimed(&labels).then_some(labels.embedding);
     AnalyzedPost {
         id: post.id,
         source: post.source,
@@ -517,6 +530,7 @@ pub fn analyzed_post(post: Post, prepared: PreparedText, labels: Labels, model: 
         topics: labels.topics,
         model: model.clone(),
         analyzed_at: chrono::Utc::now(),
+        embedding,
     }
 }
 

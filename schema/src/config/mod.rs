@@ -10,6 +10,7 @@
 
 pub mod alerts;
 pub mod demo;
+pub mod emerging;
 pub mod load;
 pub mod places;
 pub mod problems;

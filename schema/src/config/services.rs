@@ -30,6 +30,8 @@ pub struct ServicesConfig {
     pub alert: AlertServiceConfig,
     #[serde(default)]
     pub serve: ServeConfig,
+    #[serde(default)]
+    pub emerging: super::emerging::EmergingConfig,
 }
 
 /// The city this deployment watches.
@@ -422,6 +424,7 @@ pub enum TokenRole {
 impl ServicesConfig {
     pub fn validate(&self, p: &mut FileProblems<'_>) {
         p.check(!self.city.name.trim().is_empty(), "city.name", "must not be empty");
+        self.emerging.validate(p);
         p.check(
             self.city.time_zone.parse::<chrono_tz::Tz>().is_ok(),
             "city.time_zone",

@@ -143,6 +143,7 @@ pub fn post(
         topics: topics.iter().map(|t| TopicScore { id: TopicId::new(*t).expect("topic"), score: 0.75 }).collect(),
         model: ModelInfo { id: "multilingual-e5-small".into(), version: model_version.into() },
         analyzed_at: analyzed,
+        embedding: None,
     }
 }
 

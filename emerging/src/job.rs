@@ -1,0 +1,290 @@
+//! [`Job`]: one day's emerging-issues report, from ClickHouse and back into it. Reads the day's
+//! unclaimed posts (`post_embeddings` joined with the live rows of `posts` of the same analysis)
+//! and the baseline days' embeddings, runs [`crate::find::find`] on a blocking thread, and keeps
+//! each run in `emerging_reports` (migration 007); readers take a day's latest run.
+
+use crate::find::{self, Baseline, DayPost};
+use crate::report::Report;
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use clickhouse::{Client, Row};
+use schema::config::emerging::EmergingConfig;
+use schema::Int8Embedding;
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+use store::{ClickHouseError, Database};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmergingError {
+    #[error(transparent)]
+    ClickHouse(#[from] ClickHouseError),
+    #[error("the stored report of {date} cannot be read: {source}")]
+    Corrupt { date: NaiveDate, source: serde_json::Error },
+    #[error("{date} has no start in {zone}")]
+    NoMidnight { date: NaiveDate, zone: String },
+    #[error("the grouping task stopped: {0}")]
+    Task(String),
+}
+
+/// Most baseline posts read in all (an even sample beyond it; counts are scaled back).
+const BASELINE_MAX_POSTS: u64 = 100_000;
+
+/// The job for one database and city.
+#[derive(Clone)]
+pub struct Job {
+    client: Client,
+    db: Database,
+    tz: chrono_tz::Tz,
+    cfg: EmergingConfig,
+}
+
+#[derive(Debug, Row, Deserialize)]
+struct DayRow {
+    key: String,
+    embedding: Vec<i8>,
+    text_redacted: String,
+    sentiment: String,
+    places: Vec<String>,
+    source: String,
+}
+
+#[derive(Debug, Row, Deserialize)]
+struct PastRow {
+    at: u32,
+    embedding: Vec<i8>,
+}
+
+#[derive(Debug, Row, Serialize, Deserialize)]
+struct ReportRow {
+    day: u16,
+    computed_at: u32,
+    #[serde(rename = "final")]
+    is_final: u8,
+    posts: u32,
+    groups: u16,
+    reported: u16,
+    duration_ms: u32,
+    body: String,
+}
+
+impl Job {
+    pub fn new(client: Client, db: Database, tz: chrono_tz::Tz, cfg: EmergingConfig) -> Self {
+        Job { client, db, tz, cfg }
+    }
+
+    pub fn config(&self) -> &EmergingConfig {
+        &self.cfg
+    }
+
+    /// The city day `date` as a UTC range [start, end).
+    pub fn day_bounds(&self, date: NaiveDate) -> Result<(DateTime<Utc>, DateTime<Utc>), EmergingError> {
+        let start = |d: NaiveDate| {
+            d.and_hms_opt(0, 0, 0)
+                .and_then(|t| self.tz.from_local_datetime(&t).earliest())
+                .map(|t| t.with_timezone(&Utc))
+                .ok_or(EmergingError::NoMidnight { date: d, zone: self.tz.name().to_owned() })
+        };
+        Ok((start(date)?, start(date.succ_opt().unwrap_or(date))?))
+    }
+
+    /// The city's date now.
+    pub fn today(&self) -> NaiveDate {
+        Utc::now().with_timezone(&self.tz).date_naive()
+    }
+
+    /// Computes the report of `date` (not saved).
+    pub async fn compute(&self, date: NaiveDate) -> Result<Report, EmergingError> {
+        let started = Instant::now();
+        let (start, end) = self.day_bounds(date)?;
+        let unclaimed = self.count(start, end).await?;
+        let permille = permille(unclaimed, self.cfg.max_posts_per_day as u64);
+        let day = self.day_posts(start, end, permille).await?;
+        let first_baseline_day = date - chrono::Duration::days(i64::from(self.cfg.baseline_days));
+        let baseline = self.baseline(self.day_bounds(first_baseline_day)?.0, start).await?;
+        tracing::info!(%date, unclaimed, read = day.len(), baseline = baseline.embeddings.len(), "grouping the day's unclaimed posts");
+        let posts_grouped = day.len() as u32;
+        let cfg = self.cfg.clone();
+        let days_with_posts = baseline.days_with_posts;
+        let found = tokio::task::spawn_blocking(move || find::find(&day, &baseline, &cfg))
+            .await
+            .map_err(|e| EmergingError::Task(e.to_string()))?;
+        let seconds = started.elapsed().as_secs_f64();
+        metrics::histogram!("citypulse_emerging_job_seconds").record(seconds);
+        Ok(Report {
+            date: date.to_string(),
+            computed_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            is_final: Utc::now() >= end,
+            unclaimed_posts: unclaimed as u32,
+            posts_grouped,
+            baseline_days_with_posts: days_with_posts,
+            groups_found: found.groups_found as u32,
+            groups: found.groups,
+            seconds,
+        })
+    }
+
+    /// Unclaimed posts with an embedding published in [start, end).
+    async fn count(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<u64, EmergingError> {
+        let sql = format!(
+            "SELECT toUInt64(uniqExact(key)) FROM {}.post_embeddings \
+             WHERE created_at >= toDateTime(?) AND created_at < toDateTime(?)",
+            self.db
+        );
+        Ok(self
+            .client
+            .query(&sql)
+            .bind(secs(start))
+            .bind(secs(end))
+            .fetch_one::<u64>()
+            .await
+            .map_err(|e| ClickHouseError::new("counting unclaimed posts", e))?)
+    }
+
+    /// The day's unclaimed posts whose embedding belongs to their current analysis, with the
+    /// redacted text, sentiment, places and source of that analysis; an even sample by key hash
+    /// when `permille` < 1000.
+    async fn day_posts(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        permille: u64,
+    ) -> Result<Vec<DayPost>, EmergingError> {
+        let db = &self.db;
+        // Column names differ on the two sides: 18.16 cannot qualify a joined subquery's columns.
+        let sql = format!(
+            "SELECT key, embedding, text_redacted, sentiment, places, source FROM \
+             (SELECT key, argMax(embedding, analyzed_at) AS embedding, argMax(model_version, analyzed_at) AS e_version \
+              FROM {db}.post_embeddings WHERE created_at >= toDateTime(?) AND created_at < toDateTime(?) \
+              AND cityHash64(key) % 1000 < ? GROUP BY key) \
+             ANY INNER JOIN \
+             (SELECT key, text_redacted, sentiment, places, source, model_version AS p_version \
+              FROM {db}.posts FINAL WHERE sign = 1 AND created_at >= toDateTime(?) AND created_at < toDateTime(?)) \
+             USING key WHERE e_version = p_version ORDER BY key"
+        );
+        let rows = self
+            .client
+            .query(&sql)
+            .bind(secs(start))
+            .bind(secs(end))
+            .bind(permille)
+            .bind(secs(start))
+            .bind(secs(end))
+            .fetch_all::<DayRow>()
+            .await
+            .map_err(|e| ClickHouseError::new("reading the day's unclaimed posts", e))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| DayPost {
+                key: r.key,
+                embedding: Int8Embedding(r.embedding),
+                text_redacted: r.text_redacted,
+                negative: r.sentiment == "negative",
+                places: r.places,
+                source: r.source,
+            })
+            .collect())
+    }
+
+    /// The baseline days' embeddings (a sample beyond [`BASELINE_MAX_POSTS`]).
+    async fn baseline(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Baseline, EmergingError> {
+        let total = self.count(start, end).await?;
+        let permille = permille(total, BASELINE_MAX_POSTS);
+        let sql = format!(
+            "SELECT toUInt32(any(created_at)) AS at, argMax(embedding, analyzed_at) AS embedding \
+             FROM {}.post_embeddings WHERE created_at >= toDateTime(?) AND created_at < toDateTime(?) \
+             AND cityHash64(key) % 1000 < ? GROUP BY key",
+            self.db
+        );
+        let rows = self
+            .client
+            .query(&sql)
+            .bind(secs(start))
+            .bind(secs(end))
+            .bind(permille)
+            .fetch_all::<PastRow>()
+            .await
+            .map_err(|e| ClickHouseError::new("reading the baseline days", e))?;
+        let days: std::collections::BTreeSet<NaiveDate> = rows
+            .iter()
+            .filter_map(|r| DateTime::from_timestamp(i64::from(r.at), 0))
+            .map(|t| t.with_timezone(&self.tz).date_naive())
+            .collect();
+        Ok(Baseline {
+            sample_rate: permille as f32 / 1000.0,
+            days_with_posts: days.len() as u32,
+            embeddings: rows.into_iter().map(|r| Int8Embedding(r.embedding)).collect(),
+        })
+    }
+
+    /// Keeps `report` as its day's latest run.
+    pub async fn save(&self, report: &Report) -> Result<(), EmergingError> {
+        let date: NaiveDate = report.date.parse().unwrap_or_default();
+        let row = ReportRow {
+            day: (date - NaiveDate::default()).num_days().clamp(0, i64::from(u16::MAX)) as u16,
+            computed_at: secs(Utc::now()),
+            is_final: u8::from(report.is_final),
+            posts: report.posts_grouped,
+            groups: report.groups_found.min(u32::from(u16::MAX)) as u16,
+            reported: report.groups.len() as u16,
+            duration_ms: (report.seconds * 1000.0) as u32,
+            body: serde_json::to_string(report).unwrap_or_default(),
+        };
+        let client = self.client.clone().with_database(self.db.as_str());
+        let mut insert = client
+            .insert::<ReportRow>(&self.db.stored("emerging_reports"))
+            .await
+            .map_err(|e| ClickHouseError::new("starting insert", e))?;
+        insert.write(&row).await.map_err(|e| ClickHouseError::new("writing the report", e))?;
+        insert.end().await.map_err(|e| ClickHouseError::new("inserting into emerging_reports", e))?;
+        Ok(())
+    }
+
+    /// The latest saved report of `date`, if any.
+    pub async fn latest(&self, date: NaiveDate) -> Result<Option<Report>, EmergingError> {
+        let sql = format!(
+            "SELECT ?fields FROM {}.emerging_reports WHERE day = toDate(?) ORDER BY computed_at DESC LIMIT 1",
+            self.db
+        );
+        let row = self
+            .client
+            .query(&sql)
+            .bind(date.to_string())
+            .fetch_optional::<ReportRow>()
+            .await
+            .map_err(|e| ClickHouseError::new("reading emerging_reports", e))?;
+        row.map(|r| serde_json::from_str(&r.body).map_err(|source| EmergingError::Corrupt { date, source })).transpose()
+    }
+}
+
+fn secs(t: DateTime<Utc>) -> u32 {
+    t.timestamp().clamp(0, i64::from(u32::MAX)) as u32
+}
+
+/// Thousandths of `count` to read so that about `max` are read (1000 = all).
+fn permille(count: u64, max: u64) -> u64 {
+    if count <= max {
+        1000
+    } else {
+        (max * 1000 / count.max(1)).max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sampling_reads_all_up_to_the_cap_and_a_share_beyond() {
+        assert_eq!(permille(10, 100), 1000);
+        assert_eq!(permille(400, 100), 250);
+        assert_eq!(permille(10_000_000, 100), 1, "never nothing");
+    }
+
+    #[test]
+    fn a_city_day_is_its_local_midnights() {
+        let job =
+            Job::new(Client::default(), Database::new("x").unwrap(), chrono_tz::Asia::Ho_Chi_Minh, Default::default());
+        let (s, e) = job.day_bounds(NaiveDate::from_ymd_opt(2026, 12, 3).unwrap()).unwrap();
+        assert_eq!(s.to_rfc3339(), "2026-12-02T17:00:00+00:00");
+        assert_eq!((e - s).num_hours(), 24);
+    }
+}
