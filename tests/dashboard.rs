@@ -206,3 +206,48 @@ fn the_dashboard_shows_the_apis_numbers_in_vietnamese_and_english_and_lists_post
     let errors = driver.console_errors();
     assert!(errors.is_empty(), "console errors: {errors:?}");
 }
+
+#[test]
+fn the_dashboard_lists_emerging_issues_and_proposes_one_as_a_topic() {
+    let Some(url) = common::clickhouse_url() else { return };
+    let Some(chromium) = common::service_env("CITYPULSE_CHROMIUM") else { return };
+    let tz: chrono_tz::Tz = "Asia/Ho_Chi_Minh".parse().unwrap();
+    let day = chrono::Utc::now().with_timezone(&tz).date_naive() - chrono::Duration::days(1);
+    let server = Server::start(&url, common::serve::unclaimed(day), false);
+    // The job, as the emerging stage or an operator runs it.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_citypulse"))
+        .args(["--config", server.config_dir().to_str().unwrap(), "emerging", "--date", &day.to_string()])
+        .env("CITYPULSE__CLICKHOUSE__URL", &url)
+        .env("CITYPULSE__CLICKHOUSE__DATABASE", &server.db)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(table.contains("#1 New") && table.contains("12 posts"), "{table}");
+
+    let driver = Driver::start(&chromium);
+    driver.call("POST", "/url", json!({"url": format!("{}/?emerging={day}", server.base)}));
+    driver.wait_for("return document.querySelectorAll('#emerging article.group').length", "the emerging groups");
+    let group = driver.js("return document.querySelector('#emerging article.group').textContent");
+    let group = group.as_str().unwrap();
+    assert!(group.contains("cầu") || group.contains("Chữ Y"), "labelled with its words: {group}");
+    assert!(group.contains("12 bài") && group.contains("mới"), "{group}");
+    assert!(group.contains("Quận 8"), "places by name: {group}");
+    assert_eq!(driver.js("return document.querySelectorAll('#emerging article.group blockquote').length"), json!(3));
+    driver.js("document.getElementById('emerging-panel').scrollIntoView()");
+    driver.screenshot("dashboard-emerging.png");
+
+    driver.click("#emerging article.group .propose");
+    let block = driver.wait_for(
+        "const p = document.querySelector('#emerging .proposal pre'); return p ? p.textContent : ''",
+        "the proposed topic block",
+    );
+    let block = block.as_str().unwrap();
+    let parsed: schema::config::TopicsConfig = toml::from_str(block).unwrap_or_else(|e| panic!("{e}\n{block}"));
+    let written = std::fs::read_dir(server.config_dir().join("proposals")).unwrap().flatten().count();
+    assert_eq!(written, 1, "the proposal is on disk for review");
+    assert!(parsed.topic[0].examples.len() >= 3, "{block}");
+    driver.screenshot("dashboard-emerging-proposal.png");
+    let errors = driver.console_errors();
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+}

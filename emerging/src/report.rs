@@ -77,3 +77,46 @@ pub struct Report {
     /// Seconds the job took.
     pub seconds: f64,
 }
+
+impl Report {
+    /// The report as an analyst reads it in a terminal.
+    pub fn table(&self) -> String {
+        let r = self;
+        let mut out = format!(
+            "Emerging issues of {}{}: {} unclaimed posts{}, {} baseline day(s) with posts; {} dense group(s), {} reported ({:.1} s)\n",
+            r.date,
+            if r.is_final { "" } else { " (so far)" },
+            r.unclaimed_posts,
+            if r.posts_grouped < r.unclaimed_posts { format!(" ({} sampled)", r.posts_grouped) } else { String::new() },
+            r.baseline_days_with_posts,
+            r.groups_found,
+            r.groups.len(),
+            r.seconds,
+        );
+        if r.baseline_days_with_posts == 0 && !r.groups.is_empty() {
+            out.push_str("No earlier days to compare with: every dense group counts as new.\n");
+        }
+        for g in &r.groups {
+            let places = g.places.iter().take(3).map(|p| format!("{} ({})", p.place, p.posts)).collect::<Vec<_>>();
+            out.push_str(&format!(
+                "\n#{} {:?}  {}\n   {} posts, {}, {:.0}% negative{}\n",
+                g.rank,
+                g.status,
+                g.label,
+                g.posts,
+                if g.baseline_per_day < 0.05 {
+                    "not seen in the days before".to_owned()
+                } else {
+                    format!("{:.1}x the days before ({:.1}/day)", g.growth, g.baseline_per_day)
+                },
+                g.share_negative * 100.0,
+                if places.is_empty() { String::new() } else { format!(", places: {}", places.join(", ")) },
+            ));
+            for e in g.examples.iter().take(3) {
+                let short: String = e.chars().take(120).collect();
+                out.push_str(&format!("   > {short}{}\n", if short.len() < e.len() { "…" } else { "" }));
+            }
+        }
+        out
+    }
+}

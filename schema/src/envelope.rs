@@ -8,7 +8,8 @@ use serde::{de::DeserializeOwned, Serialize};
 /// The major version this build reads and writes.
 pub const SCHEMA_MAJOR: u32 = 1;
 /// The version this build writes.
-pub const SCHEMA_VERSION: &str = "1.1";
+/// 1.2: `AnalyzedPost.embedding` (optional; older readers ignore it).
+pub const SCHEMA_VERSION: &str = "1.2";
 
 /// Size limits applied while decoding; from config (`[limits]` in citypulse.toml).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

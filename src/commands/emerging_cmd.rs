@@ -5,7 +5,7 @@
 use super::store_cmds::{ids, runtime};
 use crate::cli::{Cli, EmergingArgs};
 use anyhow::{bail, Context, Result};
-use emerging::{Job, Report};
+use emerging::Job;
 use std::process::ExitCode;
 
 pub fn run(cli: &Cli, args: &EmergingArgs) -> Result<ExitCode> {
@@ -34,7 +34,7 @@ pub fn run(cli: &Cli, args: &EmergingArgs) -> Result<ExitCode> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", table(&report));
+        print!("{}", report.table());
     }
     if let Some(rank) = args.propose {
         let Some(group) = report.groups.iter().find(|g| g.rank == rank) else {
@@ -46,41 +46,4 @@ pub fn run(cli: &Cli, args: &EmergingArgs) -> Result<ExitCode> {
         println!("proposed topic written to {} (review it before adding it to topics.toml)", path.display());
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The report as an analyst reads it in a terminal.
-fn table(r: &Report) -> String {
-    let mut out = format!(
-        "Emerging issues of {}{}: {} unclaimed posts{}, {} baseline day(s) with posts; {} dense group(s), {} reported ({:.1} s)\n",
-        r.date,
-        if r.is_final { "" } else { " (so far)" },
-        r.unclaimed_posts,
-        if r.posts_grouped < r.unclaimed_posts { format!(" ({} sampled)", r.posts_grouped) } else { String::new() },
-        r.baseline_days_with_posts,
-        r.groups_found,
-        r.groups.len(),
-        r.seconds,
-    );
-    if r.baseline_days_with_posts == 0 && !r.groups.is_empty() {
-        out.push_str("No earlier days to compare with: every dense group counts as new.\n");
-    }
-    for g in &r.groups {
-        let places = g.places.iter().take(3).map(|p| format!("{} ({})", p.place, p.posts)).collect::<Vec<_>>();
-        out.push_str(&format!(
-            "\n#{} {:?}  {}\n   {} posts, {:.1}x the days before ({:.1}/day), {:.0}% negative{}\n",
-            g.rank,
-            g.status,
-            g.label,
-            g.posts,
-            g.growth,
-            g.baseline_per_day,
-            g.share_negative * 100.0,
-            if places.is_empty() { String::new() } else { format!(", places: {}", places.join(", ")) },
-        ));
-        for e in g.examples.iter().take(3) {
-            let short: String = e.chars().take(120).collect();
-            out.push_str(&format!("   > {short}{}\n", if short.len() < e.len() { "…" } else { "" }));
-        }
-    }
-    out
 }

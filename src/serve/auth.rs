@@ -65,16 +65,30 @@ impl Tokens {
     }
 }
 
+/// Who is calling, for handlers that only some roles may use: `None` when the API is open (no
+/// tokens configured), else the token's role. The middleware puts it in the request's extensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller(pub Option<TokenRole>);
+
+impl Caller {
+    /// Whether the caller may do what the `analyst` role may (an open API allows everything).
+    pub fn is_analyst(self) -> bool {
+        matches!(self.0, None | Some(TokenRole::Analyst))
+    }
+}
+
 /// The middleware in front of `/api/v1`.
-pub async fn require_token(State(tokens): State<Arc<Tokens>>, request: Request, next: Next) -> Response {
+pub async fn require_token(State(tokens): State<Arc<Tokens>>, mut request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
     if tokens.0.is_empty() {
         tracing::debug!(path, "api call");
+        request.extensions_mut().insert(Caller(None));
         return next.run(request).await;
     }
     match bearer(request.headers()).and_then(|p| tokens.who(p)) {
         Some((name, role)) => {
             tracing::info!(who = name, ?role, path, "api call");
+            request.extensions_mut().insert(Caller(Some(role)));
             next.run(request).await
         }
         None => {

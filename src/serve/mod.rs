@@ -8,6 +8,7 @@
 pub mod api;
 pub mod auth;
 pub mod digest;
+pub mod emerging;
 pub mod intake;
 pub mod openapi;
 pub mod page;
@@ -49,6 +50,8 @@ pub struct ServeSettings {
     pub sources: Vec<String>,
     /// The first-party channels among `sources` (`[[intake]]`): the official side of a comparison.
     pub official: Vec<String>,
+    /// `[emerging]`: the job whose saved reports the API reads, and where proposals go.
+    pub emerging: schema::config::emerging::EmergingConfig,
 }
 
 impl ServeSettings {
@@ -81,6 +84,7 @@ impl ServeSettings {
             places,
             sources: config.sources.names().into_iter().map(str::to_owned).collect(),
             official: config.sources.intake_names().map(str::to_owned).collect(),
+            emerging: s.emerging.clone(),
         })
     }
 }
@@ -133,6 +137,10 @@ pub struct Shared {
     pub sources: Vec<String>,
     /// The first-party (`[[intake]]`) channels among `sources`.
     pub official: Vec<String>,
+    /// Reads the saved emerging-issues reports.
+    pub emerging: ::emerging::Job,
+    /// Where proposed topic blocks are written.
+    pub proposals_dir: std::path::PathBuf,
 }
 
 pub type AppState = Arc<Shared>;
@@ -145,7 +153,9 @@ pub struct ServeStats;
 pub fn shared(settings: &ServeSettings, client: clickhouse::Client) -> AppState {
     Arc::new(Shared {
         queries: Queries::new(client.clone(), settings.db.clone(), settings.zone),
-        history: alert::history::History::new(client, settings.db.clone()),
+        history: alert::history::History::new(client.clone(), settings.db.clone()),
+        emerging: ::emerging::Job::new(client, settings.db.clone(), settings.tz, settings.emerging.clone()),
+        proposals_dir: settings.emerging.proposals_dir.clone(),
         tz: settings.tz,
         max_range_days: settings.max_range_days,
         topic_ids: settings.topics.iter().map(|l| l.id.clone()).collect(),
@@ -174,6 +184,8 @@ pub fn router(
         .route("/topics", get(api::topics))
         .route("/places", get(api::places))
         .route("/sources", get(api::sources))
+        .route("/emerging", get(self::emerging::latest))
+        .route("/emerging/proposals", post(self::emerging::propose))
         .layer(axum::middleware::from_fn_with_state(Arc::new(tokens), auth::require_token))
         .with_state(state);
     let prometheus = crate::telemetry::prometheus().clone();

@@ -76,6 +76,41 @@ fn intake() -> Value {
             "503": {"description": "Nothing taken; send again after Retry-After"}}}})
 }
 
+fn emerging() -> (Value, Value) {
+    let group = object(json!({
+        "rank": {"type": "integer"}, "label": {"type": "string", "description": "Its most distinctive words, diacritics kept"},
+        "terms": {"type": "array", "items": {"type": "string"}}, "status": {"type": "string", "enum": ["new", "growing"]},
+        "posts": {"type": "integer"}, "posts_like": {"type": "integer"}, "baseline_per_day": {"type": "number"},
+        "growth": {"type": "number"}, "share_negative": {"type": "number"},
+        "places": {"type": "array", "items": object(json!({"place": {"type": "string"}, "posts": {"type": "integer"}}))},
+        "sources": {"type": "array", "items": {"type": "array"}},
+        "examples": {"type": "array", "items": {"type": "string"}, "description": "Redacted text, nearest the group's centre first"},
+        "example_keys": {"type": "array", "items": {"type": "string"}},
+        "member_keys": {"type": "array", "items": {"type": "string"}}}));
+    let report = object(json!({
+        "date": {"type": "string", "format": "date"}, "computed_at": {"type": "string", "format": "date-time"},
+        "is_final": {"type": "boolean"}, "unclaimed_posts": {"type": "integer"}, "posts_grouped": {"type": "integer"},
+        "baseline_days_with_posts": {"type": "integer"}, "groups_found": {"type": "integer"},
+        "groups": {"type": "array", "items": group}, "seconds": {"type": "number"}}));
+    let mut get = operation(
+        "Emerging issues: the day's posts no topic claims, grouped by meaning; the new and growing groups",
+        super::emerging::EMERGING_PARAMS,
+        report,
+    );
+    get["get"]["responses"]["404"] = json!({"description": "No report computed for that day yet"});
+    let post = json!({"post": {
+        "summary": "Write a reported group's proposed [[topic]] block to emerging.proposals_dir for review (analyst role)",
+        "requestBody": {"required": true, "content": {"application/json": {"schema": object(json!({
+            "date": {"type": "string", "format": "date"}, "rank": {"type": "integer"}}))}}},
+        "responses": {
+            "201": {"description": "Written", "content": {"application/json": {"schema": object(json!({
+                "path": {"type": "string"}, "topic_id": {"type": "string"}, "block": {"type": "string"}}))}}},
+            "400": {"description": "A bad body, date or rank"},
+            "403": {"description": "The token's role is not analyst"},
+            "404": {"description": "No report computed for that day"}}}});
+    (get, post)
+}
+
 pub fn document() -> Value {
     let trend_row = object(json!({
         "bucket": {"type": "string", "format": "date-time"}, "key": {"type": "string"}, "posts": {"type": "integer"},
@@ -134,6 +169,9 @@ pub fn document() -> Value {
         ),
     );
     paths.insert("/api/v1/intake/{channel}".into(), intake());
+    let (report, proposals) = emerging();
+    paths.insert("/api/v1/emerging".into(), report);
+    paths.insert("/api/v1/emerging/proposals".into(), proposals);
     json!({
         "openapi": "3.1.0",
         "info": {"title": "citypulse API", "version": env!("CARGO_PKG_VERSION"),

@@ -131,6 +131,7 @@ impl Server {
             .env("CITYPULSE__CLICKHOUSE__DATABASE", &db)
             .env("CITYPULSE__SERVE__LISTEN", format!("127.0.0.1:{port}"))
             .env("TEST_SERVE_TOKEN", TOKEN)
+            .env("CITYPULSE__EMERGING__PROPOSALS_DIR", config.join("proposals"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -186,6 +187,41 @@ pub fn hotline_reports(n: usize, negative: usize) -> Vec<schema::AnalyzedPost> {
             let mut p = post(&format!("h{i}"), at, "flooding", Some("district_7"), i < negative, "Ngập sâu trước nhà");
             p.source = schema::SourceId::new(HOTLINE).unwrap();
             p.url = None;
+            p
+        })
+        .collect()
+}
+
+/// Posts no topic claims on the city day `date`, with embeddings: 12 about one closed bridge
+/// (directions close together) and 40 about anything (directions scattered), for the emerging job.
+pub fn unclaimed(date: chrono::NaiveDate) -> Vec<schema::AnalyzedPost> {
+    let tz: chrono_tz::Tz = "Asia/Ho_Chi_Minh".parse().unwrap();
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut noise = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    };
+    let bridge: Vec<f32> = (0..384).map(|_| noise()).collect();
+    let texts = [
+        "Cầu Chữ Y đóng cửa sửa chữa, xe phải đi vòng",
+        "cau chu y dong cua sua chua roi, ket xe qua",
+        "Sao đóng cầu Chữ Y sửa chữa mà không báo trước",
+        "Cầu Chữ Y rào chắn để sửa chữa cả tháng",
+    ];
+    (0..52)
+        .map(|i| {
+            let at =
+                tz.from_local_datetime(&date.and_hms_opt(9 + (i % 10) as u32, i as u32, 0).unwrap()).unwrap().to_utc();
+            let (text, vector): (String, Vec<f32>) = if i < 12 {
+                (format!("{} ({i})", texts[i % texts.len()]), bridge.iter().map(|b| b + 0.25 * noise()).collect())
+            } else {
+                (format!("Chuyện thường ngày số {i}"), (0..384).map(|_| noise()).collect())
+            };
+            let mut p = post(&format!("u{i}"), at, "other", None, i % 3 != 0, &text);
+            p.places = if i < 12 { vec![schema::PlaceId::new("district_8").unwrap()] } else { vec![] };
+            p.embedding = Some(schema::Int8Embedding::quantise(&vector));
             p
         })
         .collect()

@@ -305,6 +305,19 @@ async fn report(demo: &Config, client: ::clickhouse::Client) -> Result<()> {
             println!("      {url}");
         }
     }
+    // Emerging issues of yesterday and today, saved for the dashboard (the emerging stage's work).
+    let job = emerging::Job::new(
+        queries_client(demo),
+        store::Database::new(DATABASE)?,
+        demo.tz(),
+        demo.services.emerging.clone(),
+    );
+    let today = job.today();
+    for date in [today - chrono::Duration::days(1), today] {
+        let report = job.compute(date).await.with_context(|| format!("emerging issues of {date}"))?;
+        job.save(&report).await?;
+        println!("\n{}", report.table().trim_end());
+    }
     println!("\nDashboard: http://127.0.0.1:{}/", demo.demo.serve_port);
     Ok(())
 }

@@ -15,6 +15,10 @@ const T = {
     token_use: "Dùng mã", volume: "Số bài", footer: "Chỉ hiển thị văn bản đã ẩn thông tin cá nhân.", open: "mở bài gốc",
     compare: "Kênh của thành phố so với mạng xã hội", official: "Phản ánh qua kênh thành phố", public: "Bài đăng công khai",
     all_topics: "mọi chủ đề", share_neg: "tiêu cực",
+    emerging: "Vấn đề mới nổi (chưa thuộc chủ đề nào)", emerging_day: "Ngày", new: "mới", growing: "đang tăng",
+    emerging_none: "Không có nhóm bài nào mới hay đang tăng.", emerging_missing: "Chưa có báo cáo cho ngày này.",
+    emerging_meta: (r) => `${r.unclaimed_posts} bài chưa thuộc chủ đề nào · ${r.groups_found} nhóm · ${r.is_final ? "cả ngày" : "tính đến " + r.computed_at.slice(11, 16) + " UTC"}`,
+    growth: "so với các ngày trước", unseen: "chưa thấy ở các ngày trước", propose: "Đề xuất thành chủ đề", proposed: "Đã ghi đề xuất vào", no_history: "chưa có ngày trước để so sánh",
   },
   en: {
     subtitle: "The city's opinion", lang: "Tiếng Việt", lang_hint: "Switch to Vietnamese", period: "Period",
@@ -27,6 +31,10 @@ const T = {
     token_use: "Use token", volume: "Posts", footer: "Only redacted text is shown.", open: "open the original",
     compare: "The city's own channels vs social media", official: "Reports to the city's channels", public: "Public posts",
     all_topics: "all topics", share_neg: "negative",
+    emerging: "Emerging issues (no topic claims them)", emerging_day: "Day", new: "new", growing: "growing",
+    emerging_none: "No group of posts is new or growing.", emerging_missing: "No report for this day yet.",
+    emerging_meta: (r) => `${r.unclaimed_posts} posts no topic claims · ${r.groups_found} groups · ${r.is_final ? "whole day" : "as of " + r.computed_at.slice(11, 16) + " UTC"}`,
+    growth: "vs the days before", unseen: "not seen in the days before", propose: "Propose as a topic", proposed: "Proposal written to", no_history: "no earlier days to compare with",
   },
 };
 
@@ -55,16 +63,27 @@ function translate() {
   $("lang").textContent = t("lang");
 }
 
-async function api(path, params = {}) {
-  const q = new URLSearchParams(Object.entries(params).filter(([, v]) => v !== "" && v !== undefined && v !== null));
+function authHeaders() {
   const headers = {};
   const token = sessionStorage.getItem("citypulse-token");
   if (token) headers.Authorization = "Bearer " + token;
-  const res = await fetch(`/api/v1/${path}?${q}`, { headers });
+  return headers;
+}
+
+async function answer(res) {
   if (res.status === 401) { $("token-box").hidden = false; throw new Error(t("token_ask")); }
   const body = await res.json();
-  if (!res.ok) throw new Error(body.error ? `${body.error.param || ""}: ${body.error.message}` : res.statusText);
+  if (!res.ok) throw Object.assign(new Error(body.error ? `${body.error.param || ""}: ${body.error.message}` : res.statusText), { status: res.status });
   return body;
+}
+
+async function api(path, params = {}) {
+  const q = new URLSearchParams(Object.entries(params).filter(([, v]) => v !== "" && v !== undefined && v !== null));
+  return answer(await fetch(`/api/v1/${path}?${q}`, { headers: authHeaders() }));
+}
+
+async function apiPost(path, body) {
+  return answer(await fetch(`/api/v1/${path}`, { method: "POST", headers: { ...authHeaders(), "Content-Type": "application/json" }, body: JSON.stringify(body) }));
 }
 
 function range() {
@@ -117,6 +136,7 @@ async function load() {
     }
     await renderPlaces(r);
     renderAlerts((await api("alerts", { since: r.since })).alerts);
+    await renderEmerging();
   } catch (e) { showError(e); }
 }
 
@@ -197,6 +217,34 @@ function renderCompare(rows, r) {
       sparkline(series)));
   }
   $("compare-panel").hidden = false;
+}
+
+// Groups of posts no topic claims that are new or growing (the emerging job's saved report).
+async function renderEmerging() {
+  const box = $("emerging"); box.replaceChildren(); $("emerging-meta").textContent = "";
+  let r;
+  try { r = await api("emerging", { date: $("emerging-date").value }); } catch (e) {
+    if (e.status === 404) { box.append(el("p", {}, t("emerging_missing"))); return; }
+    throw e;
+  }
+  $("emerging-date").value = r.date;
+  $("emerging-meta").textContent = t("emerging_meta")(r) + (r.baseline_days_with_posts ? "" : ` · ${t("no_history")}`);
+  if (!r.groups.length) { box.append(el("p", {}, t("emerging_none"))); return; }
+  for (const g of r.groups) {
+    const places = g.places.slice(0, 3).map((p) => { const pl = meta.places.find((x) => x.id === p.place); return `${pl ? label(pl) : p.place} (${p.posts})`; });
+    const result = el("div", { class: "proposal" });
+    const card = el("article", { class: `group ${g.status}`, "data-rank": g.rank },
+      el("h3", {}, el("span", { class: "badge" }, t(g.status)), ` ${g.label}`),
+      el("span", { class: "meta" }, `${g.posts} ${t("posts")} · ${g.baseline_per_day < 0.05 ? t("unseen") : `×${g.growth.toFixed(1)} ${t("growth")}`} · ${Math.round(100 * g.share_negative)}% ${t("share_neg")}${places.length ? " · " + places.join(", ") : ""}`));
+    for (const x of g.examples.slice(0, 3)) card.append(el("blockquote", {}, x));
+    card.append(el("button", { type: "button", class: "propose", onclick: async () => {
+      try {
+        const p = await apiPost("emerging/proposals", { date: r.date, rank: g.rank });
+        result.replaceChildren(el("p", {}, `${t("proposed")} ${p.path}`), el("pre", {}, p.block));
+      } catch (e) { result.replaceChildren(el("p", { class: "error" }, e.message)); }
+    } }, t("propose")), result);
+    box.append(card);
+  }
 }
 
 async function renderPlaces(r) {
@@ -283,6 +331,9 @@ async function start() {
   $("lang").addEventListener("click", () => { lang = lang === "vi" ? "en" : "vi"; translate(); relabel(); load(); });
   $("posts-close").addEventListener("click", () => { $("posts-panel").hidden = true; });
   $("posts-more").addEventListener("click", morePosts);
+  // Empty: the API's default, today in the city's time zone; the report then names its date.
+  $("emerging-date").value = view.get("emerging") || "";
+  $("emerging-date").addEventListener("change", () => renderEmerging().catch(showError));
   $("token-form").addEventListener("submit", (e) => { e.preventDefault(); sessionStorage.setItem("citypulse-token", $("token").value); $("token-box").hidden = true; init(); });
   await init();
 }
