@@ -115,14 +115,41 @@ fn tokens_close_the_api_and_only_the_api_and_the_spec_validates() {
     assert_eq!((status, body["error"]["code"].as_str()), (401, Some("unauthorized")));
     assert_eq!(get(&server.base, "/api/v1/topics", Some(TOKEN)).0, 200);
     assert_eq!(get(&server.base, "/healthz", None).0, 200);
+    // Emerging issues: a day with no report is a 404 that says how to get one; proposing a topic
+    // needs the analyst role, and this token is a viewer's.
+    let (status, body) = get(&server.base, "/api/v1/emerging?date=2026-11-30", Some(TOKEN));
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_computed")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("citypulse emerging --date 2026-11-30"), "{body}");
+    let (status, body) = get(&server.base, "/api/v1/emerging?date=30/11/2026", Some(TOKEN));
+    assert_eq!((status, body["error"]["param"].as_str()), (400, Some("date")), "{body}");
+    let propose = |token: Option<&str>| {
+        let mut request = reqwest::blocking::Client::new()
+            .post(format!("{}/api/v1/emerging/proposals", server.base))
+            .json(&serde_json::json!({"date": "2026-11-30", "rank": 1}));
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        let response = request.send().unwrap();
+        (response.status().as_u16(), response.json::<serde_json::Value>().unwrap_or_default())
+    };
+    assert_eq!(propose(None).0, 401);
+    let (status, body) = propose(Some(TOKEN));
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")), "{body}");
+    assert!(!server.config_dir().join("proposals").exists(), "nothing written");
     let page = reqwest::blocking::get(format!("{}/", server.base)).unwrap();
     assert_eq!(page.status().as_u16(), 200, "the page is open and holds no data");
 
     let (status, spec) = get(&server.base, "/openapi.json", None);
     assert_eq!(status, 200);
-    for path in
-        ["/api/v1/trends", "/api/v1/posts", "/api/v1/summary", "/api/v1/alerts", "/api/v1/topics", "/api/v1/places"]
-    {
+    for path in [
+        "/api/v1/trends",
+        "/api/v1/posts",
+        "/api/v1/summary",
+        "/api/v1/alerts",
+        "/api/v1/topics",
+        "/api/v1/places",
+        "/api/v1/emerging",
+    ] {
         assert!(spec["paths"][path]["get"].is_object(), "{path} missing from the spec");
     }
     match common::service_env("CITYPULSE_OPENAPI_VALIDATOR") {

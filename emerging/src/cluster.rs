@@ -9,6 +9,8 @@
 //! keep that to n × cell size, so 100,000 posts take seconds, and a dense patch split between two
 //! cells is joined again by the merge.
 
+use rayon::prelude::*;
+
 /// Vectors of one dimension, row after row.
 #[derive(Debug, Clone, Default)]
 pub struct Vectors {
@@ -155,7 +157,7 @@ pub struct Params {
 /// Rows in no group are left out: that is most chatter.
 pub fn groups(v: &Vectors, p: &Params) -> Vec<Vec<usize>> {
     let cells = cells(v, p.cell_posts.max(2));
-    let mut found: Vec<Vec<usize>> = cells.iter().flat_map(|cell| dense_groups(v, cell, p)).collect();
+    let mut found: Vec<Vec<usize>> = cells.par_iter().flat_map_iter(|cell| dense_groups(v, cell, p)).collect();
     if cells.len() > 1 {
         found = merge_close(v, found, p.neighbour_cosine);
     }
@@ -176,10 +178,10 @@ fn cells(v: &Vectors, cell_posts: usize) -> Vec<Vec<usize>> {
     let mut centres: Vec<Vec<f32>> = (0..k).map(|c| v.row(c * n / k).to_vec()).collect();
     let mut assign = vec![0usize; n];
     for _round in 0..6 {
-        for (i, a) in assign.iter_mut().enumerate() {
+        assign.par_iter_mut().enumerate().for_each(|(i, a)| {
             let row = v.row(i);
             *a = (0..k).max_by(|&x, &y| dot(row, &centres[x]).total_cmp(&dot(row, &centres[y]))).unwrap_or(0);
-        }
+        });
         let mut sums = vec![vec![0f32; v.dims()]; k];
         for (i, &a) in assign.iter().enumerate() {
             sums[a].iter_mut().zip(v.row(i)).for_each(|(s, x)| *s += x);

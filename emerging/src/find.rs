@@ -4,6 +4,7 @@
 use crate::cluster::{self, dot, Params, Vectors};
 use crate::report::{Group, PlaceCount, Status, MAX_MEMBER_KEYS};
 use crate::words::{self, Background};
+use rayon::prelude::*;
 use schema::config::emerging::EmergingConfig;
 use schema::terms::fold_diacritics;
 use schema::Int8Embedding;
@@ -43,7 +44,7 @@ const MIN_GROWTH_Z: f32 = 3.0;
 /// Power-iteration rounds for the style directions (converged well before on real embeddings).
 const POWER_ITERATIONS: usize = 30;
 /// Posts a k-means cell holds (see cluster.rs).
-pub const CELL_POSTS: usize = 3000;
+pub const CELL_POSTS: usize = 1500;
 /// Example posts per group (the dashboard shows three; a proposed topic takes them all).
 const EXAMPLES: usize = 8;
 /// Words in a label.
@@ -84,7 +85,7 @@ pub fn find(day: &[DayPost], baseline: &Baseline, cfg: &EmergingConfig) -> Found
     day.iter().for_each(|p| background.add(&p.text_redacted));
 
     let mut reported: Vec<Group> = dense
-        .iter()
+        .par_iter()
         .filter_map(|members| {
             let centre = cluster::centre_of(&today, members);
             let radius = radius(&today, members, &centre);

@@ -1,6 +1,6 @@
-//! The `emerging` stage (`citypulse emerging --serve`-less form of the job: a stage of `citypulse
-//! run`): every `every_minutes` it recomputes today's report so far, and yesterday's until a run
-//! made after the day ended (final) is saved. A failed run is logged, marks the stage unhealthy and
+//! The `emerging` stage (`citypulse run --stages emerging`; `citypulse emerging` runs the job once):
+//! every `every_minutes` it recomputes today's report so far, and yesterday's until a run made after
+//! the day ended (final) is saved. A failed run is logged, marks the stage unhealthy and
 //! is tried again at the next tick; nothing else depends on it.
 
 use crate::job::{EmergingError, Job};
