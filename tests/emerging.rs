@@ -196,6 +196,20 @@ fn a_new_problem_is_reported_by_its_second_day_and_chatter_never() {
     assert!(bridge["share_negative"].as_f64().unwrap() > 0.3, "people are unhappy: {}", bridge["share_negative"]);
     assert!(bridge["places"].to_string().contains("district_8"), "{}", bridge["places"]);
 
+    // The stage: today's report so far at once, yesterday's left alone (the CLI's run was final).
+    let reports_of = |d: chrono::NaiveDate| {
+        scalar(&format!("SELECT toUInt64(count()) FROM DB.emerging_reports WHERE day = toDate('{d}')")).unwrap()
+    };
+    let before = reports_of(date(5));
+    let mut stage = Running::spawn(command(&["run", "--stages", "emerging"]), "emerging stage");
+    stage.wait_for("today's report saved", Duration::from_secs(60), || match reports_of(today) {
+        0 => Err("no report for today yet".to_owned()),
+        _ => Ok(()),
+    });
+    stage.signal("INT");
+    assert!(stage.wait_exit(Duration::from_secs(30)).success(), "{}", stage.tail(20));
+    assert_eq!(reports_of(date(5)), before, "a final report is not computed again");
+
     // The proposed topic block of day 4's bridge group.
     let rank = bridge["rank"].to_string();
     let out = command(&["emerging", "--date", &date(4).to_string(), "--saved", "--propose", &rank])

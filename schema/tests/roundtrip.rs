@@ -90,7 +90,9 @@ fn created_at_estimated_is_optional_and_written_only_when_true() {
     assert!(!String::from_utf8(encode(&post)).unwrap().contains("created_at_estimated"));
     post.created_at_estimated = true;
     let bytes = encode(&post);
-    assert!(String::from_utf8(bytes.clone()).unwrap().starts_with("{\"schema_version\":\"1.1\""));
+    assert!(String::from_utf8(bytes.clone())
+        .unwrap()
+        .starts_with(&format!("{{\"schema_version\":\"{}\"", schema::SCHEMA_VERSION)));
     assert!(decode::<Post>(&bytes, &Limits::default()).unwrap().created_at_estimated);
 }
 

@@ -44,14 +44,22 @@ async fn report(s: &AppState, date: chrono::NaiveDate) -> Result<::emerging::Rep
     }
 }
 
-/// `GET /api/v1/emerging?date=YYYY-MM-DD` (default today).
+/// `GET /api/v1/emerging?date=YYYY-MM-DD` (default today): `{"date", "report"}`, the report
+/// `null` with a `message` when none is saved for the day yet (a normal state, not an error: today
+/// before the stage's first run, or a day before the city started).
 pub async fn latest(
     State(s): State<AppState>,
     Query(raw): Query<HashMap<String, String>>,
-) -> Result<Json<::emerging::Report>, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     let p = Params::new(raw, EMERGING_PARAMS, s.tz)?;
     let date = date_of(&p, s.tz)?;
-    report(&s, date).await.map(Json)
+    match report(&s, date).await {
+        Ok(report) => Ok(Json(json!({ "date": date.to_string(), "report": report }))),
+        Err(e) if e.code == "not_computed" => {
+            Ok(Json(json!({ "date": date.to_string(), "report": null, "message": e.message })))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The body of a proposal request.

@@ -92,12 +92,13 @@ fn emerging() -> (Value, Value) {
         "is_final": {"type": "boolean"}, "unclaimed_posts": {"type": "integer"}, "posts_grouped": {"type": "integer"},
         "baseline_days_with_posts": {"type": "integer"}, "groups_found": {"type": "integer"},
         "groups": {"type": "array", "items": group}, "seconds": {"type": "number"}}));
-    let mut get = operation(
+    let get = operation(
         "Emerging issues: the day's posts no topic claims, grouped by meaning; the new and growing groups",
         super::emerging::EMERGING_PARAMS,
-        report,
+        object(json!({"date": {"type": "string", "format": "date"},
+            "report": {"oneOf": [report, {"type": "null"}]},
+            "message": {"type": "string", "description": "Why report is null: none saved for the day yet, and how to get one"}})),
     );
-    get["get"]["responses"]["404"] = json!({"description": "No report computed for that day yet"});
     let post = json!({"post": {
         "summary": "Write a reported group's proposed [[topic]] block to emerging.proposals_dir for review (analyst role)",
         "requestBody": {"required": true, "content": {"application/json": {"schema": object(json!({

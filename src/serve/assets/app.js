@@ -73,7 +73,7 @@ function authHeaders() {
 async function answer(res) {
   if (res.status === 401) { $("token-box").hidden = false; throw new Error(t("token_ask")); }
   const body = await res.json();
-  if (!res.ok) throw Object.assign(new Error(body.error ? `${body.error.param || ""}: ${body.error.message}` : res.statusText), { status: res.status });
+  if (!res.ok) throw new Error(body.error ? `${body.error.param || ""}: ${body.error.message}` : res.statusText);
   return body;
 }
 
@@ -222,12 +222,10 @@ function renderCompare(rows, r) {
 // Groups of posts no topic claims that are new or growing (the emerging job's saved report).
 async function renderEmerging() {
   const box = $("emerging"); box.replaceChildren(); $("emerging-meta").textContent = "";
-  let r;
-  try { r = await api("emerging", { date: $("emerging-date").value }); } catch (e) {
-    if (e.status === 404) { box.append(el("p", {}, t("emerging_missing"))); return; }
-    throw e;
-  }
-  $("emerging-date").value = r.date;
+  const answer = await api("emerging", { date: $("emerging-date").value });
+  $("emerging-date").value = answer.date;
+  const r = answer.report;
+  if (!r) { box.append(el("p", {}, t("emerging_missing"))); return; }
   $("emerging-meta").textContent = t("emerging_meta")(r) + (r.baseline_days_with_posts ? "" : ` · ${t("no_history")}`);
   if (!r.groups.length) { box.append(el("p", {}, t("emerging_none"))); return; }
   for (const g of r.groups) {
