@@ -403,3 +403,28 @@ fn version(heads_dir: &Path, topics: &TopicsConfig) -> String {
     }
     format!("e5s-heads-{}", &hex::encode(hasher.finalize())[..12])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(first: &str, best_cosine: f32) -> Labels {
+        let p = SentimentProbabilities { negative: 0.2, neutral: 0.5, positive: 0.3 };
+        Labels {
+            sentiment: Sentiment::from_probabilities(p),
+            topics: vec![TopicScore { id: TopicId::new(first).unwrap(), score: 0.6 }],
+            best_topic: TopicId::new("traffic").unwrap(),
+            best_cosine,
+            embedding: schema::Int8Embedding(vec![1, 2, 3]),
+        }
+    }
+
+    #[test]
+    fn a_post_is_unclaimed_when_other_or_far_from_every_prototype() {
+        let policy = EmbeddingPolicy { keep: true, claim_cosine: 0.3 };
+        assert!(policy.unclaimed(&labels("other", 0.9)), "other, however close");
+        assert!(policy.unclaimed(&labels("traffic", 0.29)), "a topic passed, but far from its prototype");
+        assert!(!policy.unclaimed(&labels("traffic", 0.3)), "claimed");
+        assert!(!EmbeddingPolicy { keep: false, ..policy }.unclaimed(&labels("other", 0.0)), "kept off");
+    }
+}

@@ -2,10 +2,10 @@
 //! skipped without it). Not a test: it prints numbers.
 //!
 //! Loads `CITYPULSE_BENCH_POSTS` [100000] unclaimed posts on the report's day and as many on each
-//! of `CITYPULSE_BENCH_BASELINE_DAYS` [3] days before, through store's Writer (posts and
+//! of `CITYPULSE_BENCH_BASELINE_DAYS` [7] days before, through store's Writer (posts and
 //! `post_embeddings`, as the store stage writes them), then times `Job::compute` for the day
 //! (`CITYPULSE_BENCH_RUNS` [3] runs: min / median / max). The embeddings are synthetic (no model
-//! run here: 400,000 encoder passes would take most of an hour): 60% of posts scattered, 40% around
+//! run here: 800,000 encoder passes take about half an hour at 500 posts/s): 60% of posts scattered, 40% around
 //! 300 everyday subjects present every day, and 400 posts of one new subject on the report's day
 //! only, so the job has real grouping work and one thing to find.
 //!
@@ -111,7 +111,7 @@ async fn main() {
     };
     let (n, baseline_days, runs) = (
         env_usize("CITYPULSE_BENCH_POSTS", 100_000),
-        env_usize("CITYPULSE_BENCH_BASELINE_DAYS", 3),
+        env_usize("CITYPULSE_BENCH_BASELINE_DAYS", 7),
         env_usize("CITYPULSE_BENCH_RUNS", 3),
     );
     let name = format!("cp_bench_emerging_{}", std::process::id());

@@ -157,10 +157,16 @@ pub struct Params {
 /// Rows in no group are left out: that is most chatter.
 pub fn groups(v: &Vectors, p: &Params) -> Vec<Vec<usize>> {
     let cells = cells(v, p.cell_posts.max(2));
-    let mut found: Vec<Vec<usize>> = cells.par_iter().flat_map_iter(|cell| dense_groups(v, cell, p)).collect();
-    if cells.len() > 1 {
-        found = merge_close(v, found, p.neighbour_cosine);
-    }
+    let found: Vec<(usize, Vec<usize>)> = cells
+        .par_iter()
+        .enumerate()
+        .flat_map_iter(|(c, cell)| dense_groups(v, cell, p).into_iter().map(move |g| (c, g)))
+        .collect();
+    let mut found = if cells.len() > 1 {
+        merge_close(v, found, p.neighbour_cosine)
+    } else {
+        found.into_iter().map(|(_, g)| g).collect()
+    };
     found.sort_by(|a, b| b.len().cmp(&a.len()).then(a[0].cmp(&b[0])));
     found
 }
@@ -232,19 +238,23 @@ fn dense_groups(v: &Vectors, cell: &[usize], p: &Params) -> Vec<Vec<usize>> {
     by_root.into_values().collect()
 }
 
-/// Joins groups whose centres are at least `cosine` apart (a dense patch cut by a cell border).
-fn merge_close(v: &Vectors, found: Vec<Vec<usize>>, cosine: f32) -> Vec<Vec<usize>> {
-    let centres: Vec<Vec<f32>> = found.iter().map(|g| centre_of(v, g)).collect();
+/// Joins groups of different cells whose centres are close (a dense patch cut by a cell border);
+/// groups of one cell were told apart by density already and stay apart. A centre is an average,
+/// so two centres are closer than two posts of the same groups would be: they must be within
+/// halfway from the posts' threshold `cosine` to 1 (0.725 for 0.45).
+fn merge_close(v: &Vectors, found: Vec<(usize, Vec<usize>)>, cosine: f32) -> Vec<Vec<usize>> {
+    let cosine = (1.0 + cosine) / 2.0;
+    let centres: Vec<Vec<f32>> = found.iter().map(|(_, g)| centre_of(v, g)).collect();
     let mut sets = UnionFind::new(found.len());
     for a in 0..found.len() {
         for b in a + 1..found.len() {
-            if dot(&centres[a], &centres[b]) >= cosine {
+            if found[a].0 != found[b].0 && dot(&centres[a], &centres[b]) >= cosine {
                 sets.union(a, b);
             }
         }
     }
     let mut by_root: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
-    for (i, g) in found.into_iter().enumerate() {
+    for (i, (_, g)) in found.into_iter().enumerate() {
         by_root.entry(sets.find(i)).or_default().extend(g);
     }
     by_root

@@ -59,8 +59,9 @@ pub struct Found {
     pub groups: Vec<Group>,
 }
 
-/// Groups `day` and reports the groups that are new or growing against `baseline`.
-pub fn find(day: &[DayPost], baseline: &Baseline, cfg: &EmergingConfig) -> Found {
+/// Groups `day` (read at `day_rate`: 1.0 = every post, less when sampled; counts are scaled back)
+/// and reports the groups that are new or growing against `baseline`.
+pub fn find(day: &[DayPost], day_rate: f32, baseline: &Baseline, cfg: &EmergingConfig) -> Found {
     if day.is_empty() {
         return Found { groups_found: 0, groups: Vec::new() };
     }
@@ -79,8 +80,11 @@ pub fn find(day: &[DayPost], baseline: &Baseline, cfg: &EmergingConfig) -> Found
 
     let params =
         Params { neighbour_cosine: cfg.neighbour_cosine, min_neighbours: cfg.min_neighbours, cell_posts: CELL_POSTS };
-    let dense: Vec<Vec<usize>> =
-        cluster::groups(&today, &params).into_iter().filter(|g| g.len() >= cfg.min_group_posts).collect();
+    let day_rate = day_rate.clamp(1e-3, 1.0);
+    let dense: Vec<Vec<usize>> = cluster::groups(&today, &params)
+        .into_iter()
+        .filter(|g| g.len() as f32 / day_rate >= cfg.min_group_posts as f32)
+        .collect();
     let mut background = Background::default();
     day.iter().for_each(|p| background.add(&p.text_redacted));
 
@@ -90,7 +94,7 @@ pub fn find(day: &[DayPost], baseline: &Baseline, cfg: &EmergingConfig) -> Found
             let centre = cluster::centre_of(&today, members);
             let radius = radius(&today, members, &centre);
             let like = |v: &Vectors| (0..v.len()).filter(|&i| dot(v.row(i), &centre) >= radius).count();
-            let posts_like = like(&today) as f32;
+            let posts_like = like(&today) as f32 / day_rate;
             let baseline_per_day = if baseline.days_with_posts == 0 {
                 0.0
             } else {
@@ -106,7 +110,10 @@ pub fn find(day: &[DayPost], baseline: &Baseline, cfg: &EmergingConfig) -> Found
             } else {
                 return None;
             };
-            Some(describe(day, &today, members, &centre, &background, status, posts_like, baseline_per_day, growth))
+            let mut group =
+                describe(day, &today, members, &centre, &background, status, posts_like, baseline_per_day, growth);
+            group.posts = (members.len() as f32 / day_rate).round() as u32;
+            Some(group)
         })
         .collect();
     reported.sort_by(|a, b| b.growth.total_cmp(&a.growth).then(b.posts.cmp(&a.posts)));
@@ -250,7 +257,7 @@ mod tests {
             sample_rate: 1.0,
             days_with_posts: 2,
         };
-        let found = find(&day, &past, &cfg());
+        let found = find(&day, 1.0, &past, &cfg());
         assert_eq!(found.groups.len(), 1, "{found:?}");
         let g = &found.groups[0];
         assert_eq!((g.status, g.posts, g.rank), (Status::New, 12, 1));
@@ -266,18 +273,18 @@ mod tests {
         day.extend(bridge(12));
         let past_posts: Vec<Int8Embedding> = bridge(24).into_iter().chain(chatter(64)).map(|p| p.embedding).collect();
         let past = Baseline { embeddings: past_posts, sample_rate: 1.0, days_with_posts: 2 };
-        let found = find(&day, &past, &cfg());
+        let found = find(&day, 1.0, &past, &cfg());
         assert_eq!(found.groups_found, 1);
         assert!(found.groups.is_empty(), "12 a day before and 12 today is not news: {found:?}");
         // Twice as many today: growing.
         day.extend(bridge(12));
-        let found = find(&day, &past, &cfg());
+        let found = find(&day, 1.0, &past, &cfg());
         assert_eq!(found.groups.iter().map(|g| g.status).collect::<Vec<_>>(), vec![Status::Growing]);
         assert!((found.groups[0].growth - 2.0).abs() < 0.01, "{}", found.groups[0].growth);
     }
 
     #[test]
     fn an_empty_day_reports_nothing() {
-        assert_eq!(find(&[], &Baseline::default(), &cfg()).groups_found, 0);
+        assert_eq!(find(&[], 1.0, &Baseline::default(), &cfg()).groups_found, 0);
     }
 }

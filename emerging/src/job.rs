@@ -5,7 +5,7 @@
 
 use crate::find::{self, Baseline, DayPost};
 use crate::report::Report;
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use clickhouse::{Client, Row};
 use schema::config::emerging::EmergingConfig;
 use schema::Int8Embedding;
@@ -20,14 +20,17 @@ pub enum EmergingError {
     ClickHouse(#[from] ClickHouseError),
     #[error("the stored report of {date} cannot be read: {source}")]
     Corrupt { date: NaiveDate, source: serde_json::Error },
-    #[error("{date} has no start in {zone}")]
-    NoMidnight { date: NaiveDate, zone: String },
     #[error("the grouping task stopped: {0}")]
     Task(String),
 }
 
+/// The encoder's embedding width (multilingual-e5-small); other lengths are left out.
+const EMBEDDING_DIMS: usize = 384;
 /// Most baseline posts read in all (an even sample beyond it; counts are scaled back).
 const BASELINE_MAX_POSTS: u64 = 100_000;
+/// How long after a day's end posts of that day still arrive (pipeline lag, redelivery, late
+/// crawls): a run that starts later than this is final, and the stage stops recomputing the day.
+const FINAL_AFTER: chrono::Duration = chrono::Duration::hours(2);
 
 /// The job for one database and city.
 #[derive(Clone)]
@@ -44,7 +47,6 @@ struct EmbeddingRead {
     key: String,
     created_at: u32,
     analyzed_at: u32,
-    model_version: String,
     embedding: Vec<i8>,
 }
 
@@ -56,7 +58,7 @@ struct PostRead {
     sentiment: String,
     places: Vec<String>,
     source: String,
-    model_version: String,
+    analyzed_at: u32,
 }
 
 #[derive(Debug, Row, Serialize, Deserialize)]
@@ -81,15 +83,11 @@ impl Job {
         &self.cfg
     }
 
-    /// The city day `date` as a UTC range [start, end).
-    pub fn day_bounds(&self, date: NaiveDate) -> Result<(DateTime<Utc>, DateTime<Utc>), EmergingError> {
-        let start = |d: NaiveDate| {
-            d.and_hms_opt(0, 0, 0)
-                .and_then(|t| self.tz.from_local_datetime(&t).earliest())
-                .map(|t| t.with_timezone(&Utc))
-                .ok_or(EmergingError::NoMidnight { date: d, zone: self.tz.name().to_owned() })
-        };
-        Ok((start(date)?, start(date.succ_opt().unwrap_or(date))?))
+    /// The city day `date` as a UTC range [start, end) (a day starting in a DST gap starts at its
+    /// first valid instant).
+    pub fn day_bounds(&self, date: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
+        let start = |d: NaiveDate| store::query::local_midnight(self.tz, d).with_timezone(&Utc);
+        (start(date), start(date.succ_opt().unwrap_or(date)))
     }
 
     /// The city's date now.
@@ -100,12 +98,14 @@ impl Job {
     /// Computes the report of `date` (not saved).
     pub async fn compute(&self, date: NaiveDate) -> Result<Report, EmergingError> {
         let started = Instant::now();
-        let (start, end) = self.day_bounds(date)?;
+        // Decided before reading: a post stored while the reads run may not be in this run.
+        let is_final = Utc::now() >= self.day_bounds(date).1 + FINAL_AFTER;
+        let (start, end) = self.day_bounds(date);
         let unclaimed = self.count(start, end).await?;
         let permille = permille(unclaimed, self.cfg.max_posts_per_day as u64);
         let day = self.day_posts(start, end, permille).await?;
         let first_baseline_day = date - chrono::Duration::days(i64::from(self.cfg.baseline_days));
-        let baseline = self.baseline(self.day_bounds(first_baseline_day)?.0, start).await?;
+        let baseline = self.baseline(self.day_bounds(first_baseline_day).0, start).await?;
         tracing::info!(
             %date,
             unclaimed,
@@ -117,15 +117,26 @@ impl Job {
         let posts_grouped = day.len() as u32;
         let cfg = self.cfg.clone();
         let days_with_posts = baseline.days_with_posts;
-        let found = tokio::task::spawn_blocking(move || find::find(&day, &baseline, &cfg))
-            .await
-            .map_err(|e| EmergingError::Task(e.to_string()))?;
+        let day_rate = permille as f32 / 1000.0;
+        let found = tokio::task::spawn_blocking(move || {
+            // Its own threads, not rayon's global pool, which candle's encoder uses in a process
+            // that runs the analyze stage too.
+            let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .thread_name(|i| format!("citypulse-emerging-{i}"))
+                .build()
+                .map(|pool| pool.install(|| find::find(&day, day_rate, &baseline, &cfg)))
+                .map_err(|e| EmergingError::Task(e.to_string()))
+        })
+        .await
+        .map_err(|e| EmergingError::Task(e.to_string()))??;
         let seconds = started.elapsed().as_secs_f64();
         metrics::histogram!("citypulse_emerging_job_seconds").record(seconds);
         Ok(Report {
             date: date.to_string(),
             computed_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            is_final: Utc::now() >= end,
+            is_final,
             unclaimed_posts: unclaimed as u32,
             posts_grouped,
             baseline_days_with_posts: days_with_posts,
@@ -154,7 +165,8 @@ impl Job {
 
     /// The latest embedding of each post published in [start, end); an even sample by key hash
     /// when `permille` < 1000. Deduplicated here: ClickHouse's `argMax` over arrays took 6 s for
-    /// 100,000 posts where reading every row and keeping the latest took 0.5 s.
+    /// 100,000 posts where reading every row and keeping the latest took 0.5 s. An embedding of
+    /// another length than the encoder's is left out (counted in the log).
     async fn embeddings(
         &self,
         start: DateTime<Utc>,
@@ -175,7 +187,12 @@ impl Job {
             .fetch::<EmbeddingRead>()
             .map_err(|e| ClickHouseError::new("reading post_embeddings", e))?;
         let mut latest: HashMap<String, EmbeddingRead> = HashMap::new();
+        let mut wrong_length = 0u64;
         while let Some(row) = cursor.next().await.map_err(|e| ClickHouseError::new("reading post_embeddings", e))? {
+            if row.embedding.len() != EMBEDDING_DIMS {
+                wrong_length += 1;
+                continue;
+            }
             match latest.get(&row.key) {
                 Some(kept) if kept.analyzed_at >= row.analyzed_at => {}
                 _ => {
@@ -183,71 +200,101 @@ impl Job {
                 }
             }
         }
+        if wrong_length > 0 {
+            tracing::warn!(wrong_length, "embeddings of another length than {EMBEDDING_DIMS} left out");
+        }
         Ok(latest)
     }
 
-    /// The day's unclaimed posts whose embedding belongs to their current analysis (same model
-    /// version as the live row of `posts`), with that analysis' redacted text, sentiment, places
-    /// and source, in key order.
-    async fn day_posts(
+    /// The live rows of `posts` published in [start, end) that have an embedding (same sample).
+    async fn live_posts(
         &self,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
         permille: u64,
-    ) -> Result<Vec<DayPost>, EmergingError> {
-        let mut embeddings = self.embeddings(start, end, permille).await?;
+    ) -> Result<Vec<PostRead>, EmergingError> {
         let sql = format!(
-            "SELECT ?fields FROM {}.posts FINAL WHERE sign = 1 AND created_at >= toDateTime(?) \
-             AND created_at < toDateTime(?) AND cityHash64(key) % 1000 < ?",
-            self.db
+            "SELECT ?fields FROM {db}.posts FINAL WHERE sign = 1 AND created_at >= toDateTime(?) \
+             AND created_at < toDateTime(?) AND cityHash64(key) % 1000 < ? AND key IN \
+             (SELECT key FROM {db}.post_embeddings WHERE created_at >= toDateTime(?) AND created_at < toDateTime(?))",
+            db = self.db
         );
-        let rows = self
+        Ok(self
             .client
             .query(&sql)
             .bind(secs(start))
             .bind(secs(end))
             .bind(permille)
+            .bind(secs(start))
+            .bind(secs(end))
             .fetch_all::<PostRead>()
             .await
-            .map_err(|e| ClickHouseError::new("reading the day's posts", e))?;
-        let mut posts: Vec<DayPost> = rows
+            .map_err(|e| ClickHouseError::new("reading the posts behind the embeddings", e))?)
+    }
+
+    /// The posts of [start, end) whose current analysis left them unclaimed: the embedding's
+    /// `analyzed_at` is the live row's (a post re-analysed since, and claimed now, has a newer
+    /// live row and no newer embedding), with that analysis' redacted text, sentiment, places and
+    /// source, in key order.
+    async fn unclaimed_posts(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        permille: u64,
+    ) -> Result<Vec<(u32, DayPost)>, EmergingError> {
+        let mut embeddings = self.embeddings(start, end, permille).await?;
+        let mut posts: Vec<(u32, DayPost)> = self
+            .live_posts(start, end, permille)
+            .await?
             .into_iter()
             .filter_map(|p| {
-                let e = embeddings.remove(&p.key).filter(|e| e.model_version == p.model_version)?;
-                Some(DayPost {
+                let e = embeddings.remove(&p.key).filter(|e| e.analyzed_at == p.analyzed_at)?;
+                let post = DayPost {
                     key: p.key,
                     embedding: Int8Embedding(e.embedding),
                     text_redacted: p.text_redacted,
                     negative: p.sentiment == "negative",
                     places: p.places,
                     source: p.source,
-                })
+                };
+                Some((e.created_at, post))
             })
             .collect();
-        posts.sort_by(|a, b| a.key.cmp(&b.key));
+        posts.sort_by(|a, b| a.1.key.cmp(&b.1.key));
         Ok(posts)
     }
 
-    /// The baseline days' embeddings (a sample beyond [`BASELINE_MAX_POSTS`]).
+    async fn day_posts(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        permille: u64,
+    ) -> Result<Vec<DayPost>, EmergingError> {
+        Ok(self.unclaimed_posts(start, end, permille).await?.into_iter().map(|(_, p)| p).collect())
+    }
+
+    /// The baseline days' unclaimed posts, as the day's are chosen (a sample beyond
+    /// [`BASELINE_MAX_POSTS`]).
     async fn baseline(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Baseline, EmergingError> {
         let total = self.count(start, end).await?;
         let permille = permille(total, BASELINE_MAX_POSTS);
-        let rows = self.embeddings(start, end, permille).await?;
+        let rows = self.unclaimed_posts(start, end, permille).await?;
         let days: std::collections::BTreeSet<NaiveDate> = rows
-            .values()
-            .filter_map(|r| DateTime::from_timestamp(i64::from(r.created_at), 0))
+            .iter()
+            .filter_map(|(at, _)| DateTime::from_timestamp(i64::from(*at), 0))
             .map(|t| t.with_timezone(&self.tz).date_naive())
             .collect();
         Ok(Baseline {
             sample_rate: permille as f32 / 1000.0,
             days_with_posts: days.len() as u32,
-            embeddings: rows.into_values().map(|r| Int8Embedding(r.embedding)).collect(),
+            embeddings: rows.into_iter().map(|(_, p)| p.embedding).collect(),
         })
     }
 
     /// Keeps `report` as its day's latest run.
     pub async fn save(&self, report: &Report) -> Result<(), EmergingError> {
-        let date: NaiveDate = report.date.parse().unwrap_or_default();
+        let date: NaiveDate =
+            report.date.parse().map_err(|_| EmergingError::Task(format!("report date {:?}", report.date)))?;
         let row = ReportRow {
             day: (date - NaiveDate::default()).num_days().clamp(0, i64::from(u16::MAX)) as u16,
             computed_at: secs(Utc::now()),
@@ -256,7 +303,7 @@ impl Job {
             groups: report.groups_found.min(u32::from(u16::MAX)) as u16,
             reported: report.groups.len() as u16,
             duration_ms: (report.seconds * 1000.0) as u32,
-            body: serde_json::to_string(report).unwrap_or_default(),
+            body: serde_json::to_string(report).map_err(|source| EmergingError::Corrupt { date, source })?,
         };
         let client = self.client.clone().with_database(self.db.as_str());
         let mut insert = client
@@ -313,8 +360,14 @@ mod tests {
     fn a_city_day_is_its_local_midnights() {
         let job =
             Job::new(Client::default(), Database::new("x").unwrap(), chrono_tz::Asia::Ho_Chi_Minh, Default::default());
-        let (s, e) = job.day_bounds(NaiveDate::from_ymd_opt(2026, 12, 3).unwrap()).unwrap();
+        let (s, e) = job.day_bounds(NaiveDate::from_ymd_opt(2026, 12, 3).unwrap());
         assert_eq!(s.to_rfc3339(), "2026-12-02T17:00:00+00:00");
         assert_eq!((e - s).num_hours(), 24);
+        // São Paulo skipped midnight on 2018-11-04: the day starts at 01:00.
+        let job =
+            Job::new(Client::default(), Database::new("x").unwrap(), chrono_tz::America::Sao_Paulo, Default::default());
+        let (s, e) = job.day_bounds(NaiveDate::from_ymd_opt(2018, 11, 4).unwrap());
+        assert_eq!(s.to_rfc3339(), "2018-11-04T03:00:00+00:00");
+        assert_eq!((e - s).num_hours(), 23);
     }
 }

@@ -75,12 +75,14 @@ pub fn topic_block(date: &str, group: &Group) -> String {
     out
 }
 
-/// Writes the proposal for `group` to `dir/<id>-<date>.toml` (the same group of the same day
-/// overwrites its earlier proposal) and returns the path.
-pub fn write(dir: &std::path::Path, date: &str, group: &Group) -> std::io::Result<std::path::PathBuf> {
+/// Writes the proposal for `group` of the report of `date` to `dir/<id>-<date>-<rank>.toml` (the
+/// id is `[a-z0-9_]` and the date a parsed one, so the name cannot leave `dir`; proposing the same
+/// group again overwrites its file) and returns the path.
+pub fn write(dir: &std::path::Path, date: chrono::NaiveDate, group: &Group) -> std::io::Result<std::path::PathBuf> {
     std::fs::create_dir_all(dir)?;
-    let path = dir.join(format!("{}-{date}.toml", topic_id(group)));
-    std::fs::write(&path, topic_block(date, group))?;
+    let date = date.to_string();
+    let path = dir.join(format!("{}-{date}-{}.toml", topic_id(group), group.rank));
+    std::fs::write(&path, topic_block(&date, group))?;
     Ok(path)
 }
 

@@ -29,7 +29,7 @@ pub struct Group {
     /// The words of the label, most distinctive first.
     pub terms: Vec<String>,
     pub status: Status,
-    /// Posts in the group.
+    /// Posts in the group (scaled up from the sample when the day was sampled).
     pub posts: u32,
     /// The day's unclaimed posts within the group's radius of its centre (the group and its fringe).
     pub posts_like: u32,

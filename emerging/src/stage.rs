@@ -68,15 +68,17 @@ pub async fn run(
     }
     let mut stats = EmergingStats::default();
     loop {
-        match tick(&job).await {
-            Ok(n) => {
-                stats.reports += n;
-                health.set_ok("emerging");
-            }
-            Err(e) => {
-                stats.failures += 1;
-                tracing::warn!(error = %e, "emerging-issues run failed; trying again at the next tick");
-                health.set_unhealthy("emerging", e.to_string());
+        // Shutdown interrupts a run: the report is not saved, and the next start computes it.
+        let outcome = tokio::select! {
+            () = shutdown.cancelled() => return Ok(stats),
+            outcome = tick(&job) => outcome,
+        };
+        stats.reports += outcome.saved;
+        match outcome.failed.first() {
+            None => health.set_ok("emerging"),
+            Some(e) => {
+                stats.failures += outcome.failed.len() as u64;
+                health.set_unhealthy("emerging", format!("the last run failed: {e}"));
             }
         }
         tokio::select! {
@@ -86,18 +88,42 @@ pub async fn run(
     }
 }
 
-/// Yesterday's report unless a final one is saved, then today's so far. Returns the reports saved.
-async fn tick(job: &Job) -> Result<u64, EmergingError> {
+/// What one tick did.
+struct Tick {
+    saved: u64,
+    failed: Vec<EmergingError>,
+}
+
+/// Yesterday's report unless a final one is saved, then today's so far, each on its own: a
+/// failure of one does not keep the other from running. Days before yesterday are not revisited
+/// (after an outage longer than a day: `citypulse emerging --date D`).
+async fn tick(job: &Job) -> Tick {
     let today = job.today();
-    let mut saved = 0;
+    let mut out = Tick { saved: 0, failed: Vec::new() };
+    let mut days = vec![today];
     if let Some(yesterday) = today.pred_opt() {
-        if !job.latest(yesterday).await?.is_some_and(|r| r.is_final) {
-            job.save(&job.compute(yesterday).await?).await?;
-            saved += 1;
+        match job.latest(yesterday).await {
+            Ok(Some(r)) if r.is_final => {}
+            Ok(_) => days.insert(0, yesterday),
+            Err(e) => out.failed.push(e),
         }
     }
-    let report = job.compute(today).await?;
-    tracing::info!(date = %report.date, reported = report.groups.len(), found = report.groups_found, seconds = report.seconds, "emerging issues computed");
-    job.save(&report).await?;
-    Ok(saved + 1)
+    for date in days {
+        let run = async {
+            let report = job.compute(date).await?;
+            job.save(&report).await?;
+            Ok::<_, EmergingError>(report)
+        };
+        match run.await {
+            Ok(report) => {
+                out.saved += 1;
+                tracing::info!(date = %report.date, is_final = report.is_final, reported = report.groups.len(), found = report.groups_found, seconds = report.seconds, "emerging issues computed");
+            }
+            Err(e) => {
+                tracing::warn!(%date, error = %e, "emerging-issues run failed; trying again at the next tick");
+                out.failed.push(e);
+            }
+        }
+    }
+    out
 }

@@ -41,7 +41,7 @@ pub fn run(cli: &Cli, args: &EmergingArgs) -> Result<ExitCode> {
             bail!("--propose {rank}: the report of {date} has {} reported group(s)", report.groups.len());
         };
         let dir = &config.services.emerging.proposals_dir;
-        let path = emerging::proposal::write(dir, &report.date, group)
+        let path = emerging::proposal::write(dir, date, group)
             .with_context(|| format!("writing the proposal into {}", dir.display()))?;
         println!("proposed topic written to {} (review it before adding it to topics.toml)", path.display());
     }

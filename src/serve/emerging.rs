@@ -1,5 +1,6 @@
 //! `GET /api/v1/emerging?date` (the day's latest saved emerging-issues report) and
-//! `POST /api/v1/emerging/proposals` (`analyst` role): writes a reported group's proposed
+//! `POST /api/v1/emerging/proposals` (`analyst` role; open like the rest of the API when no
+//! `[[serve.token]]` is configured, as in the demo): writes a reported group's proposed
 //! `[[topic]]` block to `emerging.proposals_dir` for a person to review, and returns it.
 
 use super::auth::Caller;
@@ -70,6 +71,10 @@ pub struct ProposalRequest {
     pub date: String,
     /// The group's rank in that report.
     pub rank: u32,
+    /// The `computed_at` of the report the caller saw: today's report is recomputed every hour and
+    /// ranks move, so a newer one answers 409 instead of proposing another group. Optional.
+    #[serde(default)]
+    pub computed_at: Option<String>,
 }
 
 /// `POST /api/v1/emerging/proposals` `{"date": "YYYY-MM-DD", "rank": N}`.
@@ -85,10 +90,16 @@ pub async fn propose(
     let date = chrono::NaiveDate::parse_from_str(&req.date, "%Y-%m-%d")
         .map_err(|_| ApiError::invalid("date", format!("{:?} is not a date (YYYY-MM-DD)", req.date)))?;
     let report = report(&s, date).await?;
+    if req.computed_at.as_ref().is_some_and(|seen| *seen != report.computed_at) {
+        return Err(ApiError::conflict(format!(
+            "the report of {date} was computed again at {}; reload it and choose the group again",
+            report.computed_at
+        )));
+    }
     let group = report.groups.iter().find(|g| g.rank == req.rank).ok_or_else(|| {
         ApiError::invalid("rank", format!("the report of {date} has {} reported group(s)", report.groups.len()))
     })?;
-    let path = ::emerging::proposal::write(&s.proposals_dir, &report.date, group).map_err(|e| {
+    let path = ::emerging::proposal::write(&s.proposals_dir, date, group).map_err(|e| {
         tracing::warn!(error = %e, dir = %s.proposals_dir.display(), "writing a proposed topic failed");
         ApiError::internal("writing the proposal")
     })?;

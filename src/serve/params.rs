@@ -47,6 +47,10 @@ impl ApiError {
         ApiError { status: StatusCode::NOT_FOUND, code, message: message.into(), param: None }
     }
 
+    pub fn conflict(message: impl Into<String>) -> Self {
+        ApiError { status: StatusCode::CONFLICT, code: "conflict", message: message.into(), param: None }
+    }
+
     pub fn unauthorized() -> Self {
         ApiError {
             status: StatusCode::UNAUTHORIZED,

@@ -15,9 +15,10 @@ ENGINE = ReplacingMergeTree(analyzed_at)
 PARTITION BY toYYYYMMDD(created_at)
 ORDER BY key;
 
--- One row per run of the emerging-issues job for a city day: the whole report as JSON (the API's
--- answer), with its counts beside it for a quick look. Readers take the latest computed_at of a day;
--- `final` is 1 for a run made after the day had ended.
+-- The emerging-issues job's reports: each run of a city day inserts a row (the whole report as
+-- JSON, the API's answer, with its counts beside it for a quick look); merges keep only the day's
+-- latest (ReplacingMergeTree on computed_at), and readers take the latest computed_at in any case.
+-- `final` is 1 for a run made two hours or more after the day ended. Retention drops it with posts.
 CREATE TABLE IF NOT EXISTS ${db}.emerging_reports
 (
     day Date,

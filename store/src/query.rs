@@ -338,7 +338,7 @@ fn floor_hour(t: DateTime<Tz>) -> DateTime<Tz> {
 }
 
 /// Midnight of `day` in `tz`; on a day that starts inside a DST gap, the first valid instant.
-fn local_midnight(tz: Tz, day: NaiveDate) -> DateTime<Tz> {
+pub fn local_midnight(tz: Tz, day: NaiveDate) -> DateTime<Tz> {
     let mut t = day.and_time(chrono::NaiveTime::MIN);
     for _ in 0..4 {
         if let Some(dt) = tz.from_local_datetime(&t).earliest() {

@@ -1,7 +1,8 @@
 //! The scripted stream of the emerging-issues test: five days of posts in Ho Chi Minh City.
 //!
-//! - Chatter: 40 posts a day, written here, over 30 everyday subjects (food, football, pets,
-//!   films, the gym...), each subject one or two posts a day, every day.
+//! - Chatter: 40 posts a day, written here, over everyday subjects (food, football, pets, films,
+//!   the gym...): 15 subjects on days 1–2 and 15 others from day 3, two or three posts each a day.
+//!   Chatter new on day 3 has no baseline to hide in: only its thinness keeps it out of the report.
 //! - Reviews: 100 posts a day drawn from AIVIVN's informal product reviews
 //!   (`../shared/data/aivivn/train.tsv`): real people's writing, steady from day to day.
 //! - The problem nobody configured: from day 3, the Chữ Y bridge is closed for repairs. 15 posts on
@@ -129,7 +130,9 @@ pub fn day(day: usize, date: chrono::NaiveDate, reviews: &[String]) -> Vec<Post>
     }
     for i in 0..CHATTER_PER_DAY {
         let n = day * 1000 + i;
-        let subject = CHATTER[(i * 7 + day * 3) % CHATTER.len()];
+        let half = CHATTER.len() / 2;
+        let first = if day <= 2 { 0 } else { half };
+        let subject = CHATTER[first + (i * 7 + day * 3) % half];
         let text = fill(subject[(n / 7) % subject.len()], n);
         posts.push(post(format!("chatter-{day}-{i:03}"), text, at(i, CHATTER_PER_DAY), vec![]));
     }

@@ -17,7 +17,7 @@ const T = {
     all_topics: "mọi chủ đề", share_neg: "tiêu cực",
     emerging: "Vấn đề mới nổi (chưa thuộc chủ đề nào)", emerging_day: "Ngày", new: "mới", growing: "đang tăng",
     emerging_none: "Không có nhóm bài nào mới hay đang tăng.", emerging_missing: "Chưa có báo cáo cho ngày này.",
-    emerging_meta: (r) => `${r.unclaimed_posts} bài chưa thuộc chủ đề nào · ${r.groups_found} nhóm · ${r.is_final ? "cả ngày" : "tính đến " + r.computed_at.slice(11, 16) + " UTC"}`,
+    emerging_meta: (r) => `${r.unclaimed_posts} bài chưa thuộc chủ đề nào · ${r.groups_found} nhóm · ${r.is_final ? "cả ngày" : "tính đến " + clock(r.computed_at)}`,
     growth: "so với các ngày trước", unseen: "chưa thấy ở các ngày trước", propose: "Đề xuất thành chủ đề", proposed: "Đã ghi đề xuất vào", no_history: "chưa có ngày trước để so sánh",
   },
   en: {
@@ -33,7 +33,7 @@ const T = {
     all_topics: "all topics", share_neg: "negative",
     emerging: "Emerging issues (no topic claims them)", emerging_day: "Day", new: "new", growing: "growing",
     emerging_none: "No group of posts is new or growing.", emerging_missing: "No report for this day yet.",
-    emerging_meta: (r) => `${r.unclaimed_posts} posts no topic claims · ${r.groups_found} groups · ${r.is_final ? "whole day" : "as of " + r.computed_at.slice(11, 16) + " UTC"}`,
+    emerging_meta: (r) => `${r.unclaimed_posts} posts no topic claims · ${r.groups_found} groups · ${r.is_final ? "whole day" : "as of " + clock(r.computed_at)}`,
     growth: "vs the days before", unseen: "not seen in the days before", propose: "Propose as a topic", proposed: "Proposal written to", no_history: "no earlier days to compare with",
   },
 };
@@ -45,6 +45,8 @@ let meta = { topics: [], places: [], official: [] };
 let postsQuery = null;
 
 function t(key) { return T[lang][key] || key; }
+// An instant as this browser's local time of day (the office's screens run in the city's zone).
+function clock(iso) { return new Date(iso).toLocaleTimeString(lang === "en" ? "en-GB" : "vi-VN", { hour: "2-digit", minute: "2-digit" }); }
 function label(item) { return item ? (lang === "en" ? item.label_en : item.label_vi) : ""; }
 function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
@@ -237,7 +239,7 @@ async function renderEmerging() {
     for (const x of g.examples.slice(0, 3)) card.append(el("blockquote", {}, x));
     card.append(el("button", { type: "button", class: "propose", onclick: async () => {
       try {
-        const p = await apiPost("emerging/proposals", { date: r.date, rank: g.rank });
+        const p = await apiPost("emerging/proposals", { date: r.date, rank: g.rank, computed_at: r.computed_at });
         result.replaceChildren(el("p", {}, `${t("proposed")} ${p.path}`), el("pre", {}, p.block));
       } catch (e) { result.replaceChildren(el("p", { class: "error" }, e.message)); }
     } }, t("propose")), result);
