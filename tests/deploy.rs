@@ -50,6 +50,10 @@ fn compose_runs_every_stage_with_healthchecks_on_the_configured_ports() {
             "{stage} healthcheck on metrics_port {port}"
         );
     }
+    let emerging = compose.split("\n  emerging:\n").nth(1).expect("no emerging service");
+    let emerging = &emerging[..emerging.find("\n\n").unwrap_or(emerging.len())];
+    assert!(emerging.contains(r#"command: ["run", "--stages", "emerging"]"#), "{emerging}");
+    assert!(emerging.contains(&format!("http://localhost:{}/healthz", s.run.metrics_port)), "{emerging}");
     assert!(compose.contains("replicas: 2"), "analyze scales out");
     assert!(compose.contains("env_file: .env"), "secrets come from an env file");
     let ignored = std::fs::read_to_string(root().join(".gitignore")).unwrap();
