@@ -8,6 +8,7 @@
 //! - [`envelope`]: `schema_version` on every Kafka message, decoding with typed errors and limits.
 //! - [`dlq`]: [`DlqRecord`], what any stage writes to `posts.dlq` instead of dropping input.
 //! - [`embedding`]: [`Int8Embedding`], the compact embedding carried for posts no topic claims.
+//! - [`search_query`]: the saved searches' query language (AND / OR / NOT, parentheses, phrases).
 //! - [`author`]: keyed pseudonymisation of author handles.
 //! - [`config`]: the TOML configuration of every stage, loading with environment overrides, and one
 //!   `validate()` pass that reports every problem with its file and key path.
@@ -20,6 +21,7 @@ pub mod embedding;
 pub mod envelope;
 pub mod ids;
 pub mod post;
+pub mod search_query;
 pub mod terms;
 
 pub use analyzed::{AnalyzedPost, Lang, ModelInfo, Sentiment, SentimentLabel, SentimentProbabilities, TopicScore};
