@@ -414,6 +414,12 @@ wait_ready() { # SERVICE PORT T0
     # Once launched, some process carries the instance marker (clickhouse's launcher forks the
     # daemon before it exits; tansu is started directly): none left means it died.
     pid="$(find_pid "$svc")"
+    # A launched process still exec'ing its way to the service (setsid → nohup → env → tansu) has
+    # no marker yet: the marker enters its environment only at env's exec. Alive: keep waiting.
+    if [[ -z $pid ]] && kill -0 "$(tr -dc '0-9' 2>/dev/null <"$(pid_file "$svc")")" 2>/dev/null; then
+      sleep 0.1
+      continue
+    fi
     if [[ -z $pid ]]; then
       mapfile -t logs < <(log_files "$svc")
       log_tail "${logs[@]}"
