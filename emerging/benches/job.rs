@@ -24,23 +24,10 @@ use schema::{
 };
 use std::time::Instant;
 use store::{CityZone, Database, Writer};
+use testkit::Xorshift as Rng;
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-/// xorshift: deterministic, fast, good enough for directions.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> f32 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-    }
-    fn vector(&mut self) -> Vec<f32> {
-        (0..384).map(|_| self.next()).collect()
-    }
 }
 
 fn post(id: String, at: chrono::DateTime<Utc>, embedding: Option<Vec<f32>>, text: String) -> AnalyzedPost {
@@ -80,13 +67,17 @@ fn day_posts(
         .map(|i| {
             let at = start + Duration::seconds((i as i64 * 86_000) / n as i64);
             let (v, text) = match (i % 10, new) {
-                (0, Some(topic)) if i < 4000 => {
-                    (topic.iter().map(|t| t + 0.35 * rng.next()).collect(), format!("cầu Chữ Y đóng cửa sửa chữa {i}"))
-                }
-                (0..=5, _) => (rng.vector(), format!("chuyện thường ngày số {i}")),
+                (0, Some(topic)) if i < 4000 => (
+                    topic.iter().map(|t| t + 0.35 * rng.next_f32()).collect(),
+                    format!("cầu Chữ Y đóng cửa sửa chữa {i}"),
+                ),
+                (0..=5, _) => (rng.vector(384), format!("chuyện thường ngày số {i}")),
                 _ => {
                     let s = &subjects[i % subjects.len()];
-                    (s.iter().map(|x| x + 0.6 * rng.next()).collect(), format!("chủ đề {} bài {i}", i % subjects.len()))
+                    (
+                        s.iter().map(|x| x + 0.6 * rng.next_f32()).collect(),
+                        format!("chủ đề {} bài {i}", i % subjects.len()),
+                    )
                 }
             };
             post(format!("{date}-{i}"), at, Some(v), text)
@@ -120,8 +111,8 @@ async fn main() {
     store::migrate(&client, &db, CityZone::new("Asia/Ho_Chi_Minh").unwrap()).await.expect("migrate");
     let writer = Writer::new(client.clone(), db.clone(), Default::default());
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let subjects: Vec<Vec<f32>> = (0..300).map(|_| rng.vector()).collect();
-    let new_subject = rng.vector();
+    let subjects: Vec<Vec<f32>> = (0..300).map(|_| rng.vector(384)).collect();
+    let new_subject = rng.vector(384);
     let tz = chrono_tz::Asia::Ho_Chi_Minh;
     let day = Utc::now().with_timezone(&tz).date_naive() - Duration::days(1);
 

@@ -55,14 +55,9 @@ impl Vectors {
         sum.into_iter().map(|s| s / n).collect()
     }
 
-    /// Every row minus `center`, back to unit length. The encoder's embeddings all sit in a narrow
-    /// cone; without this, unrelated posts have cosines of 0.8 and nothing stands out.
-    pub fn centred(&self, center: &[f32]) -> Vectors {
-        self.projected(center, &[])
-    }
-
     /// Every row minus `center` and minus its part along each of `components` (unit length,
-    /// orthogonal), back to unit length.
+    /// orthogonal), back to unit length. The encoder's embeddings all sit in a narrow cone; without
+    /// centring, unrelated posts have cosines of 0.8 and nothing stands out.
     pub fn projected(&self, center: &[f32], components: &[Vec<f32>]) -> Vectors {
         let mut out = Vectors::new(self.dims);
         let mut row = vec![0f32; self.dims];
@@ -397,7 +392,7 @@ mod tests {
         let mut v = Vectors::new(3);
         v.push(&[0.9, 0.1, 0.0]);
         v.push(&[0.9, -0.1, 0.0]);
-        let c = v.centred(&v.mean());
+        let c = v.projected(&v.mean(), &[]);
         assert!(dot(c.row(0), c.row(1)) < -0.99, "opposite once the shared part is gone");
     }
 }

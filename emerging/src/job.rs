@@ -50,6 +50,13 @@ struct EmbeddingRead {
     embedding: Vec<i8>,
 }
 
+/// The live row of a baseline post: which analysis is current.
+#[derive(Debug, Row, Deserialize)]
+struct LiveKey {
+    key: String,
+    analyzed_at: u32,
+}
+
 /// The live row of a post, what the report shows of it.
 #[derive(Debug, Row, Deserialize)]
 struct PostRead {
@@ -79,10 +86,6 @@ impl Job {
         Job { client, db, tz, cfg }
     }
 
-    pub fn config(&self) -> &EmergingConfig {
-        &self.cfg
-    }
-
     /// The city day `date` as a UTC range [start, end) (a day starting in a DST gap starts at its
     /// first valid instant).
     pub fn day_bounds(&self, date: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
@@ -98,12 +101,12 @@ impl Job {
     /// Computes the report of `date` (not saved).
     pub async fn compute(&self, date: NaiveDate) -> Result<Report, EmergingError> {
         let started = Instant::now();
-        // Decided before reading: a post stored while the reads run may not be in this run.
-        let is_final = Utc::now() >= self.day_bounds(date).1 + FINAL_AFTER;
         let (start, end) = self.day_bounds(date);
+        // Decided before reading: a post stored while the reads run may not be in this run.
+        let is_final = Utc::now() >= end + FINAL_AFTER;
         let unclaimed = self.count(start, end).await?;
         let permille = permille(unclaimed, self.cfg.max_posts_per_day as u64);
-        let day = self.day_posts(start, end, permille).await?;
+        let day = self.unclaimed_posts(start, end, permille).await?;
         let first_baseline_day = date - chrono::Duration::days(i64::from(self.cfg.baseline_days));
         let baseline = self.baseline(self.day_bounds(first_baseline_day).0, start).await?;
         tracing::info!(
@@ -206,13 +209,14 @@ impl Job {
         Ok(latest)
     }
 
-    /// The live rows of `posts` published in [start, end) that have an embedding (same sample).
-    async fn live_posts(
+    /// The live rows of `posts` published in [start, end) that have an embedding (same sample), as
+    /// much of them as `T` names: the day's posts with their text, the baseline's keys only.
+    async fn live_posts<T: clickhouse::RowOwned + clickhouse::RowRead>(
         &self,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
         permille: u64,
-    ) -> Result<Vec<PostRead>, EmergingError> {
+    ) -> Result<Vec<T>, EmergingError> {
         let sql = format!(
             "SELECT ?fields FROM {db}.posts FINAL WHERE sign = 1 AND created_at >= toDateTime(?) \
              AND created_at < toDateTime(?) AND cityHash64(key) % 1000 < ? AND key IN \
@@ -227,7 +231,7 @@ impl Job {
             .bind(permille)
             .bind(secs(start))
             .bind(secs(end))
-            .fetch_all::<PostRead>()
+            .fetch_all::<T>()
             .await
             .map_err(|e| ClickHouseError::new("reading the posts behind the embeddings", e))?)
     }
@@ -241,53 +245,48 @@ impl Job {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
         permille: u64,
-    ) -> Result<Vec<(u32, DayPost)>, EmergingError> {
+    ) -> Result<Vec<DayPost>, EmergingError> {
         let mut embeddings = self.embeddings(start, end, permille).await?;
-        let mut posts: Vec<(u32, DayPost)> = self
-            .live_posts(start, end, permille)
+        let mut posts: Vec<DayPost> = self
+            .live_posts::<PostRead>(start, end, permille)
             .await?
             .into_iter()
             .filter_map(|p| {
                 let e = embeddings.remove(&p.key).filter(|e| e.analyzed_at == p.analyzed_at)?;
-                let post = DayPost {
+                Some(DayPost {
                     key: p.key,
                     embedding: Int8Embedding(e.embedding),
                     text_redacted: p.text_redacted,
                     negative: p.sentiment == "negative",
                     places: p.places,
                     source: p.source,
-                };
-                Some((e.created_at, post))
+                })
             })
             .collect();
-        posts.sort_by(|a, b| a.1.key.cmp(&b.1.key));
+        posts.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(posts)
     }
 
-    async fn day_posts(
-        &self,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-        permille: u64,
-    ) -> Result<Vec<DayPost>, EmergingError> {
-        Ok(self.unclaimed_posts(start, end, permille).await?.into_iter().map(|(_, p)| p).collect())
-    }
-
-    /// The baseline days' unclaimed posts, as the day's are chosen (a sample beyond
-    /// [`BASELINE_MAX_POSTS`]).
+    /// The baseline days' unclaimed posts, chosen as the day's are (the embedding of the live
+    /// analysis) but without their text, a sample beyond [`BASELINE_MAX_POSTS`].
     async fn baseline(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Baseline, EmergingError> {
         let total = self.count(start, end).await?;
         let permille = permille(total, BASELINE_MAX_POSTS);
-        let rows = self.unclaimed_posts(start, end, permille).await?;
+        let mut embeddings = self.embeddings(start, end, permille).await?;
+        let live: Vec<LiveKey> = self.live_posts(start, end, permille).await?;
+        let rows: Vec<EmbeddingRead> = live
+            .into_iter()
+            .filter_map(|p| embeddings.remove(&p.key).filter(|e| e.analyzed_at == p.analyzed_at))
+            .collect();
         let days: std::collections::BTreeSet<NaiveDate> = rows
             .iter()
-            .filter_map(|(at, _)| DateTime::from_timestamp(i64::from(*at), 0))
+            .filter_map(|r| DateTime::from_timestamp(i64::from(r.created_at), 0))
             .map(|t| t.with_timezone(&self.tz).date_naive())
             .collect();
         Ok(Baseline {
             sample_rate: permille as f32 / 1000.0,
             days_with_posts: days.len() as u32,
-            embeddings: rows.into_iter().map(|(_, p)| p.embedding).collect(),
+            embeddings: rows.into_iter().map(|r| Int8Embedding(r.embedding)).collect(),
         })
     }
 

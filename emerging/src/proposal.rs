@@ -86,21 +86,9 @@ pub fn write(dir: &std::path::Path, date: chrono::NaiveDate, group: &Group) -> s
     Ok(path)
 }
 
-/// A TOML basic string (quotes, backslashes and control characters escaped).
+/// `s` as a TOML string value, escaped by the toml crate.
 fn toml_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    toml::Value::String(s.to_owned()).to_string()
 }
 
 fn capitalised(s: &str) -> String {

@@ -91,7 +91,6 @@ pub struct Term {
     pub text: String,
     /// Share of the group's posts that use it.
     pub share: f32,
-    pub weight: f32,
 }
 
 /// The group's `n` most distinctive terms. A term must appear in at least a fifth of the group's
@@ -122,7 +121,7 @@ pub fn distinctive(texts: &[&str], background: &Background, n: usize) -> Vec<Ter
     scored.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
     let mut chosen: Vec<(String, Term)> = Vec::new();
     let mut used: HashSet<String> = HashSet::new();
-    for (key, share, weight) in scored {
+    for (key, share, _) in scored {
         if chosen.len() == n {
             break;
         }
@@ -159,7 +158,7 @@ pub fn distinctive(texts: &[&str], background: &Background, n: usize) -> Vec<Ter
         parts.iter().for_each(|p| {
             used.insert((*p).to_owned());
         });
-        chosen.push((key.clone(), Term { text: shown_form(&forms[&key]), share, weight }));
+        chosen.push((key.clone(), Term { text: shown_form(&forms[&key]), share }));
     }
     chosen.into_iter().map(|(_, t)| t).collect()
 }

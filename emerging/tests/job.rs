@@ -14,21 +14,18 @@ const TZ: chrono_tz::Tz = chrono_tz::Asia::Ho_Chi_Minh;
 
 /// 12 posts about one thing (directions close together) and 40 about anything, on `date`.
 fn posts(date: NaiveDate) -> Vec<AnalyzedPost> {
-    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-    let mut noise = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-    };
-    let topic: Vec<f32> = (0..384).map(|_| noise()).collect();
+    let mut rng = testkit::Xorshift(0x2545_f491_4f6c_dd1d);
+    let topic = rng.vector(384);
     (0..52)
         .map(|i| {
             let at = TZ.from_local_datetime(&date.and_hms_opt(10, i as u32, 0).unwrap()).unwrap().to_utc();
             let (text, v): (String, Vec<f32>) = if i < 12 {
-                (format!("Cầu Chữ Y đóng cửa sửa chữa, lần {i}"), topic.iter().map(|t| t + 0.25 * noise()).collect())
+                (
+                    format!("Cầu Chữ Y đóng cửa sửa chữa, lần {i}"),
+                    topic.iter().map(|t| t + 0.25 * rng.next_f32()).collect(),
+                )
             } else {
-                (format!("chuyện thường ngày số {i}"), (0..384).map(|_| noise()).collect())
+                (format!("chuyện thường ngày số {i}"), rng.vector(384))
             };
             analysed(&format!("p{i}"), at, "other", text, Some(Int8Embedding::quantise(&v)), at)
         })

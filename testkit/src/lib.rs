@@ -72,3 +72,22 @@ pub fn unique_name(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     format!("{prefix}_{}_{}", std::process::id(), nanos % 1_000_000_000)
 }
+
+/// A xorshift generator for made-up embeddings in tests and benchmarks: deterministic and fast;
+/// directions need spread, not statistical quality.
+pub struct Xorshift(pub u64);
+
+impl Xorshift {
+    /// The next value, uniform in [-0.5, 0.5).
+    pub fn next_f32(&mut self) -> f32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    }
+
+    /// `dims` values of [`Xorshift::next_f32`]: a random direction once normalised.
+    pub fn vector(&mut self, dims: usize) -> Vec<f32> {
+        (0..dims).map(|_| self.next_f32()).collect()
+    }
+}

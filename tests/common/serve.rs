@@ -196,14 +196,8 @@ pub fn hotline_reports(n: usize, negative: usize) -> Vec<schema::AnalyzedPost> {
 /// (directions close together) and 40 about anything (directions scattered), for the emerging job.
 pub fn unclaimed(date: chrono::NaiveDate) -> Vec<schema::AnalyzedPost> {
     let tz: chrono_tz::Tz = "Asia/Ho_Chi_Minh".parse().unwrap();
-    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-    let mut noise = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-    };
-    let bridge: Vec<f32> = (0..384).map(|_| noise()).collect();
+    let mut rng = testkit::Xorshift(0x2545_f491_4f6c_dd1d);
+    let bridge = rng.vector(384);
     let texts = [
         "Cầu Chữ Y đóng cửa sửa chữa, xe phải đi vòng",
         "cau chu y dong cua sua chua roi, ket xe qua",
@@ -215,9 +209,12 @@ pub fn unclaimed(date: chrono::NaiveDate) -> Vec<schema::AnalyzedPost> {
             let at =
                 tz.from_local_datetime(&date.and_hms_opt(9 + (i % 10) as u32, i as u32, 0).unwrap()).unwrap().to_utc();
             let (text, vector): (String, Vec<f32>) = if i < 12 {
-                (format!("{} ({i})", texts[i % texts.len()]), bridge.iter().map(|b| b + 0.25 * noise()).collect())
+                (
+                    format!("{} ({i})", texts[i % texts.len()]),
+                    bridge.iter().map(|b| b + 0.25 * rng.next_f32()).collect(),
+                )
             } else {
-                (format!("Chuyện thường ngày số {i}"), (0..384).map(|_| noise()).collect())
+                (format!("Chuyện thường ngày số {i}"), rng.vector(384))
             };
             let mut p = post(&format!("u{i}"), at, "other", None, i % 3 != 0, &text);
             p.places = if i < 12 { vec![schema::PlaceId::new("district_8").unwrap()] } else { vec![] };
