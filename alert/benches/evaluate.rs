@@ -561,7 +561,7 @@ async fn main() {
     let mut problems = schema::config::Problems::default();
     let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
     let place_refs: Vec<&str> = places.iter().map(String::as_str).collect();
-    alerts.validate(Some(&topic_refs), Some(&place_refs), &mut problems.file("alerts.toml"));
+    alerts.validate(Some(&topic_refs), Some(&place_refs), None, &mut problems.file("alerts.toml"));
     assert!(problems.is_empty(), "bench rules: {problems:?}");
     assert_eq!(alerts.rule.len(), 20);
     let settings = AlertSettings {

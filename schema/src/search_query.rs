@@ -16,7 +16,7 @@
 //! A query must name at least one word or phrase that is not under `NOT` (a search for everything
 //! but a word is no search). Errors name the 1-based column of the mistake.
 
-use crate::terms::{TermError, TermMatcher};
+use crate::terms::{term_sql, TermError, TermMatcher};
 use std::collections::BTreeSet;
 use std::fmt;
 
@@ -216,6 +216,21 @@ impl Query {
             Query::Not(q) => q.collect(out),
             Query::And(parts) | Query::Or(parts) => parts.iter().for_each(|p| p.collect(out)),
         }
+    }
+
+    /// The ClickHouse condition on `posts`' search columns that holds exactly where
+    /// [`QueryMatcher::is_match`] does on `text_redacted` (see [`crate::terms::term_sql`]).
+    /// Fails on a word without letters or digits, which could never match.
+    pub fn to_sql(&self) -> Result<String, TermError> {
+        Ok(match self {
+            Query::Term(t) => term_sql(t).ok_or_else(|| TermError::NoWords { index: 0, term: t.clone() })?,
+            Query::Not(q) => format!("NOT ({})", q.to_sql()?),
+            Query::And(parts) | Query::Or(parts) => {
+                let op = if matches!(self, Query::And(_)) { " AND " } else { " OR " };
+                let parts: Vec<String> = parts.iter().map(Query::to_sql).collect::<Result<_, _>>()?;
+                format!("({})", parts.join(op))
+            }
+        })
     }
 
     /// Whether the query holds when exactly the terms in `present` are in the text.

@@ -150,6 +150,77 @@ impl TermMatcher {
     }
 }
 
+/// What `posts` stores of a text so that ClickHouse can match terms (migration 008): its words,
+/// normalised as here, each between single spaces (" kẹt xe | ở quận 1 "), with `|` where a phrase
+/// may not continue. A term then matches where its own encoding is a substring, which is exactly
+/// [`matches`]: words never hold a space or a `|`, so a substring starts and ends at word bounds.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SearchIndex {
+    /// The words as written (normalised); empty when the text has no diacritics, where they would
+    /// equal `folded` (half the bytes for the many posts typed without them).
+    pub words: String,
+    /// The words folded ([`fold_diacritics`]); empty when the text has no words.
+    pub folded: String,
+}
+
+/// The version of [`SearchIndex`]'s encoding that `posts.search_index` records (0: not indexed).
+pub const SEARCH_INDEX_VERSION: u8 = 1;
+
+/// Stands for [`BREAK`] in a [`SearchIndex`].
+const INDEX_BREAK: &str = "|";
+
+/// The [`SearchIndex`] of `text`.
+pub fn search_index(text: &str) -> SearchIndex {
+    let normalized = normalize(text);
+    let p = Prepared::new(&normalized);
+    let folded = encode(&p.folded);
+    let words = if p.unaccented { String::new() } else { encode(&p.words) };
+    SearchIndex { words, folded }
+}
+
+/// " w1 w2 | w3 ": every word followed by a space, the whole preceded by one; empty for none.
+fn encode<S: AsRef<str>>(words: &[S]) -> String {
+    if words.is_empty() {
+        return String::new();
+    }
+    let mut out = String::with_capacity(1 + words.iter().map(|w| w.as_ref().len().max(1) + 1).sum::<usize>());
+    out.push(' ');
+    for w in words {
+        out.push_str(if w.as_ref() == BREAK { INDEX_BREAK } else { w.as_ref() });
+        out.push(' ');
+    }
+    out
+}
+
+/// A ClickHouse condition on `posts.search_words` / `posts.search_folded` that holds exactly where
+/// [`matches`]`(term, text_redacted)` does; None when the term has no words. The needles are
+/// quoted string literals, so any term is safe to splice.
+pub fn term_sql(term: &str) -> Option<String> {
+    let t = Term::parse(term.to_owned())?;
+    let folded = format!("position(search_folded, {}) > 0", sql_string(&encode(&t.folded)));
+    Some(if t.accented {
+        // An accented post must carry the diacritics; a post without any is read as the folded term.
+        format!("(position(search_words, {}) > 0 OR (search_words = '' AND {folded}))", sql_string(&encode(&t.words)))
+    } else {
+        folded
+    })
+}
+
+/// A ClickHouse string literal (backslash and quote escaped).
+pub fn sql_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
 /// One prepared term.
 #[derive(Debug, Clone)]
 struct Term {
@@ -339,6 +410,29 @@ mod tests {
     fn no(term: &str, text: &str) {
         assert!(!matches(term, text), "{term:?} should not match {text:?}");
         assert!(!matches(&nfd(term), &nfd(text)), "{term:?} should not match {text:?} (both NFD)");
+    }
+
+    #[test]
+    fn the_search_index_spells_words_between_spaces() {
+        let i = search_index("Kẹt xe ở Quận 1. TP.HCM ngập!");
+        assert_eq!(i.words, " kẹt xe ở quận 1 | tp | hcm ngập ");
+        assert_eq!(i.folded, " ket xe o quan 1 | tp | hcm ngap ");
+        let plain = search_index("duong ngap qua, O'Brien");
+        assert_eq!((plain.words.as_str(), plain.folded.as_str()), ("", " duong ngap qua | o'brien "));
+        assert_eq!(search_index("🚗 ..."), SearchIndex::default());
+        assert_eq!(search_index(&nfd("NGẬP")), search_index("ngập"));
+    }
+
+    #[test]
+    fn term_sql_quotes_its_needles() {
+        assert_eq!(term_sql("Ngap").unwrap(), "position(search_folded, ' ngap ') > 0");
+        assert_eq!(
+            term_sql("kẹt xe").unwrap(),
+            "(position(search_words, ' kẹt xe ') > 0 OR (search_words = '' AND position(search_folded, ' ket xe ') > 0))"
+        );
+        assert_eq!(term_sql("tp.hcm").unwrap(), "position(search_folded, ' tp | hcm ') > 0");
+        assert_eq!(term_sql("don't").unwrap(), "position(search_folded, ' don\\'t ') > 0");
+        assert_eq!(term_sql("..."), None);
     }
 
     #[test]

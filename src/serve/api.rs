@@ -126,6 +126,7 @@ pub async fn posts(State(s): State<AppState>, Query(raw): Raw) -> Answer {
         place: p.id("place", &s.place_ids)?.map(str::to_owned),
         source: p.id("source", &s.sources)?.map(str::to_owned),
         sentiment: sentiment(&p)?,
+        search: None,
     };
     let matcher = match p.str("q") {
         Some(q) => Some(TermMatcher::new(&[q]).map_err(|e| ApiError::invalid("q", e.to_string()))?),

@@ -13,6 +13,7 @@
 //! - [`replay_raw`]: replaying analyzer-stage records by re-producing their `posts.raw` message.
 //! - [`intake_seen`]: the ids each first-party intake channel has sent, for its `duplicate` answers.
 //! - [`query`]: [`Queries`], the trend, top-posts and distinct-author queries (CLI, alerts, HTTP).
+//! - [`searches`]: searches saved through the API, and re-indexing posts stored before them.
 //! - [`retention`]: drops `posts` and trend partitions older than the configured days.
 //! - [`upkeep`]: the service's periodic duties: the ClickHouse reachability watch behind /healthz
 //!   and scheduled retention.
@@ -57,6 +58,7 @@ pub mod query;
 pub mod replay_raw;
 pub mod retention;
 pub mod rows;
+pub mod searches;
 pub mod service;
 pub mod upkeep;
 pub mod writer;

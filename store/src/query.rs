@@ -101,6 +101,9 @@ pub struct PostFilter {
     pub place: Option<String>,
     pub source: Option<String>,
     pub sentiment: Option<SentimentLabel>,
+    /// Only posts a saved search matches: its condition from `SavedSearch::sql` (schema), spliced
+    /// as it is. Its strings are quoted literals built there, never raw user input.
+    pub search: Option<String>,
 }
 
 /// Where the previous page ended: its last post's time and key.
@@ -277,6 +280,9 @@ impl Queries {
             filter.push_str(" AND sentiment = ?");
             binds.push(s.as_str().to_owned());
         }
+        if let Some(condition) = &f.search {
+            filter.push_str(&format!(" AND ({condition})"));
+        }
         let cursor = if after.is_some() {
             " AND (created_at < toDateTime(?) OR (created_at = toDateTime(?) AND key < ?))"
         } else {
@@ -298,6 +304,76 @@ impl Queries {
             query = query.bind(a.created_at).bind(a.created_at).bind(a.key.as_str());
         }
         query.bind(limit).fetch_all().await.map_err(|e| ClickHouseError::new("posts query", e).into())
+    }
+
+    /// A saved search's series: every bucket in `[since, until)` (as [`Queries::trends`] buckets
+    /// them) with the posts `condition` matches, by sentiment; `key` is empty. Counted on `posts`
+    /// (the cubes know nothing of words): `sign` takes a re-analysed post's old labels back, and
+    /// posts dated only by their fetch stay out, as in the cubes. `condition` is
+    /// `SavedSearch::sql`'s, spliced as it is (quoted literals built there).
+    pub async fn search_trends(
+        &self,
+        condition: &str,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        granularity: Granularity,
+    ) -> Result<Vec<TrendRow>, StoreError> {
+        if until <= since {
+            return Err(StoreError::Invalid(format!("until ({until}) is not after since ({since})")));
+        }
+        let tz = self.zone.tz();
+        let zone = self.zone.name();
+        let (bucket, start, end) = match granularity {
+            Granularity::Hour => {
+                let start = floor_hour(since.with_timezone(&tz)).with_timezone(&Utc);
+                (format!("toUInt32(toStartOfHour(created_at, '{zone}'))"), start, until)
+            }
+            Granularity::Day => {
+                let first = since.with_timezone(&tz).date_naive();
+                let until_local = until.with_timezone(&tz);
+                let last = if until_local.time() == chrono::NaiveTime::MIN {
+                    until_local.date_naive()
+                } else {
+                    until_local.date_naive().succ_opt().unwrap_or(until_local.date_naive())
+                };
+                let start = local_midnight(tz, first).with_timezone(&Utc);
+                let end = local_midnight(tz, last).with_timezone(&Utc);
+                (format!("toUInt32(toUInt16(toDate(created_at, '{zone}')))"), start, end)
+            }
+        };
+        // The search in PREWHERE: only its columns are read for every post of the range, the
+        // labels only for the granules where it matched.
+        let sql = format!(
+            "SELECT {bucket} AS bucket, '' AS key, sum(toInt64(sign)) AS posts, \
+             sum(toFloat64(score) * sign) AS score_sum, sumIf(toInt64(sign), sentiment = 'positive') AS positive, \
+             sumIf(toInt64(sign), sentiment = 'neutral') AS neutral, \
+             sumIf(toInt64(sign), sentiment = 'negative') AS negative \
+             FROM {}.posts PREWHERE {condition} \
+             WHERE created_at >= toDateTime(?) AND created_at < toDateTime(?) AND created_at_estimated = 0 \
+             GROUP BY bucket HAVING posts != 0 ORDER BY bucket",
+            self.db
+        );
+        let raw: Vec<RawTrend> = self
+            .client
+            .query(&sql)
+            .bind(secs(start))
+            .bind(secs(end))
+            .fetch_all()
+            .await
+            .map_err(|e| ClickHouseError::new("search trends query", e))?;
+        Ok(raw.into_iter().map(|r| self.trend_row(r, granularity)).collect())
+    }
+
+    /// Posts stored before migration 008 and not re-indexed since, in `[since, until)`: searches
+    /// cannot see them until `citypulse searches reindex` has run.
+    pub async fn unindexed_posts(&self, since: DateTime<Utc>, until: DateTime<Utc>) -> Result<u64, StoreError> {
+        let sql = format!(
+            "SELECT toUInt64(greatest(sum(toInt64(sign)), 0)) FROM {}.posts \
+             WHERE created_at >= toDateTime(?) AND created_at < toDateTime(?) AND search_index = 0",
+            self.db
+        );
+        let q = self.client.query(&sql).bind(secs(since)).bind(secs(until));
+        q.fetch_one::<u64>().await.map_err(|e| ClickHouseError::new("counting posts without a search index", e).into())
     }
 
     /// Distinct authors of posts published in `[since, until)`, optionally only those tagged with

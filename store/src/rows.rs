@@ -45,6 +45,12 @@ pub struct PostRow {
     /// 1 when `created_at` is the fetch time (migration 004); such rows stay out of the trend cubes.
     /// Not part of [`PostRow::content_hash`]: an estimated time already differs between fetches.
     pub created_at_estimated: u8,
+    /// The text's words for saved searches (migration 008, [`schema::terms::SearchIndex`]); derived
+    /// from `text_redacted`, so not part of the content hash.
+    pub search_words: String,
+    pub search_folded: String,
+    /// [`schema::terms::SEARCH_INDEX_VERSION`]; 0 on rows stored before migration 008.
+    pub search_index: u8,
 }
 
 /// One row of `post_embeddings` (migration 007): the quantised embedding of a post no topic claimed.
@@ -140,9 +146,21 @@ impl PostRow {
             sign: 1,
             version,
             created_at_estimated: u8::from(post.created_at_estimated),
+            search_words: String::new(),
+            search_folded: String::new(),
+            search_index: 0,
         };
+        row.index_for_search();
         row.content_hash = row.content_hash();
         Ok(row)
+    }
+
+    /// Fills the search columns from `text_redacted`.
+    pub fn index_for_search(&mut self) {
+        let index = schema::terms::search_index(&self.text_redacted);
+        self.search_words = index.words;
+        self.search_folded = index.folded;
+        self.search_index = schema::terms::SEARCH_INDEX_VERSION;
     }
 
     /// The row that takes this one back: same sorting key, version and labels, sign −1.
@@ -346,9 +364,13 @@ mod tests {
             version: 0,
             ..r.clone()
         };
-        // Columns added after the hash shipped (created_at_estimated, migration 004) are not part
+        // Columns added after the hash shipped (created_at_estimated, migration 004; the search
+        // columns, 008) are not part
         // of it: the shipped JSON ended at `version`.
-        let json = serde_json::to_string(&content).expect("json").replace(",\"created_at_estimated\":0", "");
+        let json = serde_json::to_string(&content)
+            .expect("json")
+            .replace(",\"created_at_estimated\":0", "")
+            .replace(",\"search_words\":\"\",\"search_folded\":\"\",\"search_index\":0", "");
         json.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
     }
 
@@ -386,6 +408,9 @@ mod tests {
             sign: 1,
             version: 4,
             created_at_estimated: 0,
+            search_words: String::new(),
+            search_folded: String::new(),
+            search_index: 0,
         }
     }
 

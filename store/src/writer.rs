@@ -618,6 +618,9 @@ mod tests {
             sign: 1,
             version: 0,
             created_at_estimated: 0,
+            search_words: String::new(),
+            search_folded: String::new(),
+            search_index: 0,
         };
         r.content_hash = r.content_hash();
         r

@@ -59,6 +59,7 @@ async fn on_a_cluster_the_same_queries_give_the_same_answers() {
         place: None,
         source: None,
         sentiment: None,
+        search: None,
     };
     let page = q.posts_page(&filter, None, 3).await.expect("page");
     let keys: Vec<&str> = page.iter().map(|p| p.key.as_str()).collect();

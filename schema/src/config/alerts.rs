@@ -141,6 +141,10 @@ pub struct AlertRule {
     /// Place watched; absent = the whole city (unless `per_place`).
     #[serde(default)]
     pub place: Option<PlaceId>,
+    /// A saved search (`searches.toml`) as the scope instead of a topic: the rule counts the posts
+    /// the search matches.
+    #[serde(default)]
+    pub search: Option<String>,
     /// Each place its own key. Posts without a place then count in no key.
     #[serde(default)]
     pub per_place: bool,
@@ -252,7 +256,13 @@ fn five() -> u32 {
 impl AlertsConfig {
     /// Validates rules against the configured topic and place ids (skipped where those files did
     /// not parse).
-    pub fn validate(&self, topics: Option<&[&str]>, places: Option<&[&str]>, p: &mut FileProblems<'_>) {
+    pub fn validate(
+        &self,
+        topics: Option<&[&str]>,
+        places: Option<&[&str]>,
+        searches: Option<&[&str]>,
+        p: &mut FileProblems<'_>,
+    ) {
         p.unique(self.rule.iter().map(|r| r.name.as_str()), "rule name");
         p.unique(self.notifier.iter().map(|n| n.name.as_str()), "notifier name");
         let notifiers: Vec<&str> = self.notifier.iter().map(|n| n.name.as_str()).collect();
@@ -270,6 +280,15 @@ impl AlertsConfig {
                     places.contains(&pl.as_str()),
                     at("place"),
                     format!("unknown place {:?} (not in places.toml)", pl.as_str()),
+                );
+            }
+            if let Some(s) = &r.search {
+                p.check(r.topic.is_none(), at("search"), "search and topic exclude each other");
+                // Only searches.toml's: one saved through the API may be deleted under the rule.
+                p.check(
+                    searches.is_none_or(|known| known.contains(&s.as_str())),
+                    at("search"),
+                    format!("unknown search {s:?} (not in searches.toml)"),
                 );
             }
             p.check(r.window_minutes >= 5, at("window_minutes"), "must be at least 5");
@@ -416,7 +435,7 @@ mod tests {
     fn problems(toml: &str) -> Vec<String> {
         let config: AlertsConfig = toml::from_str(toml).expect("parse");
         let mut all = super::super::problems::Problems::default();
-        config.validate(Some(&["flooding"]), Some(&["district_7"]), &mut all.file("alerts.toml"));
+        config.validate(Some(&["flooding"]), Some(&["district_7"]), Some(&[]), &mut all.file("alerts.toml"));
         all.0.iter().map(ToString::to_string).collect()
     }
 

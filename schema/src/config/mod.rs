@@ -4,7 +4,7 @@
 //! - `citypulse.toml` ([`services`]): city and time zone, Kafka, ClickHouse, limits, telemetry, services.
 //!   Overridable from the environment: `CITYPULSE__SECTION__KEY` (e.g. `CITYPULSE__KAFKA__BROKERS`).
 //! - `sources.toml` ([`sources`]), `places.toml` ([`places`]), `topics.toml` ([`topics`]),
-//!   `alerts.toml` ([`alerts`]), `demo.toml` ([`demo`]).
+//!   `alerts.toml` ([`alerts`]), `demo.toml` ([`demo`]), and the optional `searches.toml` ([`searches`]).
 //!
 //! Secrets are never read from files: config names the environment variable that holds each one.
 
@@ -14,6 +14,7 @@ pub mod emerging;
 pub mod load;
 pub mod places;
 pub mod problems;
+pub mod searches;
 pub mod services;
 pub mod sources;
 pub mod topics;
@@ -22,6 +23,7 @@ pub use alerts::AlertsConfig;
 pub use demo::DemoConfig;
 pub use places::PlacesConfig;
 pub use problems::{Problem, Problems};
+pub use searches::SearchesConfig;
 pub use services::ServicesConfig;
 pub use sources::SourcesConfig;
 pub use topics::TopicsConfig;
@@ -40,6 +42,8 @@ pub struct Config {
     pub topics: TopicsConfig,
     pub alerts: AlertsConfig,
     pub demo: DemoConfig,
+    /// Empty when the folder has no `searches.toml`.
+    pub searches: SearchesConfig,
     /// Environment overrides that were applied (names only; values may be secrets).
     pub env_overrides: Vec<String>,
 }
@@ -60,6 +64,11 @@ impl Config {
         let topics = read_parse::<TopicsConfig>(dir, "topics.toml", &mut problems);
         let alerts = read_parse::<AlertsConfig>(dir, "alerts.toml", &mut problems);
         let demo = read_parse::<DemoConfig>(dir, "demo.toml", &mut problems);
+        let searches = if dir.join("searches.toml").exists() {
+            read_parse::<SearchesConfig>(dir, "searches.toml", &mut problems)
+        } else {
+            Some(SearchesConfig::default())
+        };
         // Semantic checks run on whatever parsed (bad lines left out), so one run lists everything.
         let parts = Parts {
             services: services.as_ref().map(|s| &s.0),
@@ -68,14 +77,29 @@ impl Config {
             topics: topics.as_ref(),
             alerts: alerts.as_ref(),
             demo: demo.as_ref(),
+            searches: searches.as_ref(),
         };
         parts.validate(&mut problems);
-        match (services, sources, places, topics, alerts, demo) {
-            (Some((services, env_overrides)), Some(sources), Some(places), Some(topics), Some(alerts), Some(demo))
-                if problems.is_empty() =>
-            {
-                Ok(Config { dir: dir.to_owned(), services, sources, places, topics, alerts, demo, env_overrides })
-            }
+        match (services, sources, places, topics, alerts, demo, searches) {
+            (
+                Some((services, env_overrides)),
+                Some(sources),
+                Some(places),
+                Some(topics),
+                Some(alerts),
+                Some(demo),
+                Some(searches),
+            ) if problems.is_empty() => Ok(Config {
+                dir: dir.to_owned(),
+                services,
+                sources,
+                places,
+                topics,
+                alerts,
+                demo,
+                searches,
+                env_overrides,
+            }),
             _ => Err(problems),
         }
     }
@@ -89,6 +113,7 @@ impl Config {
             topics: Some(&self.topics),
             alerts: Some(&self.alerts),
             demo: Some(&self.demo),
+            searches: Some(&self.searches),
         }
         .validate(problems);
     }
@@ -107,6 +132,7 @@ struct Parts<'a> {
     topics: Option<&'a TopicsConfig>,
     alerts: Option<&'a AlertsConfig>,
     demo: Option<&'a DemoConfig>,
+    searches: Option<&'a SearchesConfig>,
 }
 
 impl Parts<'_> {
@@ -123,10 +149,15 @@ impl Parts<'_> {
         if let Some(t) = self.topics {
             t.validate(&mut problems.file("topics.toml"));
         }
+        let places: Option<Vec<&str>> = self.places.map(|p| p.place.iter().map(|pl| pl.id.as_str()).collect());
         if let Some(a) = self.alerts {
             let topics: Option<Vec<&str>> = self.topics.map(|t| t.ids().map(|id| id.as_str()).collect());
-            let places: Option<Vec<&str>> = self.places.map(|p| p.place.iter().map(|pl| pl.id.as_str()).collect());
-            a.validate(topics.as_deref(), places.as_deref(), &mut problems.file("alerts.toml"));
+            let searches: Option<Vec<&str>> = self.searches.map(|s| s.search.iter().map(|s| s.name.as_str()).collect());
+            a.validate(topics.as_deref(), places.as_deref(), searches.as_deref(), &mut problems.file("alerts.toml"));
+        }
+        if let Some(s) = self.searches {
+            let sources = self.sources.map(|s| s.names());
+            s.validate(places.as_deref(), sources.as_deref(), &mut problems.file("searches.toml"));
         }
         if let Some(d) = self.demo {
             d.validate(&mut problems.file("demo.toml"));

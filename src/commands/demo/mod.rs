@@ -95,7 +95,7 @@ fn demo_config(
     let places: Vec<&str> = config.places.place.iter().map(|p| p.id.as_str()).collect();
     let mut problems = schema::config::Problems::default();
     let file = config.demo.alerts_file.display().to_string();
-    alerts.validate(Some(&topics), Some(&places), &mut problems.file(&file));
+    alerts.validate(Some(&topics), Some(&places), None, &mut problems.file(&file));
     if !problems.0.is_empty() {
         bail!("{problems}");
     }

@@ -1,0 +1,194 @@
+//! Saved searches in ClickHouse: the ones analysts save through the API (`saved_searches`,
+//! migration 008), and [`reindex`], which gives posts stored before that migration their search
+//! columns.
+
+use crate::error::{ClickHouseError, StoreError};
+use crate::ident::Database;
+use crate::rows::PostRow;
+use chrono::{DateTime, Utc};
+use clickhouse::{Client, Row};
+use schema::config::searches::SavedSearch;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// One row of `saved_searches`.
+#[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
+struct SearchRow {
+    name: String,
+    query: String,
+    places: Vec<String>,
+    sources: Vec<String>,
+    description: String,
+    saved_by: String,
+    saved_at: u32,
+    deleted: u8,
+    version: u64,
+}
+
+/// A search saved through the API, with who saved it and when.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredSearch {
+    #[serde(flatten)]
+    pub search: SavedSearch,
+    pub saved_by: String,
+    pub saved_at: DateTime<Utc>,
+}
+
+/// The live API-saved searches, by name.
+pub async fn list(client: &Client, db: &Database) -> Result<Vec<StoredSearch>, StoreError> {
+    // argMax over the whole row: the latest save or deletion of each name wins, merged or not.
+    // (Aliases differ from the columns: 18.16 would read `version` in argMax as the alias.)
+    let sql = format!(
+        "SELECT name, argMax(query, version) AS q, argMax(places, version) AS pl, \
+         argMax(sources, version) AS so, argMax(description, version) AS de, \
+         argMax(saved_by, version) AS by, argMax(saved_at, version) AS at, \
+         argMax(deleted, version) AS gone, max(version) AS v \
+         FROM {db}.saved_searches GROUP BY name HAVING gone = 0 ORDER BY name"
+    );
+    let rows: Vec<SearchRow> =
+        client.query(&sql).fetch_all().await.map_err(|e| ClickHouseError::new("reading saved searches", e))?;
+    Ok(rows
+        .into_iter()
+        .map(|r| StoredSearch {
+            saved_at: DateTime::from_timestamp(i64::from(r.saved_at), 0).unwrap_or_default(),
+            saved_by: r.saved_by,
+            search: SavedSearch {
+                name: r.name,
+                query: r.query,
+                places: r.places,
+                sources: r.sources,
+                description: r.description,
+            },
+        })
+        .collect())
+}
+
+/// Saves `search` (replacing one of the same name) as `by`, at `at`.
+pub async fn save(
+    client: &Client,
+    db: &Database,
+    search: &SavedSearch,
+    by: &str,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    write(client, db, search.clone(), by, at, false).await
+}
+
+/// Deletes the search `name` as `by`: later reads do not list it.
+pub async fn delete(client: &Client, db: &Database, name: &str, by: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+    let gone = SavedSearch {
+        name: name.to_owned(),
+        query: String::new(),
+        places: vec![],
+        sources: vec![],
+        description: String::new(),
+    };
+    write(client, db, gone, by, at, true).await
+}
+
+async fn write(
+    client: &Client,
+    db: &Database,
+    s: SavedSearch,
+    by: &str,
+    at: DateTime<Utc>,
+    deleted: bool,
+) -> Result<(), StoreError> {
+    let row = SearchRow {
+        name: s.name,
+        query: s.query,
+        places: s.places,
+        sources: s.sources,
+        description: s.description,
+        saved_by: by.to_owned(),
+        saved_at: u32::try_from(at.timestamp().max(0)).unwrap_or(u32::MAX),
+        // Milliseconds: two saves of one name in the same second still order.
+        version: u64::try_from(at.timestamp_millis().max(0)).unwrap_or(0),
+        deleted: u8::from(deleted),
+    };
+    let fail = |e| ClickHouseError::new("saving a search", e);
+    let client = client.clone().with_database(db.as_str());
+    let mut insert = client.insert::<SearchRow>("saved_searches").await.map_err(fail)?;
+    insert.write(&row).await.map_err(fail)?;
+    insert.end().await.map_err(fail)?;
+    Ok(())
+}
+
+/// What [`reindex`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ReindexReport {
+    /// Day partitions where posts were rewritten.
+    pub days: usize,
+    /// Live posts rewritten with their index.
+    pub posts: u64,
+}
+
+/// Gives every live post stored before migration 008 its search columns, one UTC day at a time.
+/// Each such post is cancelled (a −1 copy of its row) and written again with the index at the next
+/// version, in one INSERT, as the writer does for a re-analysis: the trend cubes see −1 and +1 of
+/// the same labels and do not move. Rows already cancelled are left to the merges. Run it with the
+/// store stopped (as every upgrade): a re-analysis written meanwhile could cancel a version twice.
+/// `progress` hears (day, posts of the day) after each day.
+pub async fn reindex(
+    client: &Client,
+    db: &Database,
+    mut progress: impl FnMut(u32, u64),
+) -> Result<ReindexReport, StoreError> {
+    let posts = db.stored("posts");
+    let days: Vec<u32> = client
+        .query(&format!(
+            "SELECT DISTINCT toYYYYMMDD(created_at) AS d FROM {db}.{posts} WHERE search_index = 0 ORDER BY d"
+        ))
+        .fetch_all()
+        .await
+        .map_err(|e| ClickHouseError::new("finding posts without a search index", e))?;
+    let mut report = ReindexReport::default();
+    for day in days {
+        let rows: Vec<PostRow> = client
+            .query(&format!("SELECT ?fields FROM {db}.{posts} WHERE toYYYYMMDD(created_at) = ? AND search_index = 0"))
+            .bind(day)
+            .fetch_all()
+            .await
+            .map_err(|e| ClickHouseError::new("reading posts without a search index", e))?;
+        let mut top: HashMap<String, u64> = HashMap::new();
+        for r in &rows {
+            let v = top.entry(r.key.clone()).or_default();
+            *v = (*v).max(r.version);
+        }
+        let live = live_rows(rows);
+        if !live.is_empty() {
+            let table_client = client.clone().with_database(db.as_str());
+            let fail = |e| ClickHouseError::new("writing re-indexed posts", e);
+            let mut insert = table_client.insert::<PostRow>(&posts).await.map_err(fail)?;
+            for row in &live {
+                insert.write(&row.cancelling()).await.map_err(fail)?;
+                // Above every version of the key read here, so it cannot meet an old −1 row.
+                let version = top.get(&row.key).copied().unwrap_or(row.version) + 1;
+                let mut indexed = PostRow { version, ..row.clone() };
+                indexed.index_for_search();
+                insert.write(&indexed).await.map_err(fail)?;
+            }
+            insert.end().await.map_err(fail)?;
+        }
+        // Days whose rows were all cancelled already (pairs not merged yet) rewrite nothing.
+        report.days += usize::from(!live.is_empty());
+        report.posts += live.len() as u64;
+        progress(day, live.len() as u64);
+    }
+    Ok(report)
+}
+
+/// The +1 rows whose (key, version) has no −1 row among `rows`.
+fn live_rows(rows: Vec<PostRow>) -> Vec<PostRow> {
+    let mut net: HashMap<(String, u64), i64> = HashMap::new();
+    for r in &rows {
+        *net.entry((r.key.clone(), r.version)).or_default() += i64::from(r.sign);
+    }
+    let mut out: Vec<PostRow> = Vec::new();
+    for r in rows {
+        if r.sign == 1 && net.get_mut(&(r.key.clone(), r.version)).is_some_and(|n| std::mem::take(n) > 0) {
+            out.push(r);
+        }
+    }
+    out
+}
