@@ -77,6 +77,12 @@ pub enum Command {
     /// are new or growing (saved for the API and dashboard); `--propose N` writes group N as a
     /// proposed topic block for a person to review.
     Emerging(EmergingArgs),
+    /// Saved searches (searches.toml and those saved through the API): list them, show one's
+    /// series, try a query, or index the posts stored before searches existed.
+    Searches {
+        #[command(subcommand)]
+        action: SearchesAction,
+    },
 }
 
 /// `citypulse alert`.
@@ -369,6 +375,30 @@ pub struct ImportArgs {
     /// imported already comes back as duplicates).
     #[arg(long)]
     pub from_start: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SearchesAction {
+    /// Every saved search, from searches.toml and from the API.
+    List,
+    /// A search's volume and sentiment per bucket: a saved one by name, or `--query` to try one.
+    Trends {
+        /// The saved search (omit with --query).
+        name: Option<String>,
+        /// A query to try without saving it, e.g. '(ngập OR "triều cường") NOT "tin giả"'.
+        #[arg(long)]
+        query: Option<String>,
+        /// Start: a duration back from now (30d, 12h) or a date/time in the city's zone.
+        #[arg(long, default_value = "30d")]
+        since: String,
+        /// End (default: now).
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long, value_enum, default_value = "day")]
+        granularity: GranularityArg,
+    },
+    /// Give the posts stored before migration 008 their search index (run with the store stopped).
+    Reindex,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@
 mod cli;
 mod commands;
 mod intake;
+mod searches;
 mod serve;
 mod telemetry;
 

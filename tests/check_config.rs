@@ -39,6 +39,7 @@ fn shipped_config_is_valid_without_secrets() {
     assert_eq!(code, 0, "stdout: {stdout}\nstderr: {stderr}");
     assert!(stdout.contains("Asia/Ho_Chi_Minh"), "{stdout}");
     assert!(stdout.contains("11 topics"), "{stdout}");
+    assert!(stdout.contains("3 saved searches"), "{stdout}");
 }
 
 #[test]
@@ -54,6 +55,16 @@ fn broken_config_lists_every_problem_with_file_and_key() {
     let first_description = topics.lines().find(|l| l.starts_with("description_en")).unwrap().to_owned();
     edit(&dir, "topics.toml", &first_description, "description_en = \"\"");
     edit(&dir, "alerts.toml", "topic = \"flooding\"", "topic = \"floods\"");
+    // A query with an unclosed parenthesis, a search naming a place the gazetteer lacks, and a
+    // rule scoped by a search that does not exist.
+    edit(
+        &dir,
+        "searches.toml",
+        "query = '\"triều cường\" OR (ngập AND (triều OR \"nước lên\"))'",
+        "query = '\"triều cường\" OR (ngập'",
+    );
+    edit(&dir, "searches.toml", "places = [\"nguyen_huu_canh\", \"binh_thanh\"]", "places = [\"atlantis\"]");
+    edit(&dir, "alerts.toml", "name = \"volume_spike\"", "name = \"volume_spike\"\nsearch = \"no_such_search\"");
     // A ready token and app-only OAuth at once, and an app id without its secret.
     edit(
         &dir,
@@ -76,6 +87,9 @@ fn broken_config_lists_every_problem_with_file_and_key() {
         "rule[0].topic",
         "reddit[0].oauth_token_env",
         "reddit[0].client_secret_env",
+        "searches.toml: search[0].query: column 18: this parenthesis is never closed",
+        "searches.toml: search[1].places: unknown place \"atlantis\"",
+        "rule[2].search: unknown search \"no_such_search\" (not in searches.toml)",
     ];
     for needle in expected {
         assert!(stderr.contains(needle), "missing {needle:?} in:\n{stderr}");

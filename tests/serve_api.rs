@@ -150,6 +150,9 @@ fn tokens_close_the_api_and_only_the_api_and_the_spec_validates() {
         "/api/v1/topics",
         "/api/v1/places",
         "/api/v1/emerging",
+        "/api/v1/searches",
+        "/api/v1/searches/{name}/trends",
+        "/api/v1/searches/{name}/posts",
     ] {
         assert!(spec["paths"][path]["get"].is_object(), "{path} missing from the spec");
     }

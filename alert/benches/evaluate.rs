@@ -571,6 +571,7 @@ async fn main() {
         every: Duration::from_secs(60),
         notify: alerts.rule.iter().map(|r| (r.name.clone(), r.notify.clone())).collect(),
         rules: alerts.rule.clone(),
+        searches: Default::default(),
         public_url: Some(url::Url::parse("https://citypulse.example.vn").expect("url")),
         digest: None,
     };
@@ -645,9 +646,15 @@ async fn breakdown(client: &clickhouse::Client, db: &Database, settings: &AlertS
     let t0 = Instant::now();
     history.open_alerts().await.expect("open alerts");
     println!("breakdown: open_alerts {:.0} ms (once a cycle)", ms(t0.elapsed()));
-    let mut engine =
-        Engine::new(client.clone(), db.clone(), settings.tz, settings.rules.clone(), settings.public_url.clone())
-            .expect("engine");
+    let mut engine = Engine::new(
+        client.clone(),
+        db.clone(),
+        settings.tz,
+        settings.rules.clone(),
+        &settings.searches,
+        settings.public_url.clone(),
+    )
+    .expect("engine");
     let (cpu0, own0) = (server_cpu_secs(client).await, process_cpu_secs());
     let t0 = Instant::now();
     let events = engine.evaluate(at, &mut OpenAlerts::new()).await.expect("evaluate").len();
@@ -667,15 +674,24 @@ async fn breakdown(client: &clickhouse::Client, db: &Database, settings: &AlertS
         let (cpu0, rows0) = (server_cpu_secs(client).await, server_rows(client).await);
         let t0 = Instant::now();
         let keys = if rule.kind == RuleKind::WatchTerms {
-            observe::window_posts(client, db, rule, &w, alert::engine::TERM_WINDOW_POSTS).await.expect("posts").len()
+            observe::window_posts(client, db, rule, None, &w, alert::engine::TERM_WINDOW_POSTS)
+                .await
+                .expect("posts")
+                .len()
         } else {
-            observe::counts(client, db, rule, &w, data_since).await.expect("counts").len()
+            observe::counts(client, db, rule, None, &w, data_since).await.expect("counts").len()
         };
         let read = t0.elapsed();
         let (cpu, rows) = (server_cpu_secs(client).await - cpu0, server_rows(client).await - rows0);
-        let mut engine =
-            Engine::new(client.clone(), db.clone(), settings.tz, vec![rule.clone()], settings.public_url.clone())
-                .expect("engine");
+        let mut engine = Engine::new(
+            client.clone(),
+            db.clone(),
+            settings.tz,
+            vec![rule.clone()],
+            &settings.searches,
+            settings.public_url.clone(),
+        )
+        .expect("engine");
         let t0 = Instant::now();
         let events = engine.evaluate(at, &mut OpenAlerts::new()).await.expect("evaluate").len();
         let whole = t0.elapsed();

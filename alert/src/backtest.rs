@@ -20,8 +20,14 @@ pub async fn backtest(
     step: Duration,
     progress: &mut dyn FnMut(DateTime<Utc>),
 ) -> Result<Vec<AlertEvent>, AlertError> {
-    let mut engine =
-        Engine::new(client, settings.db.clone(), settings.tz, settings.rules.clone(), settings.public_url.clone())?;
+    let mut engine = Engine::new(
+        client,
+        settings.db.clone(),
+        settings.tz,
+        settings.rules.clone(),
+        &settings.searches,
+        settings.public_url.clone(),
+    )?;
     let mut open = OpenAlerts::new();
     let mut events = Vec::new();
     let mut at = since;

@@ -6,12 +6,14 @@ use crate::event::{dashboard_url, local, stable_id, AlertEvent, BaselineJson, Ev
 use crate::judge::{judge, Counts, Severity, Verdict};
 use crate::lifecycle::{step, OpenAlert, OpenAlerts, Step};
 use crate::observe::{self, KeyCounts, PostRow, Scope};
+use crate::service::AlertError;
 use crate::window::Windows;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use clickhouse::Client;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use schema::config::alerts::{AlertRule, RuleKind, RuleTopic};
+use schema::config::SearchesConfig;
 use schema::terms::TermMatcher;
 use std::collections::{BTreeMap, HashSet};
 use store::{ClickHouseError, Database};
@@ -27,6 +29,8 @@ const OBSERVE_CONCURRENCY: usize = 4;
 struct Compiled {
     rule: AlertRule,
     terms: Option<TermMatcher>,
+    /// The ClickHouse condition of the rule's saved search (`search = "name"`).
+    search: Option<String>,
 }
 
 pub struct Engine {
@@ -49,20 +53,30 @@ struct Observed {
 }
 
 impl Engine {
+    /// Fails on a rule whose terms cannot match or whose search is not in `searches`.
     pub fn new(
         client: Client,
         db: Database,
         zone: Tz,
         rules: Vec<AlertRule>,
+        searches: &SearchesConfig,
         public_url: Option<url::Url>,
-    ) -> Result<Self, schema::terms::TermError> {
+    ) -> Result<Self, AlertError> {
         let rules = rules
             .into_iter()
             .map(|rule| {
                 let terms = (rule.kind == RuleKind::WatchTerms).then(|| TermMatcher::new(&rule.terms)).transpose()?;
-                Ok(Compiled { rule, terms })
+                let search = match &rule.search {
+                    None => None,
+                    Some(name) => {
+                        let fail = |message: String| AlertError::Rule { rule: rule.name.clone(), message };
+                        let found = searches.get(name).ok_or_else(|| fail(format!("unknown search {name:?}")))?;
+                        Some(found.sql().map_err(|e| fail(format!("search {name:?}: {e}")))?)
+                    }
+                };
+                Ok(Compiled { rule, terms, search })
             })
-            .collect::<Result<_, _>>()?;
+            .collect::<Result<_, AlertError>>()?;
         Ok(Engine { client, db, zone, rules, public_url, told_insufficient: HashSet::new() })
     }
 
@@ -99,12 +113,13 @@ impl Engine {
         w: &Windows,
         data_since: i64,
     ) -> Result<BTreeMap<Scope, Observed>, ClickHouseError> {
-        let Compiled { rule, terms } = &self.rules[i];
+        let Compiled { rule, terms, search } = &self.rules[i];
+        let search = search.as_deref();
         let Some(matcher) = terms else {
-            let counts = observe::counts(&self.client, &self.db, rule, w, data_since).await?;
+            let counts = observe::counts(&self.client, &self.db, rule, search, w, data_since).await?;
             return Ok(counts.into_iter().map(|(k, counts)| (k, Observed { counts, ..Default::default() })).collect());
         };
-        let posts = observe::window_posts(&self.client, &self.db, rule, w, TERM_WINDOW_POSTS).await?;
+        let posts = observe::window_posts(&self.client, &self.db, rule, search, w, TERM_WINDOW_POSTS).await?;
         let mut by_key: BTreeMap<Scope, Observed> = BTreeMap::new();
         for post in posts {
             let matched = matcher.matched(&post.text_redacted);
@@ -161,7 +176,7 @@ impl Engine {
             };
             let evidence = match next {
                 Step::Resolve => Vec::new(),
-                _ => self.evidence(w, &scope, o.posts).await?,
+                _ => self.evidence(w, &scope, self.rules[i].search.as_deref(), o.posts).await?,
             };
             let event = self.event(
                 &rule,
@@ -199,10 +214,11 @@ impl Engine {
         &self,
         w: &Windows,
         scope: &Scope,
+        search: Option<&str>,
         mut matched: Vec<PostRow>,
     ) -> Result<Vec<Evidence>, ClickHouseError> {
         let posts = if matched.is_empty() {
-            observe::evidence(&self.client, &self.db, w, scope, EVIDENCE as u64).await?
+            observe::evidence(&self.client, &self.db, w, scope, search, EVIDENCE as u64).await?
         } else {
             matched.sort_by(|a, b| {
                 b.p_negative.total_cmp(&a.p_negative).then(b.engagement.cmp(&a.engagement)).then(a.key.cmp(&b.key))
@@ -239,6 +255,7 @@ impl Engine {
             severity: facts.severity.as_str().to_owned(),
             topic: scope.topic.clone(),
             place: scope.place.clone(),
+            search: rule.search.clone(),
             dashboard_url: dashboard_url(self.public_url.as_ref(), scope, &window),
             window,
             observed: verdict.observed,
@@ -288,6 +305,7 @@ fn add(c: &mut Counts, sentiment: &str) {
 /// The keys a post counts in under `rule`: the same expansion as the SQL of `observe`.
 fn scopes_of(rule: &AlertRule, post: &PostRow) -> Vec<Scope> {
     let topics: Vec<String> = match &rule.topic {
+        _ if rule.search.is_some() => vec!["*".into()],
         Some(RuleTopic::All) => vec!["*".into()],
         Some(RuleTopic::One(t)) => vec![t.as_str().to_owned()],
         None => post.topics.clone(),

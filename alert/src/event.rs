@@ -26,6 +26,9 @@ pub struct AlertEvent {
     pub severity: String,
     pub topic: String,
     pub place: String,
+    /// The saved search a `search = "name"` rule watches (its topic is then `*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<String>,
     pub window: Span,
     pub observed: f64,
     /// Null for `watch_terms`; median and spread null below three samples.
@@ -150,6 +153,7 @@ pub fn test_event(zone: Tz, now: DateTime<Utc>) -> AlertEvent {
         severity: "warning".into(),
         topic: "*".into(),
         place: "*".into(),
+        search: None,
         window: Span { start: at - chrono::Duration::hours(1), end: at },
         observed: 0.0,
         baseline: None,

@@ -15,7 +15,11 @@ pub fn headline(e: &AlertEvent) -> String {
         _ => "Alert",
     };
     let place = if e.place == "*" { "the whole city".to_owned() } else { e.place.clone() };
-    let topic = if e.topic == "*" { "all topics".to_owned() } else { e.topic.clone() };
+    let topic = match &e.search {
+        Some(search) => format!("search {search}"),
+        None if e.topic == "*" => "all topics".to_owned(),
+        None => e.topic.clone(),
+    };
     format!("{what} ({}): {} — {topic}, {place}", e.severity, e.rule)
 }
 

@@ -46,10 +46,13 @@ fn literal(id: &str) -> String {
     format!("'{clean}'")
 }
 
-/// The SELECT expressions for the key's topic and place, and the WHERE fragments of the scope.
-fn scope_sql(rule: &AlertRule) -> (String, String, String) {
-    let mut filter = String::new();
+/// The SELECT expressions for the key's topic and place, and the WHERE fragments of the scope;
+/// `search` is the condition of the rule's saved search (`SavedSearch::sql`, quoted literals).
+fn scope_sql(rule: &AlertRule, search: Option<&str>) -> (String, String, String) {
+    let mut filter = search.map(|c| format!(" AND ({c})")).unwrap_or_default();
     let topic = match &rule.topic {
+        // A search is the scope in place of a topic: its posts count together, whatever their topics.
+        _ if rule.search.is_some() => "'*'".to_owned(),
         Some(RuleTopic::All) => "'*'".to_owned(),
         Some(RuleTopic::One(t)) => {
             filter += &format!(" AND has(topics, {})", literal(t.as_str()));
@@ -74,10 +77,11 @@ pub async fn counts(
     client: &Client,
     db: &Database,
     rule: &AlertRule,
+    search: Option<&str>,
     w: &Windows,
     data_since: i64,
 ) -> Result<BTreeMap<Scope, KeyCounts>, ClickHouseError> {
-    let (topic, place, filter) = scope_sql(rule);
+    let (topic, place, filter) = scope_sql(rule, search);
     // The time conditions go in PREWHERE: only the sample windows' rows are read beyond
     // created_at (a weekly rule reads 5 hours of four weeks, not four weeks), and the listed
     // ranges let ClickHouse skip the days between samples altogether.
@@ -186,9 +190,10 @@ pub async fn evidence(
     db: &Database,
     w: &Windows,
     scope: &Scope,
+    search: Option<&str>,
     limit: u64,
 ) -> Result<Vec<PostRow>, ClickHouseError> {
-    let mut filter = String::new();
+    let mut filter = search.map(|c| format!(" AND ({c})")).unwrap_or_default();
     if scope.topic != "*" {
         filter += &format!(" AND has(topics, {})", literal(&scope.topic));
     }
@@ -207,10 +212,11 @@ pub async fn window_posts(
     client: &Client,
     db: &Database,
     rule: &AlertRule,
+    search: Option<&str>,
     w: &Windows,
     limit: u64,
 ) -> Result<Vec<PostRow>, ClickHouseError> {
-    let (_, _, filter) = scope_sql(rule);
+    let (_, _, filter) = scope_sql(rule, search);
     posts_in_window(client, db, w, &filter, "created_at DESC", limit)
         .await
         .map_err(|e| ClickHouseError::new(format!("reading posts for rule {}", rule.name), e))

@@ -35,6 +35,8 @@ pub enum AlertError {
     Terms(#[from] schema::terms::TermError),
     #[error(transparent)]
     ClickHouse(#[from] ClickHouseError),
+    #[error("rule {rule}: {message}")]
+    Rule { rule: String, message: String },
 }
 
 /// Plain values from the configuration.
@@ -45,6 +47,8 @@ pub struct AlertSettings {
     pub tz: Tz,
     pub every: Duration,
     pub rules: Vec<AlertRule>,
+    /// searches.toml: the scopes of `search = "name"` rules.
+    pub searches: schema::config::SearchesConfig,
     pub public_url: Option<url::Url>,
     /// Which notifiers each rule names.
     pub notify: BTreeMap<String, Vec<String>>,
@@ -61,6 +65,7 @@ impl AlertSettings {
             tz: config.tz(),
             every: Duration::from_millis(s.alert.evaluate_every_ms),
             rules: config.alerts.rule.clone(),
+            searches: config.searches.clone(),
             public_url: s.serve.public_url.clone(),
             notify: config.alerts.rule.iter().map(|r| (r.name.clone(), r.notify.clone())).collect(),
             digest: config
@@ -171,7 +176,14 @@ pub async fn run(
 }
 
 fn engine(settings: &AlertSettings, client: Client) -> Result<Engine, AlertError> {
-    Ok(Engine::new(client, settings.db.clone(), settings.tz, settings.rules.clone(), settings.public_url.clone())?)
+    Engine::new(
+        client,
+        settings.db.clone(),
+        settings.tz,
+        settings.rules.clone(),
+        &settings.searches,
+        settings.public_url.clone(),
+    )
 }
 
 /// One evaluation whose events are recorded before they are returned (and so before any

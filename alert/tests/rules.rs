@@ -173,3 +173,68 @@ async fn a_backtest_over_the_scripted_history_lists_exactly_its_incident() {
     assert_eq!(t.count("SELECT count() FROM DB.alert_events").await, 0, "a backtest writes nothing");
     t.drop_db().await;
 }
+
+/// A rule scoped by a saved search counts only the posts its query matches, whatever their topic,
+/// and shows them as evidence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_scoped_by_a_saved_search_counts_what_the_search_matches() {
+    let Some(t) = TestDb::new("cp_alert_search").await else { return };
+    let at = local(2026, 11, 30, 9, 0);
+    t.write(ordinary_month(at)).await;
+    let rules = format!(
+        "{LOG}{}",
+        r#"
+[[rule]]
+name = "flood_words_volume"
+kind = "volume_spike"
+search = "flood_words"
+threshold = 3.0
+min_posts = 30
+notify = ["log"]
+
+[[rule]]
+name = "fire_words_volume"
+kind = "volume_spike"
+search = "fire_words"
+threshold = 3.0
+min_posts = 30
+notify = ["log"]
+"#
+    );
+    let mut settings = t.settings(&rules);
+    settings.searches = toml::from_str(
+        r#"
+[[search]]
+name = "flood_words"
+query = '(ngập OR ngap) NOT "tin giả"'
+[[search]]
+name = "fire_words"
+query = '"cháy nhà"'
+"#,
+    )
+    .expect("searches");
+    let log: Vec<schema::config::alerts::Notifier> =
+        toml::from_str::<schema::config::AlertsConfig>(LOG).expect("log").notifier;
+    let once = |at| alert::evaluate_once(&settings, t.deps(&log, None), at, false);
+    assert!(once(at).await.expect("evaluate").is_empty(), "an ordinary morning has no flood words");
+
+    t.write(flood(at, 60, 60, "s")).await;
+    let events = once(at + chrono::Duration::seconds(30)).await.expect("evaluate");
+    assert_eq!(events.len(), 1, "{events:#?}");
+    let e = &events[0];
+    assert_eq!(
+        (e.rule.as_str(), e.search.as_deref(), e.topic.as_str(), e.place.as_str()),
+        ("flood_words_volume", Some("flood_words"), "*", "*")
+    );
+    // 60 flood posts; the hour's ordinary posts tagged flooding do not say the words.
+    assert_eq!(e.posts, 60);
+    assert!(e.evidence.iter().all(|p| p.key.starts_with("mastodon_test:flood-s-")), "{:?}", e.evidence);
+    assert!(alert::message::headline(e).contains("search flood_words"), "{}", alert::message::headline(e));
+
+    // A rule naming a search that does not exist does not start.
+    let mut broken = settings.clone();
+    broken.searches.search.retain(|s| s.name != "fire_words");
+    let err = alert::evaluate_once(&broken, t.deps(&log, None), at, true).await.unwrap_err();
+    assert!(err.to_string().contains("fire_words_volume: unknown search \"fire_words\""), "{err}");
+    t.drop_db().await;
+}

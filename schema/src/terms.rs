@@ -156,11 +156,13 @@ impl TermMatcher {
 /// [`matches`]: words never hold a space or a `|`, so a substring starts and ends at word bounds.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SearchIndex {
-    /// The words as written (normalised); empty when the text has no diacritics, where they would
-    /// equal `folded` (half the bytes for the many posts typed without them).
+    /// The words as written (normalised); empty when the text has no words.
     pub words: String,
-    /// The words folded ([`fold_diacritics`]); empty when the text has no words.
+    /// The words folded ([`fold_diacritics`]); equal to `words` when the text has no diacritics.
     pub folded: String,
+    /// Whether any word has diacritics: such a text's unaccented words are not read as accented
+    /// terms. A flag of its own so that a term with diacritics reads one string column, not two.
+    pub accented: bool,
 }
 
 /// The version of [`SearchIndex`]'s encoding that `posts.search_index` records (0: not indexed).
@@ -173,9 +175,7 @@ const INDEX_BREAK: &str = "|";
 pub fn search_index(text: &str) -> SearchIndex {
     let normalized = normalize(text);
     let p = Prepared::new(&normalized);
-    let folded = encode(&p.folded);
-    let words = if p.unaccented { String::new() } else { encode(&p.words) };
-    SearchIndex { words, folded }
+    SearchIndex { words: encode(&p.words), folded: encode(&p.folded), accented: !p.unaccented }
 }
 
 /// " w1 w2 | w3 ": every word followed by a space, the whole preceded by one; empty for none.
@@ -192,17 +192,22 @@ fn encode<S: AsRef<str>>(words: &[S]) -> String {
     out
 }
 
-/// A ClickHouse condition on `posts.search_words` / `posts.search_folded` that holds exactly where
+/// A ClickHouse condition on `posts.search_words`, `search_folded` and `search_accented` that holds
+/// exactly where
 /// [`matches`]`(term, text_redacted)` does; None when the term has no words. The needles are
 /// quoted string literals, so any term is safe to splice.
 pub fn term_sql(term: &str) -> Option<String> {
     let t = Term::parse(term.to_owned())?;
-    let folded = format!("position(search_folded, {}) > 0", sql_string(&encode(&t.folded)));
+    let folded = sql_string(&encode(&t.folded));
     Some(if t.accented {
-        // An accented post must carry the diacritics; a post without any is read as the folded term.
-        format!("(position(search_words, {}) > 0 OR (search_words = '' AND {folded}))", sql_string(&encode(&t.words)))
+        // An accented post must carry the diacritics; a post without any is read as the folded
+        // term, and its words are already folded.
+        let exact = sql_string(&encode(&t.words));
+        format!(
+            "(position(search_words, {exact}) > 0 OR (search_accented = 0 AND position(search_words, {folded}) > 0))"
+        )
     } else {
-        folded
+        format!("position(search_folded, {folded}) > 0")
     })
 }
 
@@ -417,8 +422,13 @@ mod tests {
         let i = search_index("Kẹt xe ở Quận 1. TP.HCM ngập!");
         assert_eq!(i.words, " kẹt xe ở quận 1 | tp | hcm ngập ");
         assert_eq!(i.folded, " ket xe o quan 1 | tp | hcm ngap ");
+        assert!(i.accented);
         let plain = search_index("duong ngap qua, O'Brien");
-        assert_eq!((plain.words.as_str(), plain.folded.as_str()), ("", " duong ngap qua | o'brien "));
+        assert_eq!(
+            (plain.words.as_str(), plain.folded.as_str()),
+            (" duong ngap qua | o'brien ", " duong ngap qua | o'brien ")
+        );
+        assert!(!plain.accented);
         assert_eq!(search_index("🚗 ..."), SearchIndex::default());
         assert_eq!(search_index(&nfd("NGẬP")), search_index("ngập"));
     }
@@ -428,7 +438,7 @@ mod tests {
         assert_eq!(term_sql("Ngap").unwrap(), "position(search_folded, ' ngap ') > 0");
         assert_eq!(
             term_sql("kẹt xe").unwrap(),
-            "(position(search_words, ' kẹt xe ') > 0 OR (search_words = '' AND position(search_folded, ' ket xe ') > 0))"
+            "(position(search_words, ' kẹt xe ') > 0 OR (search_accented = 0 AND position(search_words, ' ket xe ') > 0))"
         );
         assert_eq!(term_sql("tp.hcm").unwrap(), "position(search_folded, ' tp | hcm ') > 0");
         assert_eq!(term_sql("don't").unwrap(), "position(search_folded, ' don\\'t ') > 0");

@@ -9,7 +9,8 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
     match schema::config::Config::load(&cli.config) {
         Ok(config) => {
             println!(
-                "config {} is valid: city {:?} (time zone {}), {} sources, {} places, {} topics, {} alert rules",
+                "config {} is valid: city {:?} (time zone {}), {} sources, {} places, {} topics, {} alert rules, \
+                 {} saved searches",
                 cli.config.display(),
                 config.services.city.name,
                 config.services.city.time_zone,
@@ -17,6 +18,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                 config.places.place.len(),
                 config.topics.topic.len(),
                 config.alerts.rule.len(),
+                config.searches.search.len(),
             );
             if !config.env_overrides.is_empty() {
                 println!("environment overrides applied: {}", config.env_overrides.join(", "));

@@ -8,6 +8,7 @@ mod emerging_cmd;
 mod eval;
 mod model;
 mod report;
+mod searches_cmd;
 mod stages;
 mod store_cmds;
 pub mod time_args;
@@ -49,6 +50,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Report(args) => report::run(&cli, args),
         Command::Import(args) => crate::intake::import::run(&cli, args),
         Command::Emerging(args) => emerging_cmd::run(&cli, args),
+        Command::Searches { action } => searches_cmd::run(&cli, action),
     }
 }
 

@@ -25,16 +25,16 @@ pub const SUMMARY_PARAMS: &[&str] = &["date"];
 pub const ALERTS_PARAMS: &[&str] = &["since", "state"];
 
 /// Longest range hourly trends are served for, days.
-const MAX_HOURLY_DAYS: i64 = 31;
+pub(crate) const MAX_HOURLY_DAYS: i64 = 31;
 
-fn unavailable(what: &'static str) -> impl Fn(store::StoreError) -> ApiError {
+pub(crate) fn unavailable(what: &'static str) -> impl Fn(store::StoreError) -> ApiError {
     move |e| {
         tracing::warn!(error = %e, "{what} failed");
         ApiError::internal(what)
     }
 }
 
-fn sentiment(p: &Params) -> Result<Option<schema::SentimentLabel>, ApiError> {
+pub(crate) fn sentiment(p: &Params) -> Result<Option<schema::SentimentLabel>, ApiError> {
     Ok(match p.str("sentiment") {
         None => None,
         Some(_) => Some(match p.choice("sentiment", &SENTIMENTS, "neutral")? {
@@ -160,7 +160,7 @@ pub async fn posts(State(s): State<AppState>, Query(raw): Raw) -> Answer {
     Ok(Json(json!({ "posts": posts, "next_cursor": next })))
 }
 
-fn parse_cursor(c: &str) -> Result<PageAfter, ApiError> {
+pub(crate) fn parse_cursor(c: &str) -> Result<PageAfter, ApiError> {
     let bad = || ApiError::invalid("cursor", "not a cursor this API gave out (use next_cursor as it is)");
     let (t, key) = c.split_once(':').ok_or_else(bad)?;
     Ok(PageAfter { created_at: t.parse().map_err(|_| bad())?, key: key.to_owned() })

@@ -65,15 +65,21 @@ impl Tokens {
     }
 }
 
-/// Who is calling, for handlers that only some roles may use: `None` when the API is open (no
-/// tokens configured), else the token's role. The middleware puts it in the request's extensions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Caller(pub Option<TokenRole>);
+/// Who is calling, for handlers that only some roles may use and for records of who did what:
+/// `None` when the API is open (no tokens configured), else the token's name and role. The
+/// middleware puts it in the request's extensions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller(pub Option<(String, TokenRole)>);
 
 impl Caller {
     /// Whether the caller may do what the `analyst` role may (an open API allows everything).
-    pub fn is_analyst(self) -> bool {
-        matches!(self.0, None | Some(TokenRole::Analyst))
+    pub fn is_analyst(&self) -> bool {
+        matches!(self.0, None | Some((_, TokenRole::Analyst)))
+    }
+
+    /// The token's name (`[[serve.token]] name`), or "anonymous" on an open API.
+    pub fn name(&self) -> &str {
+        self.0.as_ref().map_or("anonymous", |(name, _)| name.as_str())
     }
 }
 
@@ -88,7 +94,7 @@ pub async fn require_token(State(tokens): State<Arc<Tokens>>, mut request: Reque
     match bearer(request.headers()).and_then(|p| tokens.who(p)) {
         Some((name, role)) => {
             tracing::info!(who = name, ?role, path, "api call");
-            request.extensions_mut().insert(Caller(Some(role)));
+            request.extensions_mut().insert(Caller(Some((name.to_owned(), role))));
             next.run(request).await
         }
         None => {

@@ -2,7 +2,7 @@
 //! parameters in `params`, the daily picture in `summary`), `/openapi.json`, the dashboard page at
 //! `/` with its assets compiled into the binary (`page`), `/healthz` and `/metrics`; and, when
 //! `[[intake]]` channels are configured, `POST /api/v1/intake/{channel}` (`intake`), behind each
-//! channel's own token rather than the analysts'. A stage of the one shape:
+//! channel's own token rather than the analysts'. Saved searches as series: `searches`. A stage of the one shape:
 //! `run(settings, deps, shutdown)`.
 
 pub mod api;
@@ -14,6 +14,7 @@ pub mod openapi;
 pub mod page;
 pub mod params;
 pub mod report;
+pub mod searches;
 pub mod summary;
 
 use anyhow::{Context, Result};
@@ -52,6 +53,8 @@ pub struct ServeSettings {
     pub official: Vec<String>,
     /// `[emerging]`: the job whose saved reports the API reads, and where proposals go.
     pub emerging: schema::config::emerging::EmergingConfig,
+    /// `searches.toml`: the configured saved searches (the API's are in ClickHouse).
+    pub searches: schema::config::SearchesConfig,
 }
 
 impl ServeSettings {
@@ -85,6 +88,7 @@ impl ServeSettings {
             sources: config.sources.names().into_iter().map(str::to_owned).collect(),
             official: config.sources.intake_names().map(str::to_owned).collect(),
             emerging: s.emerging.clone(),
+            searches: config.searches.clone(),
         })
     }
 }
@@ -141,6 +145,10 @@ pub struct Shared {
     pub emerging: ::emerging::Job,
     /// Where proposed topic blocks are written.
     pub proposals_dir: std::path::PathBuf,
+    /// searches.toml's searches; with `client` and `db`, the API-saved ones.
+    pub searches: schema::config::SearchesConfig,
+    pub client: clickhouse::Client,
+    pub db: Database,
 }
 
 pub type AppState = Arc<Shared>;
@@ -154,7 +162,10 @@ pub fn shared(settings: &ServeSettings, client: clickhouse::Client) -> AppState 
     Arc::new(Shared {
         queries: Queries::new(client.clone(), settings.db.clone(), settings.zone),
         history: alert::history::History::new(client.clone(), settings.db.clone()),
-        emerging: ::emerging::Job::new(client, settings.db.clone(), settings.tz, settings.emerging.clone()),
+        emerging: ::emerging::Job::new(client.clone(), settings.db.clone(), settings.tz, settings.emerging.clone()),
+        searches: settings.searches.clone(),
+        client,
+        db: settings.db.clone(),
         proposals_dir: settings.emerging.proposals_dir.clone(),
         tz: settings.tz,
         max_range_days: settings.max_range_days,
@@ -186,6 +197,10 @@ pub fn router(
         .route("/sources", get(api::sources))
         .route("/emerging", get(self::emerging::latest))
         .route("/emerging/proposals", post(self::emerging::propose))
+        .route("/searches", get(self::searches::list).post(self::searches::save))
+        .route("/searches/{name}", axum::routing::delete(self::searches::delete))
+        .route("/searches/{name}/trends", get(self::searches::trends))
+        .route("/searches/{name}/posts", get(self::searches::posts))
         .layer(axum::middleware::from_fn_with_state(Arc::new(tokens), auth::require_token))
         .with_state(state);
     let prometheus = crate::telemetry::prometheus().clone();
@@ -210,12 +225,14 @@ pub async fn run(settings: ServeSettings, deps: ServeDeps, shutdown: Cancellatio
     let bound = listener.local_addr()?;
     deps.health.set_ok("http");
     let desk = deps.intake.as_ref().map(|i| i.desk());
+    let warmer = tokio::spawn(searches::warm(shared(&settings, deps.client.clone()), shutdown.child_token()));
     let app = router(&settings, deps.client, deps.tokens, deps.health.registry(), deps.intake);
     tracing::info!(%bound, "serving the API and the dashboard");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
         .context("the HTTP server failed")?;
+    warmer.abort();
     if let Some(desk) = desk {
         let written = desk.flush().await.context("writing the intake's last intake_seen rows")?;
         tracing::info!(written, "the intake's pending intake_seen rows written");

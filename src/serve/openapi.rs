@@ -112,6 +112,63 @@ fn emerging() -> (Value, Value) {
     (get, post)
 }
 
+/// The saved-search paths: the list (GET) and saving (POST), deleting, a search's series and posts.
+fn searches(trend_row: &Value, post: &Value) -> Vec<(&'static str, Value)> {
+    let search = object(json!({
+        "name": {"type": "string", "pattern": "^[a-z0-9_-]{1,64}$"},
+        "query": {"type": "string", "description": "Words and \"phrases\" with AND, OR, NOT and parentheses, matched as watch_terms"},
+        "places": {"type": "array", "items": {"type": "string"}}, "sources": {"type": "array", "items": {"type": "string"}},
+        "description": {"type": "string"}}));
+    let mut listed = search.clone();
+    listed["properties"]["origin"] = json!({"type": "string", "enum": ["config", "api"]});
+    listed["properties"]["saved_by"] = json!({"type": "string"});
+    listed["properties"]["saved_at"] = json!({"type": "string", "format": "date-time"});
+    let name = json!({"name": "name", "in": "path", "required": true, "schema": {"type": "string"}});
+    let error = |d: &str| json!({"description": d, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+    let mut list = operation(
+        "Saved searches: searches.toml's and those saved through the API",
+        &[],
+        object(json!({"searches": {"type": "array", "items": listed.clone()}})),
+    );
+    let saved = json!({"content": {"application/json": {"schema": object(json!({"search": listed.clone()}))}}});
+    list["post"] = json!({
+        "summary": "Save a search (analyst role); the same name replaces it",
+        "requestBody": {"required": true, "content": {"application/json": {"schema": search}}},
+        "responses": {
+            "200": {"description": "Replaced", "content": saved["content"]},
+            "201": {"description": "Saved", "content": saved["content"]},
+            "400": error("A bad name, query (with the column of the mistake), place or source"),
+            "403": error("The token's role is not analyst"),
+            "409": error("The name belongs to searches.toml")}});
+    let delete = json!({"delete": {
+        "summary": "Delete a search saved through the API (analyst role)",
+        "parameters": [name.clone()],
+        "responses": {"204": {"description": "Deleted"}, "403": error("The token's role is not analyst"),
+            "404": error("No such search"), "409": error("The search belongs to searches.toml")}}});
+    let with_name = |mut op: Value| {
+        op["get"]["parameters"].as_array_mut().expect("parameters").insert(0, name.clone());
+        op["get"]["responses"]["404"] = error("No such search");
+        op
+    };
+    let trends = with_name(operation(
+        "A saved search's volume and sentiment per bucket (key is empty)",
+        super::searches::SEARCH_TRENDS_PARAMS,
+        object(json!({"search": listed, "rows": {"type": "array", "items": trend_row},
+            "unindexed_posts": {"type": "integer", "description": "Posts of the range stored before searches existed and not re-indexed: not in rows"}})),
+    ));
+    let posts = with_name(operation(
+        "The posts a saved search matches, newest first, paged",
+        super::searches::SEARCH_POSTS_PARAMS,
+        object(json!({"posts": {"type": "array", "items": post}, "next_cursor": {"type": ["string", "null"]}})),
+    ));
+    vec![
+        ("/api/v1/searches", list),
+        ("/api/v1/searches/{name}", delete),
+        ("/api/v1/searches/{name}/trends", trends),
+        ("/api/v1/searches/{name}/posts", posts),
+    ]
+}
+
 pub fn document() -> Value {
     let trend_row = object(json!({
         "bucket": {"type": "string", "format": "date-time"}, "key": {"type": "string"}, "posts": {"type": "integer"},
@@ -173,6 +230,9 @@ pub fn document() -> Value {
     let (report, proposals) = emerging();
     paths.insert("/api/v1/emerging".into(), report);
     paths.insert("/api/v1/emerging/proposals".into(), proposals);
+    for (path, op) in searches(&trend_row, &post) {
+        paths.insert(path.into(), op);
+    }
     json!({
         "openapi": "3.1.0",
         "info": {"title": "citypulse API", "version": env!("CARGO_PKG_VERSION"),

@@ -1,14 +1,15 @@
 -- Saved searches. posts gets each text's words in the form ClickHouse can match (schema::terms::
--- SearchIndex, written by the store): search_folded holds the words without diacritics, search_words
--- the words as written, only for texts that have diacritics (for the others it would equal
--- search_folded), each word between spaces and `|` at clause breaks. A search is then a few
--- substring scans of these columns (schema::search_query::Query::to_sql), which answer on 10M
--- posts in under a second where reading the texts into Rust would take minutes. search_index is
--- the encoding's version; 0 marks rows stored before this migration, which `citypulse searches
--- reindex` rewrites. Not in content_hash: they are derived from text_redacted.
+-- SearchIndex, written by the store): search_words holds the words as written, search_folded
+-- without diacritics, each word between spaces and `|` at clause breaks; search_accented says
+-- whether the text has diacritics at all. A search is then a substring scan of one or two of these
+-- columns (schema::search_query::Query::to_sql), where reading the texts into Rust would take
+-- minutes. search_index is the encoding's version; 0 marks rows stored before this migration,
+-- which `citypulse searches reindex` rewrites. Not in content_hash: derived from text_redacted.
 ALTER TABLE ${db}.posts ADD COLUMN search_words String DEFAULT '';
 
 ALTER TABLE ${db}.posts ADD COLUMN search_folded String DEFAULT '';
+
+ALTER TABLE ${db}.posts ADD COLUMN search_accented UInt8 DEFAULT 0;
 
 ALTER TABLE ${db}.posts ADD COLUMN search_index UInt8 DEFAULT 0;
 
@@ -29,3 +30,27 @@ CREATE TABLE IF NOT EXISTS ${db}.saved_searches
 )
 ENGINE = ReplacingMergeTree(version)
 ORDER BY name;
+
+-- A saved search's series, cached per local hour, so that a search over months does not scan
+-- months of posts on every request. Each computed local day is tagged with a checksum of that
+-- day's posts (sum of sign x hash(content_hash, version): merges do not change it, every insert
+-- that changes what is live does); a day whose checksum moved since is computed again. Rows of a
+-- day's older computations stay until merges or retention (partitioned by month like the cubes,
+-- dropped with the posts they count); readers take each day's latest computed_ms. A day with no
+-- matching post is one row with bucket 0, so that it too is known.
+CREATE TABLE IF NOT EXISTS ${db}.search_cache
+(
+    fingerprint UInt64,
+    day Date,
+    checksum Int64,
+    computed_ms UInt64,
+    bucket DateTime('UTC'),
+    posts Int64,
+    score_sum Float64,
+    positive Int64,
+    neutral Int64,
+    negative Int64
+)
+ENGINE = ReplacingMergeTree(computed_ms)
+PARTITION BY toYYYYMM(day)
+ORDER BY (fingerprint, day, computed_ms, bucket);

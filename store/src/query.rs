@@ -82,14 +82,14 @@ pub struct TopPost {
 }
 
 #[derive(Debug, Row, Deserialize)]
-struct RawTrend {
-    bucket: u32,
-    key: String,
-    posts: i64,
-    score_sum: f64,
-    positive: i64,
-    neutral: i64,
-    negative: i64,
+pub(crate) struct RawTrend {
+    pub(crate) bucket: u32,
+    pub(crate) key: String,
+    pub(crate) posts: i64,
+    pub(crate) score_sum: f64,
+    pub(crate) positive: i64,
+    pub(crate) neutral: i64,
+    pub(crate) negative: i64,
 }
 
 /// Which posts a page of `posts_page` lists.
@@ -116,9 +116,9 @@ pub struct PageAfter {
 /// Read-side API over the store's tables.
 #[derive(Clone)]
 pub struct Queries {
-    client: Client,
-    db: Database,
-    zone: CityZone,
+    pub(crate) client: Client,
+    pub(crate) db: Database,
+    pub(crate) zone: CityZone,
 }
 
 impl Queries {
@@ -202,7 +202,7 @@ impl Queries {
         Ok(raw.into_iter().map(|r| self.trend_row(r, q.granularity)).collect())
     }
 
-    fn trend_row(&self, r: RawTrend, g: Granularity) -> TrendRow {
+    pub(crate) fn trend_row(&self, r: RawTrend, g: Granularity) -> TrendRow {
         let tz = self.zone.tz();
         let bucket = match g {
             Granularity::Hour => {
@@ -325,8 +325,11 @@ impl Queries {
         let zone = self.zone.name();
         let (bucket, start, end) = match granularity {
             Granularity::Hour => {
+                // Whole buckets, as the cubes give them: the hour `until` falls in counts whole.
                 let start = floor_hour(since.with_timezone(&tz)).with_timezone(&Utc);
-                (format!("toUInt32(toStartOfHour(created_at, '{zone}'))"), start, until)
+                let last = floor_hour(until.with_timezone(&tz)).with_timezone(&Utc);
+                let end = if last == until { until } else { last + chrono::Duration::hours(1) };
+                (format!("toUInt32(toStartOfHour(created_at, '{zone}'))"), start, end)
             }
             Granularity::Day => {
                 let first = since.with_timezone(&tz).date_naive();
@@ -405,11 +408,11 @@ impl Queries {
 }
 
 /// Seconds for a DateTime bind; clamped to ClickHouse's DateTime range.
-fn secs(t: DateTime<Utc>) -> u32 {
+pub(crate) fn secs(t: DateTime<Utc>) -> u32 {
     u32::try_from(t.timestamp().max(0)).unwrap_or(u32::MAX)
 }
 
-fn floor_hour(t: DateTime<Tz>) -> DateTime<Tz> {
+pub(crate) fn floor_hour(t: DateTime<Tz>) -> DateTime<Tz> {
     t.with_minute(0).and_then(|t| t.with_second(0)).and_then(|t| t.with_nanosecond(0)).unwrap_or(t)
 }
 

@@ -1,7 +1,8 @@
 //! Retention by whole partitions (18.16 has no TTL): `posts` and `post_embeddings` are partitioned by
 //! UTC day (`YYYYMMDD`), the trend tables and `emerging_reports` by month (`YYYYMM`). A partition is
 //! dropped once all of it is older than the configured number of days; `emerging_reports` quotes
-//! posts (redacted examples, keys) and goes with them.
+//! posts (redacted examples, keys) and goes with them; `search_cache` counts posts and goes with
+//! them too, so that a search never shows a day whose posts are gone.
 
 use crate::error::{ClickHouseError, StoreError};
 use crate::ident::Database;
@@ -58,7 +59,7 @@ pub async fn apply_retention(
     // On a cluster the rows are in `<table>_local`; with one shard this server's parts name every
     // partition, and a partition dropped from a replicated table is dropped on every replica, also
     // on one that is down now (when it is back). No ON CLUSTER: it would wait for a down replica.
-    let tables = ["posts", "post_embeddings", "emerging_reports", "trends_hourly", "trends_daily"];
+    let tables = ["posts", "post_embeddings", "emerging_reports", "search_cache", "trends_hourly", "trends_daily"];
     let parts: Vec<Part> = client
         .query(
             "SELECT DISTINCT table, partition FROM system.parts WHERE database = ? AND active \
@@ -71,8 +72,13 @@ pub async fn apply_retention(
         .map_err(|e| ClickHouseError::new("listing partitions", e))?;
     let mut report = RetentionReport::default();
     for table in tables {
-        // The emerging reports quote posts (redacted examples, keys): they go with the posts.
-        let keep = if table.starts_with("post") || table == "emerging_reports" { posts_days } else { trends_days };
+        // The emerging reports quote posts (redacted examples, keys), the search cache counts
+        // them: they go with the posts.
+        let keep = if table.starts_with("post") || table == "emerging_reports" || table == "search_cache" {
+            posts_days
+        } else {
+            trends_days
+        };
         let stored = db.stored(table);
         let names = parts.iter().filter(|p| p.table == stored).map(|p| p.partition.as_str());
         for partition in expired(names, today, keep) {

@@ -49,6 +49,7 @@ pub struct PostRow {
     /// from `text_redacted`, so not part of the content hash.
     pub search_words: String,
     pub search_folded: String,
+    pub search_accented: u8,
     /// [`schema::terms::SEARCH_INDEX_VERSION`]; 0 on rows stored before migration 008.
     pub search_index: u8,
 }
@@ -148,6 +149,7 @@ impl PostRow {
             created_at_estimated: u8::from(post.created_at_estimated),
             search_words: String::new(),
             search_folded: String::new(),
+            search_accented: 0,
             search_index: 0,
         };
         row.index_for_search();
@@ -160,6 +162,7 @@ impl PostRow {
         let index = schema::terms::search_index(&self.text_redacted);
         self.search_words = index.words;
         self.search_folded = index.folded;
+        self.search_accented = u8::from(index.accented);
         self.search_index = schema::terms::SEARCH_INDEX_VERSION;
     }
 
@@ -370,7 +373,7 @@ mod tests {
         let json = serde_json::to_string(&content)
             .expect("json")
             .replace(",\"created_at_estimated\":0", "")
-            .replace(",\"search_words\":\"\",\"search_folded\":\"\",\"search_index\":0", "");
+            .replace(",\"search_words\":\"\",\"search_folded\":\"\",\"search_accented\":0,\"search_index\":0", "");
         json.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
     }
 
@@ -410,6 +413,7 @@ mod tests {
             created_at_estimated: 0,
             search_words: String::new(),
             search_folded: String::new(),
+            search_accented: 0,
             search_index: 0,
         }
     }

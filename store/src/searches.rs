@@ -119,15 +119,20 @@ async fn write(
 pub struct ReindexReport {
     /// Day partitions where posts were rewritten.
     pub days: usize,
-    /// Live posts rewritten with their index.
+    /// Live posts written again with their index.
     pub posts: u64,
+    /// Posts found live twice (an indexed and an older unindexed version, left by an interrupted
+    /// run) whose older version was cancelled.
+    pub healed: u64,
 }
 
-/// Gives every live post stored before migration 008 its search columns, one UTC day at a time.
-/// Each such post is cancelled (a −1 copy of its row) and written again with the index at the next
-/// version, in one INSERT, as the writer does for a re-analysis: the trend cubes see −1 and +1 of
-/// the same labels and do not move. Rows already cancelled are left to the merges. Run it with the
-/// store stopped (as every upgrade): a re-analysis written meanwhile could cancel a version twice.
+/// Gives every live post stored before migration 008 its search columns, one UTC day at a time,
+/// as the writer replaces a re-analysed post: the post is written again with its index at a new
+/// version, then its old version is cancelled (a −1 copy), in one INSERT; the trend cubes see +1
+/// and −1 of the same labels and do not move. New rows go first, so an INSERT cut short (18.16
+/// keeps the rows of a chunked HTTP body that ended early) can leave a post live twice but never
+/// lose one; the next run finds such a post and cancels its older version. Run it with the store
+/// stopped (as every upgrade): a re-analysis written meanwhile could cancel a version twice.
 /// `progress` hears (day, posts of the day) after each day.
 pub async fn reindex(
     client: &Client,
@@ -135,9 +140,11 @@ pub async fn reindex(
     mut progress: impl FnMut(u32, u64),
 ) -> Result<ReindexReport, StoreError> {
     let posts = db.stored("posts");
+    // A day is done when its unindexed rows cancel out (pairs not merged yet sum to 0).
     let days: Vec<u32> = client
         .query(&format!(
-            "SELECT DISTINCT toYYYYMMDD(created_at) AS d FROM {db}.{posts} WHERE search_index = 0 ORDER BY d"
+            "SELECT toYYYYMMDD(created_at) AS d FROM {db}.{posts} WHERE search_index = 0 \
+             GROUP BY d HAVING sum(toInt64(sign)) != 0 ORDER BY d"
         ))
         .fetch_all()
         .await
@@ -145,50 +152,68 @@ pub async fn reindex(
     let mut report = ReindexReport::default();
     for day in days {
         let rows: Vec<PostRow> = client
-            .query(&format!("SELECT ?fields FROM {db}.{posts} WHERE toYYYYMMDD(created_at) = ? AND search_index = 0"))
+            .query(&format!("SELECT ?fields FROM {db}.{posts} WHERE toYYYYMMDD(created_at) = ?"))
             .bind(day)
             .fetch_all()
             .await
-            .map_err(|e| ClickHouseError::new("reading posts without a search index", e))?;
-        let mut top: HashMap<String, u64> = HashMap::new();
-        for r in &rows {
-            let v = top.entry(r.key.clone()).or_default();
-            *v = (*v).max(r.version);
-        }
-        let live = live_rows(rows);
-        if !live.is_empty() {
+            .map_err(|e| ClickHouseError::new("reading a day's posts to index", e))?;
+        let plan = plan_day(rows);
+        if !plan.new.is_empty() || !plan.cancel.is_empty() {
             let table_client = client.clone().with_database(db.as_str());
             let fail = |e| ClickHouseError::new("writing re-indexed posts", e);
             let mut insert = table_client.insert::<PostRow>(&posts).await.map_err(fail)?;
-            for row in &live {
-                insert.write(&row.cancelling()).await.map_err(fail)?;
-                // Above every version of the key read here, so it cannot meet an old −1 row.
-                let version = top.get(&row.key).copied().unwrap_or(row.version) + 1;
-                let mut indexed = PostRow { version, ..row.clone() };
-                indexed.index_for_search();
-                insert.write(&indexed).await.map_err(fail)?;
+            for row in plan.new.iter().chain(&plan.cancel) {
+                insert.write(row).await.map_err(fail)?;
             }
             insert.end().await.map_err(fail)?;
         }
-        // Days whose rows were all cancelled already (pairs not merged yet) rewrite nothing.
-        report.days += usize::from(!live.is_empty());
-        report.posts += live.len() as u64;
-        progress(day, live.len() as u64);
+        report.days += usize::from(!plan.new.is_empty());
+        report.posts += plan.new.len() as u64;
+        report.healed += plan.healed;
+        progress(day, plan.new.len() as u64);
     }
     Ok(report)
 }
 
+/// What one day's re-indexing writes: new rows first, then the cancelling ones.
+#[derive(Debug, Default)]
+struct DayPlan {
+    new: Vec<PostRow>,
+    cancel: Vec<PostRow>,
+    healed: u64,
+}
+
+/// For each key of the day: its live versions (a +1 row not cancelled by a −1 of the same version).
+/// A live unindexed version is cancelled; it is written again, indexed, above every version of the
+/// key, unless the key already has a live indexed version.
+fn plan_day(rows: Vec<PostRow>) -> DayPlan {
+    let mut by_key: HashMap<String, Vec<PostRow>> = HashMap::new();
+    for r in rows {
+        by_key.entry(r.key.clone()).or_default().push(r);
+    }
+    let mut plan = DayPlan::default();
+    for rows in by_key.into_values() {
+        let top = rows.iter().map(|r| r.version).max().unwrap_or(0);
+        let live = live_rows(rows);
+        let (indexed, unindexed): (Vec<PostRow>, Vec<PostRow>) = live.into_iter().partition(|r| r.search_index > 0);
+        let Some(latest) = unindexed.iter().max_by_key(|r| r.version) else { continue };
+        if indexed.is_empty() {
+            let mut row = PostRow { version: top + 1, ..latest.clone() };
+            row.index_for_search();
+            plan.new.push(row);
+        } else {
+            plan.healed += 1;
+        }
+        plan.cancel.extend(unindexed.iter().map(PostRow::cancelling));
+    }
+    plan
+}
+
 /// The +1 rows whose (key, version) has no −1 row among `rows`.
 fn live_rows(rows: Vec<PostRow>) -> Vec<PostRow> {
-    let mut net: HashMap<(String, u64), i64> = HashMap::new();
+    let mut net: HashMap<u64, i64> = HashMap::new();
     for r in &rows {
-        *net.entry((r.key.clone(), r.version)).or_default() += i64::from(r.sign);
+        *net.entry(r.version).or_default() += i64::from(r.sign);
     }
-    let mut out: Vec<PostRow> = Vec::new();
-    for r in rows {
-        if r.sign == 1 && net.get_mut(&(r.key.clone(), r.version)).is_some_and(|n| std::mem::take(n) > 0) {
-            out.push(r);
-        }
-    }
-    out
+    rows.into_iter().filter(|r| r.sign == 1 && net.get_mut(&r.version).is_some_and(|n| std::mem::take(n) > 0)).collect()
 }

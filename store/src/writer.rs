@@ -620,6 +620,7 @@ mod tests {
             created_at_estimated: 0,
             search_words: String::new(),
             search_folded: String::new(),
+            search_accented: 0,
             search_index: 0,
         };
         r.content_hash = r.content_hash();

@@ -297,9 +297,22 @@ async fn reindex_makes_old_posts_searchable_and_leaves_the_cubes_alone() {
     assert_eq!(found(q.search_trends(&cond, since, until, Granularity::Day).await.expect("before")), 0);
     let cubes_before = actual_cells(&t, false).await;
 
+    // What a run cut short leaves behind for 5 posts: the indexed row written, the old one not
+    // yet cancelled (live twice). The run must cancel the old one, not index it a second time.
+    let sql = format!("SELECT ?fields FROM {}.posts FINAL WHERE sign = 1 ORDER BY key LIMIT 5", t.db);
+    let half_done: Vec<store::rows::PostRow> = t.client.query(&sql).fetch_all().await.expect("rows");
+    let mut insert =
+        t.client.clone().with_database(t.db.as_str()).insert::<store::rows::PostRow>("posts").await.expect("insert");
+    for row in &half_done {
+        let mut row = store::rows::PostRow { version: row.version + 1, ..row.clone() };
+        row.index_for_search();
+        insert.write(&row).await.expect("write");
+    }
+    insert.end().await.expect("end");
+
     let mut days_seen = Vec::new();
     let report = store::searches::reindex(&t.client, &t.db, |day, _| days_seen.push(day)).await.expect("reindex");
-    assert_eq!(report.posts, live);
+    assert_eq!((report.posts, report.healed), (live - 5, 5));
     assert!(report.days > 1 && report.days == days_seen.len(), "{report:?} over {days_seen:?}");
     assert_eq!(q.unindexed_posts(since, until).await.expect("unindexed"), 0);
     let rows = q.search_trends(&cond, since, until, Granularity::Day).await.expect("after");
@@ -312,5 +325,54 @@ async fn reindex_makes_old_posts_searchable_and_leaves_the_cubes_alone() {
     assert_eq!(actual_cells(&t, false).await, cubes_before, "the cubes did not move");
     let again = store::searches::reindex(&t.client, &t.db, |_, _| {}).await.expect("again");
     assert_eq!(again, store::searches::ReindexReport::default(), "nothing left to do");
+    t.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cached_series_equals_the_scan_and_recomputes_only_changed_days() {
+    let Some(url) = common::clickhouse_url() else { return };
+    let t = TestDb::new(&url, "cp_search_cache").await;
+    let (posts, _) = stream(400, 5);
+    let texts = ["Đường ngập sâu", "duong ngap qua", "kẹt xe", "trời ngáp"];
+    let with_text = |mut p: schema::AnalyzedPost| {
+        p.text_redacted = texts[p.id.parse::<usize>().expect("id") % texts.len()].to_owned();
+        p
+    };
+    let writer = Writer::new(t.client.clone(), t.db.clone(), WriterConfig::default());
+    writer.write(posts.into_iter().map(with_text).collect(), &CancellationToken::new()).await.expect("write");
+    let q = Queries::new(t.client.clone(), t.db.clone(), t.zone);
+    let cond = search("s", "ngập OR \"kẹt xe\"").sql().expect("sql");
+    // The stream spans 2025-11-24 23:00 to 2025-11-27 23:00 local; a range cut inside days.
+    let (since, until) = (ts(1_763_990_000), ts(1_764_250_000));
+    let check = |g| {
+        let (q, cond) = (&q, &cond);
+        async move {
+            let scan = q.search_trends(cond, since, until, g).await.expect("scan");
+            let (cached, stats) = q.search_series(cond, since, until, g).await.expect("series");
+            assert_eq!(cached, scan, "{g:?}");
+            assert!(!scan.is_empty());
+            stats
+        }
+    };
+    let first = check(Granularity::Day).await;
+    assert_eq!((first.days, first.computed), (4, 4), "a cold cache computes every day");
+    assert_eq!(check(Granularity::Day).await.computed, 0, "then none");
+    assert_eq!(check(Granularity::Hour).await.computed, 0, "hours come from the same cache");
+
+    // One post re-analysed as positive: only its day is computed again, with the new label.
+    let (mut again, _) = stream(400, 5);
+    let post = again.remove(8);
+    let mut post = with_text(post);
+    post.analyzed_at += chrono::Duration::hours(5);
+    post.sentiment = schema::Sentiment::from_probabilities(schema::SentimentProbabilities {
+        negative: 0.0,
+        neutral: 0.0,
+        positive: 1.0,
+    });
+    writer.write(vec![post], &CancellationToken::new()).await.expect("rewrite");
+    assert_eq!(check(Granularity::Day).await.computed, 1);
+    // Merging the cancelled pair away changes nothing the cache can see.
+    t.optimize("posts").await;
+    assert_eq!(check(Granularity::Hour).await.computed, 0, "the checksum survives merges");
     t.drop_db().await;
 }

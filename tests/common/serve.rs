@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 pub const TOKEN: &str = "office-token-for-tests";
+/// The `analyst` token every token-closed test server also accepts (its name: "analyst_lan").
+pub const ANALYST_TOKEN: &str = "analyst-token-for-tests";
 /// The first-party channel every test server declares.
 pub const HOTLINE: &str = "hotline_1022";
 
@@ -103,7 +105,8 @@ impl Server {
         if token {
             let mut toml = std::fs::read_to_string(config.join("citypulse.toml")).unwrap();
             toml.push_str(
-                "\n[[serve.token]]\nname = \"comms_office\"\nenv = \"TEST_SERVE_TOKEN\"\nrole = \"viewer\"\n",
+                "\n[[serve.token]]\nname = \"comms_office\"\nenv = \"TEST_SERVE_TOKEN\"\nrole = \"viewer\"\n\
+                 \n[[serve.token]]\nname = \"analyst_lan\"\nenv = \"TEST_ANALYST_TOKEN\"\nrole = \"analyst\"\n",
             );
             std::fs::write(config.join("citypulse.toml"), toml).unwrap();
         }
@@ -131,6 +134,7 @@ impl Server {
             .env("CITYPULSE__CLICKHOUSE__DATABASE", &db)
             .env("CITYPULSE__SERVE__LISTEN", format!("127.0.0.1:{port}"))
             .env("TEST_SERVE_TOKEN", TOKEN)
+            .env("TEST_ANALYST_TOKEN", ANALYST_TOKEN)
             .env("CITYPULSE__EMERGING__PROPOSALS_DIR", config.join("proposals"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -65,6 +65,7 @@ impl TestDb {
             every: std::time::Duration::from_secs(60),
             notify: config.rule.iter().map(|r| (r.name.clone(), r.notify.clone())).collect(),
             rules: config.rule,
+            searches: Default::default(),
             public_url: Some(url::Url::parse("https://citypulse.example.vn").expect("url")),
             digest: None,
         }
