@@ -252,3 +252,60 @@ fn the_dashboard_lists_emerging_issues_and_proposes_one_as_a_topic() {
     let errors = driver.console_errors();
     assert!(errors.is_empty(), "console errors: {errors:?}");
 }
+
+#[test]
+fn the_dashboard_saves_a_search_and_shows_its_series_and_posts() {
+    let Some(url) = common::clickhouse_url() else { return };
+    let Some(chromium) = common::service_env("CITYPULSE_CHROMIUM") else { return };
+    let server = Server::start(&url, recent(), false);
+    let driver = Driver::start(&chromium);
+    driver.call("POST", "/url", json!({"url": format!("{}/?period=24h", server.base)}));
+    driver.wait_for("return document.querySelectorAll('#search option').length", "the configured searches");
+
+    // A mistake in the query is shown with its column, and nothing is saved.
+    let fill = |name: &str, query: &str| {
+        driver.js(&format!(
+            "document.getElementById('search-new').open = true; document.getElementById('search-name').value = {}; \
+             document.getElementById('search-query').value = {}; document.getElementById('search-place').value = 'district_7'; \
+             document.getElementById('search-form').requestSubmit();",
+            json!(name),
+            json!(query)
+        ));
+    };
+    fill("ngap_q7", "ngập OR (triều");
+    let error = driver.wait_for(
+        "const e = document.getElementById('search-form-error'); return e.hidden ? '' : e.textContent",
+        "the query's error",
+    );
+    assert!(error.as_str().unwrap().contains("column 9"), "{error}");
+
+    // A good one is saved, selected, charted and counted: the 6 posts saying ngập (one as "ngap").
+    fill("ngap_q7", "ngập NOT \"tin giả\"");
+    driver.wait_for("return document.getElementById('search').value === 'ngap_q7'", "the saved search selected");
+    let count = driver.wait_for(
+        "const c = document.querySelector('#search-meta code'), b = document.querySelector('#search-meta button'); \
+         return c && b && c.textContent === 'ngập NOT \"tin giả\"' ? b.textContent : ''",
+        "the saved search's series",
+    );
+    let (_, api) = get(&server.base, "/api/v1/searches/ngap_q7/trends?since=24h&granularity=hour", None);
+    let total: i64 = api["rows"].as_array().unwrap().iter().map(|r| r["posts"].as_i64().unwrap()).sum();
+    assert_eq!(total, 6, "{api}");
+    assert_eq!(count.as_str().unwrap(), "6 bài", "the page shows the API's number");
+    assert!(driver.js("return document.querySelectorAll('#search-chart svg rect').length").as_u64().unwrap() >= 1);
+    assert!(driver.js("return location.search").as_str().unwrap().contains("search=ngap_q7"), "the view is in the URL");
+    driver.js("document.getElementById('searches-panel').scrollIntoView()");
+    driver.screenshot("dashboard-search.png");
+
+    driver.click("#search-meta button[data-count=posts]");
+    driver.wait_for("return document.querySelectorAll('#posts li.post').length === 6", "the search's 6 posts");
+    let texts =
+        driver.js("return [...document.querySelectorAll('#posts li.post')].map(li => li.textContent).join('\\n')");
+    assert!(texts.as_str().unwrap().lines().all(|l| l.contains("ngập") || l.contains("ngap")), "{texts}");
+
+    // Deleted from the page, it is gone from the API.
+    driver.click("#search-delete");
+    driver.wait_for("return document.getElementById('search').value !== 'ngap_q7'", "the search deleted");
+    assert_eq!(get(&server.base, "/api/v1/searches/ngap_q7/trends", None).0, 404);
+    let errors = driver.console_errors();
+    assert!(errors.iter().all(|e| e.contains("400")), "only the refused save logs (its 400): {errors:?}");
+}

@@ -256,7 +256,7 @@ impl Engine {
             topic: scope.topic.clone(),
             place: scope.place.clone(),
             search: rule.search.clone(),
-            dashboard_url: dashboard_url(self.public_url.as_ref(), scope, &window),
+            dashboard_url: dashboard_url(self.public_url.as_ref(), scope, rule.search.as_deref(), &window),
             window,
             observed: verdict.observed,
             baseline: (rule.kind != RuleKind::WatchTerms).then(|| BaselineJson::new(verdict.baseline, verdict.samples)),

@@ -117,8 +117,14 @@ pub fn stable_id(parts: &[&str]) -> String {
     hex::encode(&h.finalize()[..12])
 }
 
-/// `{public_url}/?topic=…&place=…&since=…&until=…`.
-pub fn dashboard_url(public_url: Option<&url::Url>, scope: &Scope, window: &Span) -> Option<String> {
+/// `{public_url}/?topic=…&place=…&since=…&until=…`, plus `&search=…` for a rule scoped by a saved
+/// search (the page then shows that search's series).
+pub fn dashboard_url(
+    public_url: Option<&url::Url>,
+    scope: &Scope,
+    search: Option<&str>,
+    window: &Span,
+) -> Option<String> {
     let mut url = public_url?.clone();
     url.set_path(&format!("{}/", url.path().trim_end_matches('/')));
     url.query_pairs_mut()
@@ -126,6 +132,9 @@ pub fn dashboard_url(public_url: Option<&url::Url>, scope: &Scope, window: &Span
         .append_pair("place", &scope.place)
         .append_pair("since", &window.start.to_rfc3339())
         .append_pair("until", &window.end.to_rfc3339());
+    if let Some(s) = search {
+        url.query_pairs_mut().append_pair("search", s);
+    }
     Some(url.to_string())
 }
 
@@ -189,10 +198,10 @@ mod tests {
         let scope = Scope { topic: "flooding".into(), place: "*".into() };
         let base = url::Url::parse("https://citypulse.example.vn/app").unwrap();
         assert_eq!(
-            dashboard_url(Some(&base), &scope, &span).unwrap(),
+            dashboard_url(Some(&base), &scope, None, &span).unwrap(),
             "https://citypulse.example.vn/app/?topic=flooding&place=*&since=2026-11-30T07%3A00%3A00%2B07%3A00&until=2026-11-30T08%3A00%3A00%2B07%3A00"
         );
-        assert_eq!(dashboard_url(None, &scope, &span), None);
+        assert_eq!(dashboard_url(None, &scope, None, &span), None);
         assert_eq!(stable_id(&["a", "b"]), stable_id(&["a", "b"]));
         assert_ne!(stable_id(&["ab", ""]), stable_id(&["a", "b"]));
     }

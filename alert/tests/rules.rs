@@ -230,6 +230,7 @@ query = '"cháy nhà"'
     assert_eq!(e.posts, 60);
     assert!(e.evidence.iter().all(|p| p.key.starts_with("mastodon_test:flood-s-")), "{:?}", e.evidence);
     assert!(alert::message::headline(e).contains("search flood_words"), "{}", alert::message::headline(e));
+    assert!(e.dashboard_url.as_deref().unwrap().ends_with("&search=flood_words"), "{:?}", e.dashboard_url);
 
     // A rule naming a search that does not exist does not start.
     let mut broken = settings.clone();

@@ -19,6 +19,10 @@ const T = {
     emerging_none: "Không có nhóm bài nào mới hay đang tăng.", emerging_missing: "Chưa có báo cáo cho ngày này.",
     emerging_meta: (r) => `${r.unclaimed_posts} bài chưa thuộc chủ đề nào · ${r.groups_found} nhóm · ${r.is_final ? "cả ngày" : "tính đến " + clock(r.computed_at)}`,
     growth: "so với các ngày trước", unseen: "chưa thấy ở các ngày trước", propose: "Đề xuất thành chủ đề", proposed: "Đã ghi đề xuất vào", no_history: "chưa có ngày trước để so sánh",
+    searches: "Tìm kiếm đã lưu", search_pick: "Tìm kiếm", search_none: "Chưa có tìm kiếm nào được lưu.", search_delete: "Xóa tìm kiếm này",
+    search_new: "Lưu một tìm kiếm mới", search_name: "Tên (a-z, 0-9, _)", search_query: "Từ khóa (AND, OR, NOT, \"cụm từ\", ngoặc)",
+    search_save: "Lưu", search_posts: "xem các bài", from_config: "cấu hình", saved_by: "lưu bởi",
+    unindexed: (n) => `${n} bài cũ chưa được lập chỉ mục nên chưa được tính (chạy citypulse searches reindex).`,
   },
   en: {
     subtitle: "The city's opinion", lang: "Tiếng Việt", lang_hint: "Switch to Vietnamese", period: "Period",
@@ -35,6 +39,10 @@ const T = {
     emerging_none: "No group of posts is new or growing.", emerging_missing: "No report for this day yet.",
     emerging_meta: (r) => `${r.unclaimed_posts} posts no topic claims · ${r.groups_found} groups · ${r.is_final ? "whole day" : "as of " + clock(r.computed_at)}`,
     growth: "vs the days before", unseen: "not seen in the days before", propose: "Propose as a topic", proposed: "Proposal written to", no_history: "no earlier days to compare with",
+    searches: "Saved searches", search_pick: "Search", search_none: "No search saved yet.", search_delete: "Delete this search",
+    search_new: "Save a new search", search_name: "Name (a-z, 0-9, _)", search_query: "Words (AND, OR, NOT, \"phrases\", parentheses)",
+    search_save: "Save", search_posts: "see the posts", from_config: "configuration", saved_by: "saved by",
+    unindexed: (n) => `${n} older posts are not indexed yet and not counted (run citypulse searches reindex).`,
   },
 };
 
@@ -43,6 +51,7 @@ const view = new URLSearchParams(location.search);
 let lang = view.get("lang") === "en" ? "en" : "vi";
 let meta = { topics: [], places: [], official: [] };
 let postsQuery = null;
+let searches = [];
 
 function t(key) { return T[lang][key] || key; }
 // An instant as this browser's local time of day (the office's screens run in the city's zone).
@@ -138,6 +147,7 @@ async function load() {
     }
     await renderPlaces(r);
     renderAlerts((await api("alerts", { since: r.since })).alerts);
+    await renderSearch(r, granularity);
     await renderEmerging();
   } catch (e) { showError(e); }
 }
@@ -171,9 +181,8 @@ function renderTiles(now, before, r, granularity) {
   }
 }
 
-function renderChart(rows, granularity) {
+function renderChart(rows, granularity, box = $("chart")) {
   const buckets = [...new Set(rows.map((r) => r.bucket))].sort();
-  const box = $("chart");
   if (!buckets.length) { box.replaceChildren(el("p", {}, t("no_posts"))); return; }
   const agg = buckets.map((b) => rows.filter((r) => r.bucket === b).reduce((a, r) => ({ posts: a.posts + r.posts, pos: a.pos + r.positive, neg: a.neg + r.negative }), { posts: 0, pos: 0, neg: 0 }));
   const w = 900, h = 220, pad = 30, max = Math.max(1, ...agg.map((a) => a.posts)), bw = (w - 2 * pad) / buckets.length;
@@ -247,6 +256,80 @@ async function renderEmerging() {
   }
 }
 
+// A saved search as a series: volume and net sentiment over the chosen period, the posts behind it.
+let searchTicket = 0;
+async function renderSearch(r, granularity) {
+  // Renders may overlap (a save reloads the page's data while a first load is still running):
+  // only the latest one draws.
+  const ticket = ++searchTicket;
+  const name = $("search").value;
+  const box = $("search-chart");
+  const s = searches.find((x) => x.name === name);
+  $("search-delete").hidden = !s || s.origin !== "api";
+  if (!s) { box.replaceChildren(el("p", {}, t("search_none"))); $("search-meta").replaceChildren(); return; }
+  const answer = await api(`searches/${encodeURIComponent(name)}/trends`, { since: r.since, until: r.until, granularity });
+  if (ticket !== searchTicket) return;
+  $("search-meta").replaceChildren();
+  const total = answer.rows.reduce((a, x) => ({ posts: a.posts + x.posts, neg: a.neg + x.negative, pos: a.pos + x.positive }), { posts: 0, neg: 0, pos: 0 });
+  const share = total.posts ? Math.round((100 * total.neg) / total.posts) : 0;
+  const origin = s.origin === "api" ? `${t("saved_by")} ${s.saved_by}` : t("from_config");
+  $("search-meta").append(el("code", {}, s.query), ` · ${origin}${s.description ? " · " + s.description : ""} · `,
+    el("button", { class: "link", type: "button", "data-count": "posts",
+      onclick: () => showPosts({ search: name, since: r.since, until: r.until }, s.name) }, `${total.posts} ${t("posts")}`),
+    ` · ${total.neg} ${t("negative")} (${share}%) · ${t("net")} ${fmtNet(total.posts ? (total.pos - total.neg) / total.posts : null)}`);
+  if (answer.unindexed_posts) $("search-meta").append(el("span", { class: "error-text" }, ` · ${t("unindexed")(answer.unindexed_posts)}`));
+  renderChart(padBuckets(answer.rows, r, granularity), granularity, box);
+}
+
+// Empty buckets as zeros, so that a search's quiet hours show as such: bucket times are built in
+// the city's offset as the API writes it (taken from a row; a DST change inside the range may
+// leave an hour unpadded, never a wrong count).
+function padBuckets(rows, r, granularity) {
+  if (!rows.length) return rows;
+  const off = rows[0].bucket.slice(19);
+  const m = /^([+-])(\d\d):(\d\d)$/.exec(off);
+  if (!m) return rows;
+  const offMs = (m[1] === "-" ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3])) * 60e3;
+  const step = granularity === "hour" ? 3600e3 : 86400e3;
+  const since = Date.parse(/^\d+[dhw]$/.test(r.since) ? rows[0].bucket : r.since);
+  const until = r.until ? Date.parse(r.until) : Date.now();
+  const have = new Set(rows.map((x) => x.bucket.slice(0, 16)));
+  const out = [...rows];
+  for (let t = Math.floor((since + offMs) / step) * step - offMs; t < until && out.length < 2000; t += step) {
+    const local = new Date(t + offMs).toISOString().slice(0, 16);
+    if (!have.has(local)) out.push({ bucket: `${local}:00${off}`, key: "", posts: 0, positive: 0, neutral: 0, negative: 0 });
+  }
+  return out.sort((a, b) => (a.bucket < b.bucket ? -1 : a.bucket > b.bucket ? 1 : 0));
+}
+
+async function loadSearches(chosen) {
+  searches = (await api("searches")).searches;
+  $("search").replaceChildren(...searches.map((s) => el("option", { value: s.name }, s.name)));
+  if (chosen && searches.some((s) => s.name === chosen)) $("search").value = chosen;
+}
+
+async function saveSearch(e) {
+  e.preventDefault();
+  $("search-form-error").hidden = true;
+  const place = $("search-place").value;
+  const body = { name: $("search-name").value.trim(), query: $("search-query").value, places: place ? [place] : [] };
+  try {
+    await apiPost("searches", body);
+    await loadSearches(body.name);
+    $("search-new").open = false;
+    await load();
+  } catch (err) { $("search-form-error").textContent = err.message; $("search-form-error").hidden = false; }
+}
+
+async function deleteSearch() {
+  const name = $("search").value;
+  try {
+    await answer(await fetch(`/api/v1/searches/${encodeURIComponent(name)}`, { method: "DELETE", headers: authHeaders() }).then((res) => (res.status === 204 ? new Response("{}") : res)));
+    await loadSearches();
+    await load();
+  } catch (err) { showError(err); }
+}
+
 async function renderPlaces(r) {
   const list = $("places"); list.replaceChildren();
   const now = sums((await api("trends", { since: r.since, until: r.until, by: "place", granularity: "day", topic: $("topic").value, source: $("source").value })).rows);
@@ -292,7 +375,11 @@ async function showPosts(query, title) {
 
 async function morePosts() {
   try {
-    const page = await api("posts", { ...postsQuery, place: postsQuery.place || $("place").value, source: postsQuery.source || $("source").value });
+    // A search's posts come from its own endpoint, which takes no topic, place or source filter.
+    const { search, ...q } = postsQuery;
+    const page = search
+      ? await api(`searches/${encodeURIComponent(search)}/posts`, q)
+      : await api("posts", { ...q, place: q.place || $("place").value, source: q.source || $("source").value });
     for (const p of page.posts) {
       const mark = { negative: "−", neutral: "○", positive: "+" }[p.sentiment] || "";
       $("posts").append(el("li", { class: "post" },
@@ -309,7 +396,7 @@ async function morePosts() {
 
 function saveView(r) {
   const q = new URLSearchParams();
-  for (const k of ["topic", "place", "source"]) if ($(k).value) q.set(k, $(k).value);
+  for (const k of ["topic", "place", "source", "search"]) if ($(k).value) q.set(k, $(k).value);
   if ($("period").value === "custom") { q.set("since", r.since); if (r.until) q.set("until", r.until); } else q.set("period", $("period").value);
   if (lang === "en") q.set("lang", "en");
   history.replaceState(null, "", `?${q}`);
@@ -334,6 +421,9 @@ async function start() {
   // Empty: the API's default, today in the city's time zone; the report then names its date.
   $("emerging-date").value = view.get("emerging") || "";
   $("emerging-date").addEventListener("change", () => renderEmerging().catch(showError));
+  $("search").addEventListener("change", () => { const r = range(); saveView(r); renderSearch(r, r.span !== null && r.span <= 48 * 3600e3 ? "hour" : "day").catch(showError); });
+  $("search-form").addEventListener("submit", saveSearch);
+  $("search-delete").addEventListener("click", deleteSearch);
   $("token-form").addEventListener("submit", (e) => { e.preventDefault(); sessionStorage.setItem("citypulse-token", $("token").value); $("token-box").hidden = true; init(); });
   await init();
 }
@@ -352,6 +442,9 @@ async function init() {
     for (const id of ["topic", "place", "source"]) $(id).replaceChildren($(id).options[0]);
     fill($("topic"), meta.topics, view.get("topic"));
     fill($("place"), meta.places, view.get("place"));
+    $("search-place").replaceChildren($("search-place").options[0]);
+    fill($("search-place"), meta.places, "");
+    await loadSearches(view.get("search"));
     [...new Set(sources.rows.map((r) => r.key))].sort().forEach((s) => $("source").append(el("option", { value: s }, s)));
     $("source").value = view.get("source") || "";
     await load();
