@@ -23,8 +23,19 @@ pub fn migrate(cli: &Cli) -> Result<ExitCode> {
     let config = super::load_config(cli)?;
     super::init_logging(cli, &config);
     let (client, db, zone) = ids(&config)?;
-    let report = runtime()?.block_on(store::migrate(&client, &db, zone))?;
+    let rt = runtime()?;
+    let report = rt.block_on(store::migrate(&client, &db, zone))?;
     println!("migrations applied: {:?}; already applied: {:?}", report.applied, report.already);
+    // Posts stored before migration 008 are invisible to saved searches until re-indexed.
+    let queries = Queries::new(client, db, zone);
+    let all_time = (chrono::DateTime::UNIX_EPOCH, chrono::DateTime::<chrono::Utc>::MAX_UTC);
+    let unindexed = rt.block_on(queries.unindexed_posts(all_time.0, all_time.1))?;
+    if unindexed > 0 {
+        println!(
+            "{unindexed} stored posts have no search index yet (stored before saved searches): \
+             run `citypulse searches reindex` with the store stopped"
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

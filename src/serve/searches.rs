@@ -187,7 +187,7 @@ pub async fn warm(s: AppState, shutdown: tokio_util::sync::CancellationToken) {
                         },
                     }
                 }
-                tracing::debug!(
+                tracing::info!(
                     searches = searches.len(),
                     days_computed = computed,
                     seconds = started.elapsed().as_secs_f64(),

@@ -256,8 +256,33 @@ impl Queries {
     }
 
     /// Up to `limit` posts matching `f`, newest first (then by key, descending), after `after`.
-    /// FINAL reads only the keys the filter selects (on 18.16 it would merge whole days).
+    /// FINAL reads only the keys the filter selects (on 18.16 it would merge whole days), and the
+    /// keys are selected in time windows going back from the newest end, an hour first, then 8
+    /// times longer each round: a common word over 90 days would otherwise put millions of keys
+    /// in the `IN` set for a page of 50 (20 s on 10M posts, against ~0.1 s).
     pub async fn posts_page(
+        &self,
+        f: &PostFilter,
+        after: Option<&PageAfter>,
+        limit: u32,
+    ) -> Result<Vec<TopPost>, StoreError> {
+        let newest = match after {
+            Some(a) => f.until.min(DateTime::from_timestamp(i64::from(a.created_at) + 1, 0).unwrap_or(f.until)),
+            None => f.until,
+        };
+        let mut span = chrono::Duration::hours(1);
+        loop {
+            let since = f.since.max(newest - span);
+            let window = PostFilter { since, until: newest, ..f.clone() };
+            let page = self.posts_window(&window, after, limit).await?;
+            if page.len() as u32 >= limit || since == f.since {
+                return Ok(page);
+            }
+            span = span * 8;
+        }
+    }
+
+    async fn posts_window(
         &self,
         f: &PostFilter,
         after: Option<&PageAfter>,

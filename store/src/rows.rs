@@ -93,6 +93,8 @@ fn seconds(field: &'static str, t: &DateTime<Utc>) -> Result<(u32, u16), RowErro
 
 impl PostRow {
     /// The live (+1) row for `post`, moving its strings (no copies: this runs for every post).
+    /// Without its search index: the writer adds it ([`PostRow::index_for_search`]) only to the
+    /// rows it writes, since most redelivered posts are not.
     /// Topics and places are de-duplicated, keeping their order, so a post never counts twice in
     /// one trend cell.
     pub fn from_post(post: AnalyzedPost, version: u64) -> Result<Self, RowError> {
@@ -152,7 +154,6 @@ impl PostRow {
             search_accented: 0,
             search_index: 0,
         };
-        row.index_for_search();
         row.content_hash = row.content_hash();
         Ok(row)
     }

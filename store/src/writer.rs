@@ -388,6 +388,10 @@ impl Writer {
         for (c, version) in candidates.iter_mut().zip(versions) {
             let Some(version) = version else { continue };
             c.row.version = version;
+            // Only rows that are written get their search index (a retry keeps the one made).
+            if c.row.search_index == 0 {
+                c.row.index_for_search();
+            }
             insert.write(&c.row).await.map_err(|e| ClickHouseError::new("writing rows", e))?;
         }
         for row in &cancelling {
