@@ -398,7 +398,11 @@ pub enum SearchesAction {
         granularity: GranularityArg,
     },
     /// Give the posts stored before migration 008 their search index (run with the store stopped).
-    Reindex,
+    Reindex {
+        /// Run although posts were stored in the last two minutes (a store seems to be running).
+        #[arg(long)]
+        while_storing: bool,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -218,7 +218,29 @@ query = '"cháy nhà"'
     let once = |at| alert::evaluate_once(&settings, t.deps(&log, None), at, false);
     assert!(once(at).await.expect("evaluate").is_empty(), "an ordinary morning has no flood words");
 
-    t.write(flood(at, 60, 60, "s")).await;
+    // 60 flood posts, plus 8 saying ngập under another topic (counted: the search is the scope,
+    // not a topic) and 8 flood posts that are "tin giả" (fake news: the query's NOT leaves them out).
+    let mut posts = flood(at, 60, 60, "s");
+    for i in 0..8 {
+        let t = at - chrono::Duration::minutes(50) + chrono::Duration::minutes(i);
+        posts.push(post(
+            &format!("other-{i}"),
+            t,
+            "traffic",
+            Some("district_1"),
+            Mood::Negative,
+            "Kẹt xe vì đường ngập",
+        ));
+        posts.push(post(
+            &format!("fake-{i}"),
+            t,
+            "flooding",
+            Some("district_7"),
+            Mood::Negative,
+            "tin giả: cả quận ngập",
+        ));
+    }
+    t.write(posts).await;
     let events = once(at + chrono::Duration::seconds(30)).await.expect("evaluate");
     assert_eq!(events.len(), 1, "{events:#?}");
     let e = &events[0];
@@ -226,9 +248,16 @@ query = '"cháy nhà"'
         (e.rule.as_str(), e.search.as_deref(), e.topic.as_str(), e.place.as_str()),
         ("flood_words_volume", Some("flood_words"), "*", "*")
     );
-    // 60 flood posts; the hour's ordinary posts tagged flooding do not say the words.
-    assert_eq!(e.posts, 60);
-    assert!(e.evidence.iter().all(|p| p.key.starts_with("mastodon_test:flood-s-")), "{:?}", e.evidence);
+    // 60 flood posts and the 8 traffic posts; the hour's ordinary posts tagged flooding do not say
+    // the words, and the fake-news ones are excluded.
+    assert_eq!(e.posts, 68);
+    assert!(
+        e.evidence
+            .iter()
+            .all(|p| p.key.starts_with("mastodon_test:flood-s-") || p.key.starts_with("mastodon_test:other-")),
+        "{:?}",
+        e.evidence
+    );
     assert!(alert::message::headline(e).contains("search flood_words"), "{}", alert::message::headline(e));
     assert!(e.dashboard_url.as_deref().unwrap().ends_with("&search=flood_words"), "{:?}", e.dashboard_url);
 

@@ -211,7 +211,7 @@ pub fn term_sql(term: &str) -> Option<String> {
     })
 }
 
-/// A ClickHouse string literal (backslash and quote escaped).
+/// A ClickHouse string literal (backslash and quote escaped, `?` as `\x3F`).
 pub fn sql_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('\'');
@@ -219,6 +219,8 @@ pub fn sql_string(s: &str) -> String {
         match c {
             '\\' => out.push_str("\\\\"),
             '\'' => out.push_str("\\'"),
+            // clickhouse-rs reads `?` anywhere in the text as a bind placeholder.
+            '?' => out.push_str("\\x3F"),
             c => out.push(c),
         }
     }

@@ -90,7 +90,19 @@ pub fn run(cli: &Cli, action: &SearchesAction) -> Result<ExitCode> {
                 println!("{unindexed} posts of the range predate searches and are not counted: run `citypulse searches reindex`");
             }
         }
-        SearchesAction::Reindex => reindex(&rt, &client, &db)?,
+        SearchesAction::Reindex { while_storing } => {
+            // A re-analysis stored while reindex cancels the same post's version would cancel it
+            // twice: refuse while a store seems to be writing.
+            let sql = format!("SELECT toUInt64(count()) FROM {db}.posts WHERE analyzed_at > now() - 120");
+            let recent: u64 = rt.block_on(client.query(&sql).fetch_one())?;
+            if recent > 0 && !while_storing {
+                bail!(
+                    "{recent} posts were stored in the last two minutes: stop the store stage first \
+                     (or pass --while-storing, accepting that a post re-analysed meanwhile may be counted wrong)"
+                );
+            }
+            reindex(&rt, &client, &db)?
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

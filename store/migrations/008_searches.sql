@@ -34,10 +34,11 @@ ORDER BY name;
 -- A saved search's series, cached per local hour, so that a search over months does not scan
 -- months of posts on every request. Each computed local day is tagged with a checksum of that
 -- day's posts (sum of sign x hash(content_hash, version): merges do not change it, every insert
--- that changes what is live does); a day whose checksum moved since is computed again. Rows of a
--- day's older computations stay until merges or retention (partitioned by month like the cubes,
--- dropped with the posts they count); readers take each day's latest computed_ms. A day with no
--- matching post is one row with bucket 0, so that it too is known.
+-- that changes what is live does); a day whose checksum moved since is computed again. Readers take
+-- each day's latest computation (computed_ms, unique per computation) and trust it only if it has
+-- its day row (bucket 0), written after its hours: an INSERT cut short leaves the day uncached.
+-- Merges keep the latest row per hour; an hour an older computation had and the latest has not is
+-- ignored by readers and dropped with the month (partitioned like the cubes, dropped with posts).
 CREATE TABLE IF NOT EXISTS ${db}.search_cache
 (
     fingerprint UInt64,
@@ -53,4 +54,4 @@ CREATE TABLE IF NOT EXISTS ${db}.search_cache
 )
 ENGINE = ReplacingMergeTree(computed_ms)
 PARTITION BY toYYYYMM(day)
-ORDER BY (fingerprint, day, computed_ms, bucket);
+ORDER BY (fingerprint, day, bucket);

@@ -392,13 +392,14 @@ impl Queries {
         Ok(raw.into_iter().map(|r| self.trend_row(r, granularity)).collect())
     }
 
-    /// Posts stored before migration 008 and not re-indexed since, in `[since, until)`: searches
-    /// cannot see them until `citypulse searches reindex` has run.
+    /// Posts stored before migration 008 (or indexed by an older encoding) and not re-indexed
+    /// since, in `[since, until)`: searches cannot see them until `citypulse searches reindex`.
     pub async fn unindexed_posts(&self, since: DateTime<Utc>, until: DateTime<Utc>) -> Result<u64, StoreError> {
         let sql = format!(
             "SELECT toUInt64(greatest(sum(toInt64(sign)), 0)) FROM {}.posts \
-             WHERE created_at >= toDateTime(?) AND created_at < toDateTime(?) AND search_index = 0",
-            self.db
+             WHERE created_at >= toDateTime(?) AND created_at < toDateTime(?) AND search_index != {}",
+            self.db,
+            schema::terms::SEARCH_INDEX_VERSION
         );
         let q = self.client.query(&sql).bind(secs(since)).bind(secs(until));
         q.fetch_one::<u64>().await.map_err(|e| ClickHouseError::new("counting posts without a search index", e).into())

@@ -23,7 +23,8 @@ struct DayChecksum {
     checksum: i64,
 }
 
-/// One row of `search_cache`; `bucket` 0 marks a computed day (with or without posts).
+/// One row of `search_cache`; `bucket` 0 is a computed day's own row (with or without posts),
+/// written after its hours.
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
 struct CacheRow {
     fingerprint: u64,
@@ -45,6 +46,17 @@ pub struct SeriesStats {
     pub days: usize,
     /// Days computed from `posts` (missing from the cache, or changed since).
     pub computed: usize,
+}
+
+/// Orders computations and tells two apart: milliseconds since 1970 times 1024, plus 10 random
+/// bits, so that two computations of a day in the same millisecond (the warmer and a request) are
+/// never read as one.
+fn computation_id() -> u64 {
+    let ms = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);
+    let mut h = twox_hash::XxHash3_64::with_seed(0);
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.write_u64(u64::from(std::process::id()));
+    (ms << 10) | (h.finish() & 1023)
 }
 
 fn day_number(d: NaiveDate) -> u16 {
@@ -158,6 +170,8 @@ impl Queries {
                 out.entry(r.day).or_default().push(r);
             }
         }
+        // The day row is written after the day's hours: without it the computation was cut short.
+        out.retain(|_, rows| rows.iter().any(|r| r.bucket == 0));
         Ok(out)
     }
 
@@ -184,24 +198,22 @@ impl Queries {
         );
         let raw: Vec<RawTrend> =
             self.client.query(&sql).fetch_all().await.map_err(|e| ClickHouseError::new("search series query", e))?;
-        let computed_ms = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);
+        let computed_ms = computation_id();
         let tz = self.zone.tz();
         let checksum = |d: u16| *checksums.get(&d).unwrap_or(&0);
-        let mut out: Vec<CacheRow> = stale
-            .iter()
-            .map(|&d| CacheRow {
-                fingerprint,
-                day: d,
-                checksum: checksum(d),
-                computed_ms,
-                bucket: 0,
-                posts: 0,
-                score_sum: 0.0,
-                positive: 0,
-                neutral: 0,
-                negative: 0,
-            })
-            .collect();
+        let markers = stale.iter().map(|&d| CacheRow {
+            fingerprint,
+            day: d,
+            checksum: checksum(d),
+            computed_ms,
+            bucket: 0,
+            posts: 0,
+            score_sum: 0.0,
+            positive: 0,
+            neutral: 0,
+            negative: 0,
+        });
+        let mut out: Vec<CacheRow> = Vec::with_capacity(raw.len() + stale.len());
         for r in raw {
             let at = DateTime::from_timestamp(i64::from(r.bucket), 0).unwrap_or_default().with_timezone(&tz);
             let d = day_number(at.date_naive());
@@ -218,6 +230,8 @@ impl Queries {
                 negative: r.negative,
             });
         }
+        // The day rows last: a day is complete in the cache once its row is there.
+        out.extend(markers);
         Ok(out)
     }
 

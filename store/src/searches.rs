@@ -140,39 +140,61 @@ pub async fn reindex(
     mut progress: impl FnMut(u32, u64),
 ) -> Result<ReindexReport, StoreError> {
     let posts = db.stored("posts");
-    // A day is done when its unindexed rows cancel out (pairs not merged yet sum to 0).
-    let days: Vec<u32> = client
+    let current = schema::terms::SEARCH_INDEX_VERSION;
+    // A day is done when its rows of another encoding cancel out (pairs not merged yet sum to 0).
+    let days: Vec<(u32, u64)> = client
         .query(&format!(
-            "SELECT toYYYYMMDD(created_at) AS d FROM {db}.{posts} WHERE search_index = 0 \
+            "SELECT toYYYYMMDD(created_at) AS d, toUInt64(count()) FROM {db}.{posts} WHERE search_index != {current} \
              GROUP BY d HAVING sum(toInt64(sign)) != 0 ORDER BY d"
         ))
         .fetch_all()
         .await
         .map_err(|e| ClickHouseError::new("finding posts without a search index", e))?;
     let mut report = ReindexReport::default();
-    for day in days {
-        let rows: Vec<PostRow> = client
-            .query(&format!("SELECT ?fields FROM {db}.{posts} WHERE toYYYYMMDD(created_at) = ?"))
-            .bind(day)
-            .fetch_all()
-            .await
-            .map_err(|e| ClickHouseError::new("reading a day's posts to index", e))?;
-        let plan = plan_day(rows);
-        if !plan.new.is_empty() || !plan.cancel.is_empty() {
-            let table_client = client.clone().with_database(db.as_str());
-            let fail = |e| ClickHouseError::new("writing re-indexed posts", e);
-            let mut insert = table_client.insert::<PostRow>(&posts).await.map_err(fail)?;
-            for row in plan.new.iter().chain(&plan.cancel) {
-                insert.write(row).await.map_err(fail)?;
-            }
-            insert.end().await.map_err(fail)?;
+    for (day, unindexed_rows) in days {
+        // A day in slices by key hash (every version of a post in one slice), so that a busy day
+        // is never held in memory whole: about SLICE_ROWS rows of the old encoding a slice.
+        let slices = unindexed_rows.div_ceil(SLICE_ROWS).max(1);
+        let mut written = 0u64;
+        for slice in 0..slices {
+            let rows: Vec<PostRow> = client
+                .query(&format!(
+                    "SELECT ?fields FROM {db}.{posts} WHERE toYYYYMMDD(created_at) = ? AND cityHash64(key) % ? = ?"
+                ))
+                .bind(day)
+                .bind(slices)
+                .bind(slice)
+                .fetch_all()
+                .await
+                .map_err(|e| ClickHouseError::new("reading a day's posts to index", e))?;
+            let plan = plan_day(rows);
+            write_plan(client, db, &plan).await?;
+            written += plan.new.len() as u64;
+            report.healed += plan.healed;
         }
-        report.days += usize::from(!plan.new.is_empty());
-        report.posts += plan.new.len() as u64;
-        report.healed += plan.healed;
-        progress(day, plan.new.len() as u64);
+        report.days += usize::from(written > 0);
+        report.posts += written;
+        progress(day, written);
     }
     Ok(report)
+}
+
+/// Rows of the old encoding read at a time by [`reindex`] (with their texts: ~100 MB).
+const SLICE_ROWS: u64 = 200_000;
+
+/// One INSERT: the new rows, then the cancelling ones.
+async fn write_plan(client: &Client, db: &Database, plan: &DayPlan) -> Result<(), StoreError> {
+    if plan.new.is_empty() && plan.cancel.is_empty() {
+        return Ok(());
+    }
+    let table_client = client.clone().with_database(db.as_str());
+    let fail = |e| ClickHouseError::new("writing re-indexed posts", e);
+    let mut insert = table_client.insert::<PostRow>(&db.stored("posts")).await.map_err(fail)?;
+    for row in plan.new.iter().chain(&plan.cancel) {
+        insert.write(row).await.map_err(fail)?;
+    }
+    insert.end().await.map_err(fail)?;
+    Ok(())
 }
 
 /// What one day's re-indexing writes: new rows first, then the cancelling ones.
@@ -195,7 +217,8 @@ fn plan_day(rows: Vec<PostRow>) -> DayPlan {
     for rows in by_key.into_values() {
         let top = rows.iter().map(|r| r.version).max().unwrap_or(0);
         let live = live_rows(rows);
-        let (indexed, unindexed): (Vec<PostRow>, Vec<PostRow>) = live.into_iter().partition(|r| r.search_index > 0);
+        let (indexed, unindexed): (Vec<PostRow>, Vec<PostRow>) =
+            live.into_iter().partition(|r| r.search_index == schema::terms::SEARCH_INDEX_VERSION);
         let Some(latest) = unindexed.iter().max_by_key(|r| r.version) else { continue };
         if indexed.is_empty() {
             let mut row = PostRow { version: top + 1, ..latest.clone() };

@@ -374,5 +374,17 @@ async fn the_cached_series_equals_the_scan_and_recomputes_only_changed_days() {
     // Merging the cancelled pair away changes nothing the cache can see.
     t.optimize("posts").await;
     assert_eq!(check(Granularity::Hour).await.computed, 0, "the checksum survives merges");
+
+    // A later computation of a day cut short (an hour row written, the day's own row not): it is
+    // not trusted, the day is computed again, and the answer is still the scan's.
+    let day: u16 = t.scalar("SELECT toUInt16(max(day)) FROM DB.search_cache").await;
+    let fake = format!(
+        "INSERT INTO {}.search_cache SELECT fingerprint, day, checksum, computed_ms + 1, bucket, 999, 0, 0, 0, 999          FROM {}.search_cache WHERE toUInt16(day) = {day} AND bucket != 0 LIMIT 1",
+        t.db, t.db
+    );
+    t.client.query(&fake).execute().await.expect(&fake);
+    assert_eq!(check(Granularity::Day).await.computed, 1, "the cut-short day is computed again");
+    t.optimize("search_cache").await;
+    assert_eq!(check(Granularity::Hour).await.computed, 0, "and merges keep the latest computation");
     t.drop_db().await;
 }

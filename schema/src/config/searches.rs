@@ -160,5 +160,8 @@ mod tests {
             s.sql().unwrap(),
             "position(search_folded, ' ngap ') > 0 AND hasAny(places, ['q1', 'o\\'x']) AND source IN ('reddit')"
         );
+        // A `?` would be a bind placeholder to clickhouse-rs: it never reaches the SQL as itself.
+        s.sources = vec!["a?b".into()];
+        assert!(s.sql().unwrap().ends_with("source IN ('a\\x3Fb')"), "{}", s.sql().unwrap());
     }
 }
