@@ -162,14 +162,23 @@ pub async fn posts(
     Ok(Json(json!({ "posts": posts, "next_cursor": next })))
 }
 
+/// How long after start [`warm`] first runs.
+const WARM_FIRST: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// How often [`warm`] refreshes every saved search's series.
 const WARM_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Keeps every saved search's series cached over the longest range the API serves, so that an
-/// analyst's first look at a search does not wait for a scan of months of posts: once at start,
-/// then every [`WARM_EVERY`] (each round computes only the days that changed, mostly today).
+/// analyst's first look at a search does not wait for a scan of months of posts: [`WARM_FIRST`]
+/// after start, then every [`WARM_EVERY`] (each round computes only the days that changed, mostly today).
 /// Errors are logged; the API computes what is missing anyway.
 pub async fn warm(s: AppState, shutdown: tokio_util::sync::CancellationToken) {
+    // Not at the very start: with every stage starting at once, the store may not have applied
+    // the migrations yet, and the first requests deserve the cores.
+    tokio::select! {
+        () = shutdown.cancelled() => return,
+        () = tokio::time::sleep(WARM_FIRST) => {}
+    }
     loop {
         let started = std::time::Instant::now();
         match all(&s).await {
