@@ -132,7 +132,7 @@ fn searches(trend_row: &Value, post: &Value) -> Vec<(&'static str, Value)> {
     );
     let saved = json!({"content": {"application/json": {"schema": object(json!({"search": listed.clone()}))}}});
     list["post"] = json!({
-        "summary": "Save a search (analyst role); the same name replaces it",
+        "summary": "Save a search (analyst role); the same name replaces it. Answers once the last 90 days of its series are computed",
         "requestBody": {"required": true, "content": {"application/json": {"schema": search}}},
         "responses": {
             "200": {"description": "Replaced", "content": saved["content"]},
