@@ -3,7 +3,6 @@
 //! shows what would have fired and how often each rule would have paged, so thresholds can be tuned
 //! before a rule is turned on.
 
-use crate::engine::Engine;
 use crate::event::AlertEvent;
 use crate::lifecycle::OpenAlerts;
 use crate::service::{AlertError, AlertSettings};
@@ -20,14 +19,7 @@ pub async fn backtest(
     step: Duration,
     progress: &mut dyn FnMut(DateTime<Utc>),
 ) -> Result<Vec<AlertEvent>, AlertError> {
-    let mut engine = Engine::new(
-        client,
-        settings.db.clone(),
-        settings.tz,
-        settings.rules.clone(),
-        &settings.searches,
-        settings.public_url.clone(),
-    )?;
+    let mut engine = crate::service::engine(settings, client)?;
     let mut open = OpenAlerts::new();
     let mut events = Vec::new();
     let mut at = since;

@@ -175,7 +175,8 @@ pub async fn run(
     Ok(stats)
 }
 
-fn engine(settings: &AlertSettings, client: Client) -> Result<Engine, AlertError> {
+/// The engine of `settings`' rules (the service's and the backtest's).
+pub(crate) fn engine(settings: &AlertSettings, client: Client) -> Result<Engine, AlertError> {
     Engine::new(
         client,
         settings.db.clone(),

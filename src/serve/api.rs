@@ -25,13 +25,33 @@ pub const SUMMARY_PARAMS: &[&str] = &["date"];
 pub const ALERTS_PARAMS: &[&str] = &["since", "state"];
 
 /// Longest range hourly trends are served for, days.
-pub(crate) const MAX_HOURLY_DAYS: i64 = 31;
+const MAX_HOURLY_DAYS: i64 = 31;
 
 pub(crate) fn unavailable(what: &'static str) -> impl Fn(store::StoreError) -> ApiError {
     move |e| {
         tracing::warn!(error = %e, "{what} failed");
         ApiError::internal(what)
     }
+}
+
+/// The `granularity` parameter (default day). Hourly rows over months are tens of thousands of
+/// points no chart can show (and half a second to build): longer ranges are asked by the day.
+pub(crate) fn granularity(
+    p: &Params,
+    since: chrono::DateTime<chrono::Utc>,
+    until: chrono::DateTime<chrono::Utc>,
+) -> Result<Granularity, ApiError> {
+    let granularity = match p.choice("granularity", &["hour", "day"], "day")? {
+        "hour" => Granularity::Hour,
+        _ => Granularity::Day,
+    };
+    if granularity == Granularity::Hour && until - since > chrono::Duration::days(MAX_HOURLY_DAYS) {
+        return Err(ApiError::invalid(
+            "granularity",
+            format!("hourly buckets cover at most {MAX_HOURLY_DAYS} days; use granularity=day for longer ranges"),
+        ));
+    }
+    Ok(granularity)
 }
 
 pub(crate) fn sentiment(p: &Params) -> Result<Option<schema::SentimentLabel>, ApiError> {
@@ -54,18 +74,7 @@ pub async fn trends(State(s): State<AppState>, Query(raw): Raw) -> Answer {
         "source" => Dimension::Source,
         _ => Dimension::Topic,
     };
-    let granularity = match p.choice("granularity", &["hour", "day"], "day")? {
-        "hour" => Granularity::Hour,
-        _ => Granularity::Day,
-    };
-    // Hourly rows over months are tens of thousands of points no chart can show (and half a
-    // second to build): longer ranges are asked by the day.
-    if granularity == Granularity::Hour && until - since > chrono::Duration::days(MAX_HOURLY_DAYS) {
-        return Err(ApiError::invalid(
-            "granularity",
-            format!("hourly buckets cover at most {MAX_HOURLY_DAYS} days; use granularity=day for longer ranges"),
-        ));
-    }
+    let granularity = granularity(&p, since, until)?;
     let query = TrendQuery {
         topic: p.id("topic", &s.topic_ids)?.map(str::to_owned),
         place: p.id("place", &s.place_ids)?.map(str::to_owned),

@@ -5,7 +5,7 @@
 //! query runs in ClickHouse on the posts' search columns (store migration 008), so a series over
 //! 90 days of 10M posts is a scan of those columns, not of the texts.
 
-use super::api::{parse_cursor, sentiment, unavailable, PostJson, MAX_HOURLY_DAYS};
+use super::api::{granularity, parse_cursor, sentiment, unavailable, PostJson};
 use super::auth::Caller;
 use super::params::{ApiError, Params};
 use super::AppState;
@@ -120,16 +120,7 @@ pub async fn trends(
 ) -> Result<Json<Value>, ApiError> {
     let p = Params::new(raw, SEARCH_TRENDS_PARAMS, s.tz)?;
     let (since, until) = p.range(s.max_range_days)?;
-    let granularity = match p.choice("granularity", &["hour", "day"], "day")? {
-        "hour" => Granularity::Hour,
-        _ => Granularity::Day,
-    };
-    if granularity == Granularity::Hour && until - since > chrono::Duration::days(MAX_HOURLY_DAYS) {
-        return Err(ApiError::invalid(
-            "granularity",
-            format!("hourly buckets cover at most {MAX_HOURLY_DAYS} days; use granularity=day for longer ranges"),
-        ));
-    }
+    let granularity = granularity(&p, since, until)?;
     let listed = find(&s, &name).await?;
     let cond = condition(&listed.search)?;
     let ((rows, stats), unindexed) = tokio::try_join!(
