@@ -92,6 +92,15 @@ pub async fn migrate(client: &Client, db: &Database, zone: CityZone) -> Result<M
                 if column_exists(client, db, table, column).await? {
                     continue;
                 }
+                // Stages started together migrate together: another may add the column between
+                // the check and this ALTER, which then fails although the column is there.
+                if let Err(e) = exec(client, &stmt, m.version, m.name).await {
+                    if column_exists(client, db, table, column).await? {
+                        continue;
+                    }
+                    return Err(e);
+                }
+                continue;
             }
             exec(client, &stmt, m.version, m.name).await?;
         }
