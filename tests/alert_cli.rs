@@ -63,6 +63,7 @@ fn flood() -> Vec<schema::AnalyzedPost> {
                 model: schema::ModelInfo { id: "multilingual-e5-small".into(), version: "v1".into() },
                 analyzed_at: at,
                 embedding: None,
+                search: None,
             }
         })
         .collect()

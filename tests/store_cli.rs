@@ -44,6 +44,7 @@ fn analyzed(id: &str, topic: &str, probs: (u8, u8, u8)) -> schema::AnalyzedPost 
         model: schema::ModelInfo { id: "multilingual-e5-small".into(), version: "v1".into() },
         analyzed_at: created,
         embedding: None,
+        search: None,
     }
 }
 

@@ -300,6 +300,7 @@ impl City {
             model: ModelInfo { id: "multilingual-e5-small".into(), version: "bench".into() },
             analyzed_at: created + ChronoDuration::seconds(45),
             embedding: None,
+            search: None,
         }
     }
 

@@ -116,6 +116,8 @@ async fn every_post_analysed_bad_input_to_dlq_and_restart_resumes() {
         let raw = String::from_utf8_lossy(bytes);
         assert!(!raw.contains("0903 123 456") && !raw.contains("\"text\""), "raw text leaked: {raw}");
         assert!(!p.topics.is_empty() && (-1.0..=1.0).contains(&p.sentiment.score));
+        let index = p.search.clone().and_then(schema::WireSearchIndex::into_current);
+        assert_eq!(index, Some(schema::terms::search_index(&p.text_redacted)), "the store gets the search index made");
     }
     let records: Vec<DlqRecord> = dlq.iter().map(|b| schema::decode(b, &limits).unwrap()).collect();
     let kinds: BTreeSet<&str> = records.iter().map(|r| r.error_kind.as_str()).collect();

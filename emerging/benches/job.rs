@@ -50,6 +50,7 @@ fn post(id: String, at: chrono::DateTime<Utc>, embedding: Option<Vec<f32>>, text
         model: ModelInfo { id: "bench".into(), version: "bench".into() },
         analyzed_at: at,
         embedding: embedding.map(|v| Int8Embedding::quantise(&v)),
+        search: None,
     }
 }
 

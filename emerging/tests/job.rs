@@ -58,6 +58,7 @@ fn analysed(
         model: ModelInfo { id: "e5".into(), version: "v1".into() },
         analyzed_at,
         embedding,
+        search: None,
     }
 }
 

@@ -9,7 +9,9 @@ use serde::{de::DeserializeOwned, Serialize};
 pub const SCHEMA_MAJOR: u32 = 1;
 /// The version this build writes.
 /// 1.2: `AnalyzedPost.embedding` (optional; older readers ignore it).
-pub const SCHEMA_VERSION: &str = "1.2";
+/// 1.3: `AnalyzedPost.search` (optional; older readers ignore it, and the store indexes a post
+/// that lacks it).
+pub const SCHEMA_VERSION: &str = "1.3";
 
 /// Size limits applied while decoding; from config (`[limits]` in citypulse.toml).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -24,7 +24,9 @@ pub mod post;
 pub mod search_query;
 pub mod terms;
 
-pub use analyzed::{AnalyzedPost, Lang, ModelInfo, Sentiment, SentimentLabel, SentimentProbabilities, TopicScore};
+pub use analyzed::{
+    AnalyzedPost, Lang, ModelInfo, Sentiment, SentimentLabel, SentimentProbabilities, TopicScore, WireSearchIndex,
+};
 pub use dlq::{DlqRecord, Stage};
 pub use embedding::Int8Embedding;
 pub use envelope::{decode, encode, DecodeError, Limits, SCHEMA_MAJOR, SCHEMA_VERSION};

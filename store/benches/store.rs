@@ -8,7 +8,9 @@
 //!    ~5x more trend cells per batch). Each line gives wall-clock posts/s and the CPU spent per
 //!    1000 posts by this process and by ClickHouse's query threads (`system.events`): on a shared
 //!    machine the CPU figures are the stable ones. `CITYPULSE_BENCH_NO_VIEWS=1` drops the trend
-//!    views first, to show what the materialized views cost.
+//!    views first, to show what the materialized views cost. The posts carry their search index as
+//!    the analyzer sends it; `CITYPULSE_BENCH_WRITER_INDEXES=1` leaves it out, so the writer makes
+//!    it (posts from an analyzer older than schema 1.3).
 //! 2. Trend query latency with `CITYPULSE_BENCH_POSTS` [1000000] synthetic posts generated inside
 //!    ClickHouse (INSERT ... SELECT FROM numbers(), through the materialized views): p50/p95 of the
 //!    main queries over 20 runs each.
@@ -16,6 +18,7 @@
 use chrono::{Duration as ChronoDuration, Utc};
 use schema::{
     AnalyzedPost, Lang, ModelInfo, PlaceId, Sentiment, SentimentProbabilities, SourceId, TopicId, TopicScore,
+    WireSearchIndex,
 };
 use std::time::{Duration, Instant};
 use store::{CityZone, Database, Dimension, Granularity, Queries, TrendQuery, Writer, WriterConfig};
@@ -40,6 +43,7 @@ fn env_usize(var: &str, default: usize) -> usize {
 /// in arrival order with a few minutes of jitter.
 fn posts(n: usize, spread_secs: u64, live: bool, id_base: usize) -> Vec<AnalyzedPost> {
     let now = Utc::now();
+    let writer_indexes = std::env::var_os("CITYPULSE_BENCH_WRITER_INDEXES").is_some();
     (0..n)
         .map(|i| {
             let h = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -75,6 +79,7 @@ fn posts(n: usize, spread_secs: u64, live: bool, id_base: usize) -> Vec<Analyzed
                 places,
                 engagement: Default::default(),
                 created_at_estimated: false,
+                search: (!writer_indexes).then(|| WireSearchIndex::of(&format!("{TEXT} #{i}"))),
                 text_redacted: format!("{TEXT} #{i}"),
                 lang: Lang::Vi,
                 sentiment: Sentiment::from_probabilities(p),

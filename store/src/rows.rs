@@ -93,8 +93,9 @@ fn seconds(field: &'static str, t: &DateTime<Utc>) -> Result<(u32, u16), RowErro
 
 impl PostRow {
     /// The live (+1) row for `post`, moving its strings (no copies: this runs for every post).
-    /// Without its search index: the writer adds it ([`PostRow::index_for_search`]) only to the
-    /// rows it writes, since most redelivered posts are not.
+    /// With the search index the analyzer attached, when its encoding is this build's; otherwise
+    /// without, and the writer makes it ([`PostRow::index_for_search`]) only for the rows it
+    /// writes, since most redelivered posts are not.
     /// Topics and places are de-duplicated, keeping their order, so a post never counts twice in
     /// one trend cell.
     pub fn from_post(post: AnalyzedPost, version: u64) -> Result<Self, RowError> {
@@ -102,6 +103,7 @@ impl PostRow {
         let (fetched_at, _) = seconds("fetched_at", &post.fetched_at)?;
         let (analyzed_at, analyzed_ms) = seconds("analyzed_at", &post.analyzed_at)?;
         let key = post.key();
+        let search = post.search.and_then(schema::WireSearchIndex::into_current);
         let mut topics: Vec<String> = Vec::with_capacity(post.topics.len());
         let mut topic_scores = Vec::with_capacity(post.topics.len());
         for t in post.topics {
@@ -154,13 +156,19 @@ impl PostRow {
             search_accented: 0,
             search_index: 0,
         };
+        if let Some(index) = search {
+            row.set_search_index(index);
+        }
         row.content_hash = row.content_hash();
         Ok(row)
     }
 
     /// Fills the search columns from `text_redacted`.
     pub fn index_for_search(&mut self) {
-        let index = schema::terms::search_index(&self.text_redacted);
+        self.set_search_index(schema::terms::search_index(&self.text_redacted));
+    }
+
+    fn set_search_index(&mut self, index: schema::terms::SearchIndex) {
         self.search_words = index.words;
         self.search_folded = index.folded;
         self.search_accented = u8::from(index.accented);

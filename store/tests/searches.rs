@@ -191,14 +191,35 @@ async fn a_search_series_counts_current_labels_in_local_buckets() {
         p
     };
     let writer = Writer::new(t.client.clone(), t.db.clone(), WriterConfig::default());
-    let first = vec![
+    let mut first = vec![
         p("1", 0, (60, 2, 2), &["quan_1"], "Đường ngập sâu"),
         p("2", 60, (2, 2, 60), &[], "duong ngap qua"),
         p("3", 3600, (60, 2, 2), &["quan_1"], "ngập lại rồi"),
         p("4", 3660, (60, 2, 2), &[], "tôi ngáp ngủ"),
         p("5", 3720, (60, 2, 2), &["quan_1"], "trời đẹp"),
     ];
+    // As the analyzer sends them: with the index (1, 3), without (2, 4: an older analyzer), and
+    // with an index of another encoding (5), which the writer must not store.
+    for i in [0, 2] {
+        first[i].search = Some(schema::WireSearchIndex::of(&first[i].text_redacted));
+    }
+    first[4].search = Some(schema::WireSearchIndex {
+        version: schema::terms::SEARCH_INDEX_VERSION + 1,
+        words: " bogus ".into(),
+        folded: None,
+        accented: false,
+    });
+    let texts: Vec<(String, String)> = first.iter().map(|p| (p.key(), p.text_redacted.clone())).collect();
     writer.write(first, &CancellationToken::new()).await.expect("write");
+    for (key, text) in texts {
+        let sql = format!(
+            "SELECT search_words, search_folded, search_accented, search_index FROM DB.posts WHERE key = '{key}'"
+        );
+        let stored: (String, String, u8, u8) = t.scalar(&sql).await;
+        let want = schema::terms::search_index(&text);
+        let want = (want.words, want.folded, u8::from(want.accented), schema::terms::SEARCH_INDEX_VERSION);
+        assert_eq!(stored, want, "{key}: {text}");
+    }
     // Post 2 re-analysed as negative: the series must count it once, with the new label.
     let mut again = p("2", 60, (60, 2, 2), &[], "duong ngap qua");
     again.analyzed_at = ts(t0 + 500);

@@ -68,6 +68,7 @@ fn post(
         model: schema::ModelInfo { id: "multilingual-e5-small".into(), version: "v1".into() },
         analyzed_at: at + Duration::seconds(20),
         embedding: None,
+        search: None,
     }
 }
 

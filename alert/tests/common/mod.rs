@@ -143,6 +143,7 @@ pub fn post(id: &str, at: DateTime<Utc>, topic: &str, place: Option<&str>, mood:
         model: ModelInfo { id: "multilingual-e5-small".into(), version: "test".into() },
         analyzed_at: at + Duration::seconds(30),
         embedding: None,
+        search: None,
     }
 }
 

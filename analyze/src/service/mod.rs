@@ -25,7 +25,7 @@ use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{ClientContext, TopicPartitionList};
 use schema::config::services::KafkaConfig;
 use schema::config::ServicesConfig;
-use schema::{AnalyzedPost, DecodeError, Limits, ModelInfo, Post};
+use schema::{AnalyzedPost, DecodeError, Limits, ModelInfo, Post, WireSearchIndex};
 use stagekit::publish::MessageRef;
 use stagekit::{DlqPublisher, Publisher, StageHealth, StageName};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -513,6 +513,7 @@ pub fn analyzed_post(
     policy: EmbeddingPolicy,
 ) -> AnalyzedPost {
     let embedding = policy.unclaimed(&labels).then_some(labels.embedding);
+    let search = Some(WireSearchIndex::of(&prepared.text_redacted));
     AnalyzedPost {
         id: post.id,
         source: post.source,
@@ -531,6 +532,7 @@ pub fn analyzed_post(
         model: model.clone(),
         analyzed_at: chrono::Utc::now(),
         embedding,
+        search,
     }
 }
 

@@ -144,6 +144,7 @@ pub fn post(
         model: ModelInfo { id: "multilingual-e5-small".into(), version: model_version.into() },
         analyzed_at: analyzed,
         embedding: None,
+        search: None,
     }
 }
 
