@@ -83,6 +83,12 @@ pub enum Command {
         #[command(subcommand)]
         action: SearchesAction,
     },
+    /// Analysts' corrections of the classifier (made on the dashboard or through the API): list
+    /// them, revoke one, or export them as labelled TSV for `train-head`.
+    Labels {
+        #[command(subcommand)]
+        action: LabelsAction,
+    },
 }
 
 /// `citypulse alert`.
@@ -212,6 +218,10 @@ pub struct ModelArgs {
     /// (default: analyze.adapter).
     #[arg(long)]
     pub adapter: Option<PathBuf>,
+    /// A folder of heads (`sentiment/head.json`, `topic/head.json`) to run instead of the
+    /// configured ones, e.g. heads retrained with analysts' corrections.
+    #[arg(long)]
+    pub heads: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -234,6 +244,10 @@ pub struct EvalArgs {
     /// Also measure the plain encoder with its heads and print both side by side.
     #[arg(long)]
     pub compare_plain: bool,
+    /// Also measure this folder of heads (e.g. retrained with analysts' corrections) and print
+    /// the configured heads (before) and these (after) side by side.
+    #[arg(long, value_name = "DIR", conflicts_with = "compare_plain")]
+    pub compare_heads: Option<PathBuf>,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -402,6 +416,30 @@ pub enum SearchesAction {
         /// Run although posts were stored in the last two minutes (a store seems to be running).
         #[arg(long)]
         while_storing: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LabelsAction {
+    /// The live corrections, newest first (`--revoked` adds the revoked ones).
+    List {
+        #[arg(long)]
+        revoked: bool,
+    },
+    /// Take back a correction by its id (`labels list` shows them); it stays listed as revoked.
+    Revoke {
+        id: String,
+        /// Who revokes it, for the record (default: $USER).
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Write the live corrections of one task as labelled TSV (text, the label, and where each
+    /// came from): `train-head --data FILE` trains on them and names them in its provenance.
+    Export {
+        #[arg(long, value_enum)]
+        task: TaskArg,
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 

@@ -309,3 +309,49 @@ fn the_dashboard_saves_a_search_and_shows_its_series_and_posts() {
     let errors = driver.console_errors();
     assert!(errors.iter().all(|e| e.contains("400")), "only the refused save logs (its 400): {errors:?}");
 }
+
+#[test]
+fn an_analyst_corrects_a_posts_label_on_the_dashboard() {
+    let Some(url) = common::clickhouse_url() else { return };
+    let Some(chromium) = common::service_env("CITYPULSE_CHROMIUM") else { return };
+    let server = Server::start(&url, recent(), false);
+    let driver = Driver::start(&chromium);
+    driver.call("POST", "/url", json!({"url": format!("{}/?period=24h&lang=en", server.base)}));
+    driver.wait_for("return document.querySelector('[data-topic=flooding] [data-count=negative]')", "the tiles");
+    driver.click("[data-topic=flooding] [data-count=negative]");
+    driver.wait_for("return document.querySelectorAll('#posts li.post details.correct-box').length", "the posts");
+
+    // The first post: "Wrong label?", the right sentiment, saved.
+    let key =
+        driver.js("const li = document.querySelector('#posts li.post'); li.querySelector('details').open = true; \
+         const f = li.querySelector('form.correct'); \
+         return [...f.querySelector('select[name=sentiment]').options].map(o => o.value).join(',')");
+    assert_eq!(key, json!(",neutral,positive"), "the post's own label is not offered");
+    driver.js("const f = document.querySelector('#posts li.post form.correct'); \
+         f.querySelector('select[name=sentiment]').value = 'positive'; f.querySelector('button').click();");
+    let status = driver.wait_for(
+        "return document.querySelector('#posts li.post .correct-status').textContent",
+        "the correction's answer",
+    );
+    assert!(status.as_str().unwrap().starts_with("Saved"), "{status}");
+    driver.js("document.getElementById('posts-panel').scrollIntoView()");
+    driver.screenshot("dashboard-correction.png");
+
+    let (_, body) = get(&server.base, "/api/v1/corrections", None);
+    let listed = body["corrections"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{body}");
+    assert_eq!(
+        (listed[0]["field"].as_str(), listed[0]["old_label"].as_str(), listed[0]["new_label"].as_str()),
+        (Some("sentiment"), Some("negative"), Some("positive"))
+    );
+    // Nothing chosen: the form asks for a label and sends nothing.
+    driver.js(
+        "const fs = document.querySelectorAll('#posts li.post form.correct'); fs[1].closest('details').open = true; \
+         fs[1].querySelector('button').click();",
+    );
+    let asked = driver.js("return document.querySelectorAll('#posts li.post .correct-status')[1].textContent");
+    assert_eq!(asked, json!("Pick the right label."));
+    assert_eq!(get(&server.base, "/api/v1/corrections", None).1["total"], json!(1));
+    let errors = driver.console_errors();
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+}

@@ -1,5 +1,6 @@
 //! The labelled TSV format (shared/data/README.md): UTF-8, a header row, a `text` column and any of
-//! `sentiment` (negative | neutral | positive) and `topic`. Read by `eval` and `train-head`.
+//! `sentiment` (negative | neutral | positive) and `topic`, and optionally `correction_id` (an
+//! export of analysts' corrections). Read by `eval` and `train-head`; other columns are ignored.
 
 use schema::SentimentLabel;
 use std::path::Path;
@@ -20,6 +21,9 @@ pub struct LabelledRow {
     pub text: String,
     pub sentiment: Option<SentimentLabel>,
     pub topic: Option<String>,
+    /// The `correction_id` column of `citypulse labels export`: an analyst's correction, which
+    /// `train-head` names in the head's provenance.
+    pub correction_id: Option<String>,
 }
 
 /// A whole file.
@@ -42,7 +46,7 @@ pub fn parse_tsv(text: &str, path: &str) -> Result<LabelledSet, LabelledError> {
         lines.next().map(|(_, h)| h.trim_start_matches('\u{feff}').split('\t').collect()).unwrap_or_default();
     let col = |name: &str| header.iter().position(|h| h.trim() == name);
     let text_col = col("text").ok_or_else(|| LabelledError::NoText { path: path.into(), found: header.join(", ") })?;
-    let (sentiment_col, topic_col) = (col("sentiment"), col("topic"));
+    let (sentiment_col, topic_col, correction_col) = (col("sentiment"), col("topic"), col("correction_id"));
     let mut rows = Vec::new();
     for (i, line) in lines {
         if line.trim().is_empty() {
@@ -62,7 +66,8 @@ pub fn parse_tsv(text: &str, path: &str) -> Result<LabelledSet, LabelledError> {
             None => None,
         };
         let topic = topic_col.map(field).transpose()?.map(|t| t.trim().to_owned());
-        rows.push(LabelledRow { text: field(text_col)?.to_owned(), sentiment, topic });
+        let correction_id = correction_col.map(field).transpose()?.map(|c| c.trim().to_owned());
+        rows.push(LabelledRow { text: field(text_col)?.to_owned(), sentiment, topic, correction_id });
     }
     Ok(LabelledSet { rows, has_sentiment: sentiment_col.is_some(), has_topic: topic_col.is_some() })
 }
@@ -80,7 +85,8 @@ mod tests {
             vec![LabelledRow {
                 text: "kẹt xe".into(),
                 sentiment: Some(SentimentLabel::Negative),
-                topic: Some("traffic".into())
+                topic: Some("traffic".into()),
+                correction_id: None,
             }]
         );
     }

@@ -41,21 +41,46 @@ pub fn run(cli: &Cli, args: &EvalArgs) -> Result<ExitCode> {
         let plain = options(&config, &crate::cli::ModelArgs { adapter: Some("none".into()), ..args.model.clone() })?;
         runs.insert(0, measure(&plain, &config, &data, &topic_ids, &args.data)?);
     }
+    let names = if let Some(dir) = &args.compare_heads {
+        let after = options(&config, &crate::cli::ModelArgs { heads: Some(dir.clone()), ..args.model.clone() })?;
+        warn_without_topic_head(dir);
+        runs.push(measure(&after, &config, &data, &topic_ids, &args.data)?);
+        ["before", "after"]
+    } else {
+        ["plain", "tuned"]
+    };
     if args.json {
         let all: Vec<&serde_json::Value> = runs.iter().map(|r| &r.json).collect();
         println!(
             "{}",
-            if all.len() == 1 { all[0].clone() } else { serde_json::json!({ "plain": all[0], "tuned": all[1] }) }
+            if all.len() == 1 { all[0].clone() } else { serde_json::json!({ names[0]: all[0], names[1]: all[1] }) }
         );
     } else {
         for r in &runs {
             print!("{}", r.text);
         }
         if runs.len() == 2 {
-            print!("{}", side_by_side(&runs[0].summary, &runs[1].summary));
+            let headers = if args.compare_heads.is_some() {
+                ["configured heads", "--compare-heads"]
+            } else {
+                ["plain encoder", "tuned encoder"]
+            };
+            print!("{}", side_by_side(headers, &runs[0].summary, &runs[1].summary));
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Heads without a topic head classify topics by the prototypes alone: say so, since the topic
+/// figures then compare two different things.
+fn warn_without_topic_head(dir: &std::path::Path) {
+    if !dir.join(analyze::classifier::TOPIC_HEAD).is_file() {
+        eprintln!(
+            "eval: {} has no {}: its topics come from the prototypes alone (copy the current topic head beside a new sentiment head to compare sentiment only)",
+            dir.display(),
+            analyze::classifier::TOPIC_HEAD
+        );
+    }
 }
 
 /// One encoder's scores: the full text, the JSON, and the headline figures for the comparison.
@@ -116,9 +141,13 @@ fn measure(
     Ok(Measured { text, json, summary })
 }
 
-/// The plain and the tuned encoder's headline figures in one table, accuracies with their 95%
+/// Two runs' headline figures in one table (plain and tuned encoder, or heads before and after), accuracies with their 95%
 /// (Wilson) intervals: on a few dozen posts one post moves a figure by points.
-fn side_by_side(plain: &[(String, f64, Option<usize>)], tuned: &[(String, f64, Option<usize>)]) -> String {
+fn side_by_side(
+    headers: [&str; 2],
+    plain: &[(String, f64, Option<usize>)],
+    tuned: &[(String, f64, Option<usize>)],
+) -> String {
     let cell = |v: f64, n: Option<usize>| match n {
         Some(n) if n > 0 => {
             let (lo, hi) = wilson(v, n);
@@ -127,7 +156,7 @@ fn side_by_side(plain: &[(String, f64, Option<usize>)], tuned: &[(String, f64, O
         _ if v > 1.0 => format!("{v:.1}"),
         _ => format!("{v:.4}"),
     };
-    let mut out = format!("\n{:<20} {:<24} {:<24}\n", "measure", "plain encoder", "tuned encoder");
+    let mut out = format!("\n{:<20} {:<24} {:<24}\n", "measure", headers[0], headers[1]);
     for ((name, p, n), (_, t, _)) in plain.iter().zip(tuned) {
         out += &format!("{name:<20} {:<24} {:<24}\n", cell(*p, *n), cell(*t, *n));
     }

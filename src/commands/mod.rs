@@ -6,6 +6,7 @@ mod classify;
 mod demo;
 mod emerging_cmd;
 mod eval;
+mod labels_cmd;
 mod model;
 mod report;
 mod searches_cmd;
@@ -51,6 +52,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Import(args) => crate::intake::import::run(&cli, args),
         Command::Emerging(args) => emerging_cmd::run(&cli, args),
         Command::Searches { action } => searches_cmd::run(&cli, action),
+        Command::Labels { action } => labels_cmd::run(&cli, action),
     }
 }
 

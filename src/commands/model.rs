@@ -13,6 +13,16 @@ pub fn options(config: &Config, args: &ModelArgs) -> anyhow::Result<ModelOptions
         analyze.adapter = adapter.clone();
     }
     let mut opts = ModelOptions::from_config(&analyze);
+    if let Some(heads) = &args.heads {
+        anyhow::ensure!(
+            heads.join(analyze::classifier::SENTIMENT_HEAD).is_file(),
+            "--heads {}: no {} there (train-head --out {}/sentiment writes one)",
+            heads.display(),
+            analyze::classifier::SENTIMENT_HEAD,
+            heads.display()
+        );
+        opts.heads_dir = heads.clone();
+    }
     if let Some(b) = args.backend {
         opts.backend = match b {
             BackendArg::Candle => BackendKind::Candle,

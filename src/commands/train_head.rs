@@ -27,6 +27,8 @@ struct Example {
     text: String,
     label: String,
     dev: bool,
+    /// An analyst's correction (`citypulse labels export`).
+    correction_id: Option<String>,
 }
 
 pub fn run(cli: &Cli, args: &TrainHeadArgs) -> Result<ExitCode> {
@@ -88,7 +90,7 @@ pub fn run(cli: &Cli, args: &TrainHeadArgs) -> Result<ExitCode> {
         "labels": labels,
         "options": format!("{train_opts:?}"),
         "temperature": head.temperature,
-        "data": files.iter().map(|f| serde_json::json!({"path": f.path, "sha256": f.sha256, "rows": f.rows, "train_rows": f.train_rows, "held_out_rows": f.dev_rows})).collect::<Vec<_>>(),
+        "data": files.iter().enumerate().map(|(i, f)| data_entry(i, f, &examples)).collect::<Vec<_>>(),
         "held_out_scores": scores,
         "held_out_rule": "rows whose SHA-256(text) first byte % 10 == 0, per file",
     });
@@ -97,6 +99,22 @@ pub fn run(cli: &Cli, args: &TrainHeadArgs) -> Result<ExitCode> {
     println!("{}", serde_json::to_string_pretty(&scores)?);
     println!("wrote {} and provenance.json", args.out.join("head.json").display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// A data file in the provenance; a file of analysts' corrections also names each one, trained
+/// on or held out, so a head can be traced to the corrections behind it (and retrained without
+/// one that is revoked).
+fn data_entry(index: usize, f: &FileInfo, examples: &[Example]) -> serde_json::Value {
+    let mut entry = serde_json::json!({"path": f.path, "sha256": f.sha256, "rows": f.rows,
+        "train_rows": f.train_rows, "held_out_rows": f.dev_rows});
+    let ids = |dev: bool| -> Vec<&str> {
+        examples.iter().filter(|e| e.file == index && e.dev == dev).filter_map(|e| e.correction_id.as_deref()).collect()
+    };
+    let (trained, held_out) = (ids(false), ids(true));
+    if !trained.is_empty() || !held_out.is_empty() {
+        entry["corrections"] = serde_json::json!({"trained": trained, "held_out": held_out});
+    }
+    entry
 }
 
 struct FileInfo {
@@ -132,7 +150,13 @@ fn read_examples(paths: &[PathBuf], task: TaskArg, labels: &[String]) -> Result<
                 path.display(),
                 i + 2
             );
-            examples.push(Example { file, dev: is_held_out(&row.text), text: row.text.clone(), label });
+            examples.push(Example {
+                file,
+                dev: is_held_out(&row.text),
+                text: row.text.clone(),
+                label,
+                correction_id: row.correction_id.clone(),
+            });
         }
         let mine = &examples[before..];
         let dev_rows = mine.iter().filter(|e| e.dev).count();

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod corrections;
 pub mod digest;
 pub mod emerging;
 pub mod intake;
@@ -201,6 +202,8 @@ pub fn router(
         .route("/searches/{name}", axum::routing::delete(self::searches::delete))
         .route("/searches/{name}/trends", get(self::searches::trends))
         .route("/searches/{name}/posts", get(self::searches::posts))
+        .route("/corrections", get(self::corrections::list).post(self::corrections::create))
+        .route("/corrections/{id}", axum::routing::delete(self::corrections::revoke))
         .layer(axum::middleware::from_fn_with_state(Arc::new(tokens), auth::require_token))
         .with_state(state);
     let prometheus = crate::telemetry::prometheus().clone();

@@ -21,6 +21,7 @@ fn parameter(name: &str) -> Value {
         "limit" => ("Posts per page, 1..1000. Default 50.", json!({"type": "integer", "minimum": 1, "maximum": 1000, "default": 50})),
         "cursor" => ("next_cursor of the previous page.", json!({"type": "string"})),
         "date" => ("The day, YYYY-MM-DD in the city's time zone. Default today.", json!({"type": "string", "format": "date"})),
+        "revoked" => ("Whether revoked corrections are listed too.", json!({"type": "string", "enum": ["exclude", "include"], "default": "exclude"})),
         "state" => ("Only alerts in this state.", json!({"type": "string", "enum": ["firing", "resolved"]})),
         _ => ("", json!({"type": "string"})),
     };
@@ -169,6 +170,43 @@ fn searches(trend_row: &Value, post: &Value) -> Vec<(&'static str, Value)> {
     ]
 }
 
+/// The corrections paths: the list (GET) and correcting (POST), and revoking.
+fn corrections() -> Vec<(&'static str, Value)> {
+    let error = |d: &str| json!({"description": d, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+    let correction = object(json!({
+        "id": {"type": "string", "description": "One per post and field: correcting again replaces it"},
+        "post_key": {"type": "string"}, "field": {"type": "string", "enum": ["sentiment", "topic"]},
+        "old_label": {"type": "string", "description": "What the classifier said"},
+        "new_label": {"type": "string", "description": "What the analyst says it is"},
+        "model_id": {"type": "string"}, "model_version": {"type": "string"}, "text_redacted": {"type": "string"},
+        "corrected_by": {"type": "string"}, "corrected_at": {"type": "string", "format": "date-time"},
+        "revoked": {"type": "boolean"}, "revoked_by": {"type": "string"},
+        "revoked_at": {"type": "string", "format": "date-time"}}));
+    let mut list = operation(
+        "Analysts' corrections of the classifier, newest first",
+        super::corrections::LIST_PARAMS,
+        object(json!({"corrections": {"type": "array", "items": correction.clone()}, "total": {"type": "integer"}})),
+    );
+    list["post"] = json!({
+        "summary": "Mark a stored post's sentiment or primary topic as wrong and give the right one (analyst role)",
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["post"], "additionalProperties": false,
+            "properties": {"post": {"type": "string", "description": "The post's key"},
+                "sentiment": {"type": "string", "enum": ["negative", "neutral", "positive"]},
+                "topic": {"type": "string"}}}}}},
+        "responses": {
+            "201": {"description": "Saved", "content": {"application/json": {"schema": object(json!({"correction": correction}))}}},
+            "400": error("Not exactly one of sentiment and topic, a label the classifier does not give, or the label it already gave"),
+            "403": error("The token's role is not analyst"),
+            "404": error("No such stored post")}});
+    let revoke = json!({"delete": {
+        "summary": "Revoke a correction (analyst role); it stays listed with revoked=include",
+        "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "responses": {"204": {"description": "Revoked"}, "403": error("The token's role is not analyst"),
+            "404": error("No live correction with that id")}}});
+    vec![("/api/v1/corrections", list), ("/api/v1/corrections/{id}", revoke)]
+}
+
 pub fn document() -> Value {
     let trend_row = object(json!({
         "bucket": {"type": "string", "format": "date-time"}, "key": {"type": "string"}, "posts": {"type": "integer"},
@@ -231,6 +269,9 @@ pub fn document() -> Value {
     paths.insert("/api/v1/emerging".into(), report);
     paths.insert("/api/v1/emerging/proposals".into(), proposals);
     for (path, op) in searches(&trend_row, &post) {
+        paths.insert(path.into(), op);
+    }
+    for (path, op) in corrections() {
         paths.insert(path.into(), op);
     }
     json!({

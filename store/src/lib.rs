@@ -49,6 +49,7 @@
 
 pub mod cluster;
 pub mod consumer;
+pub mod corrections;
 pub mod dlq;
 pub mod error;
 pub mod ident;

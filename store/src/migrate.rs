@@ -26,6 +26,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 6, name: "intake_seen", sql: include_str!("../migrations/006_intake_seen.sql") },
     Migration { version: 7, name: "emerging", sql: include_str!("../migrations/007_emerging.sql") },
     Migration { version: 8, name: "searches", sql: include_str!("../migrations/008_searches.sql") },
+    Migration { version: 9, name: "corrections", sql: include_str!("../migrations/009_corrections.sql") },
 ];
 
 /// What [`migrate`] did.

@@ -23,6 +23,8 @@ const T = {
     search_new: "Lưu một tìm kiếm mới", search_name: "Tên (a-z, 0-9, _)", search_query: "Từ khóa (AND, OR, NOT, \"cụm từ\", ngoặc)",
     search_save: "Lưu", search_posts: "xem các bài", from_config: "cấu hình", saved_by: "lưu bởi",
     unindexed: (n) => `${n} bài cũ chưa được lập chỉ mục nên chưa được tính (chạy citypulse searches reindex).`,
+    correct: "Nhãn sai?", correct_sentiment: "Cảm xúc đúng", correct_topic: "Chủ đề đúng", correct_save: "Lưu sửa nhãn",
+    corrected: "Đã ghi nhận: lần huấn luyện lại tới sẽ học từ đây.", correct_pick: "Chọn nhãn đúng.",
   },
   en: {
     subtitle: "The city's opinion", lang: "Tiếng Việt", lang_hint: "Switch to Vietnamese", period: "Period",
@@ -43,6 +45,8 @@ const T = {
     search_new: "Save a new search", search_name: "Name (a-z, 0-9, _)", search_query: "Words (AND, OR, NOT, \"phrases\", parentheses)",
     search_save: "Save", search_posts: "see the posts", from_config: "configuration", saved_by: "saved by",
     unindexed: (n) => `${n} older posts are not indexed yet and not counted (run citypulse searches reindex).`,
+    correct: "Wrong label?", correct_sentiment: "Right sentiment", correct_topic: "Right topic", correct_save: "Save correction",
+    corrected: "Saved: the next retraining learns from it.", correct_pick: "Pick the right label.",
   },
 };
 
@@ -386,12 +390,35 @@ async function morePosts() {
         el("span", { class: `badge net ${p.sentiment === "negative" ? "neg" : p.sentiment === "positive" ? "pos" : "neu"}` }, `${mark} ${t(p.sentiment)}`),
         `${p.created_at.slice(0, 16).replace("T", " ")} · ${p.source} · `,
         p.url ? el("a", { href: p.url, rel: "noopener noreferrer", target: "_blank" }, t("open")) : "",
-        el("div", {}, p.text_redacted)));
+        el("div", {}, p.text_redacted),
+        correctionForm(p)));
     }
     if (!page.posts.length && !$("posts").children.length) $("posts").append(el("li", {}, t("no_posts")));
     postsQuery.cursor = page.next_cursor;
     $("posts-more").hidden = !page.next_cursor;
   } catch (e) { showError(e); }
+}
+
+// An analyst marks a post's sentiment or topic as wrong and gives the right one
+// (POST /api/v1/corrections, analyst role); retraining the heads learns from it.
+function correctionForm(p) {
+  const choice = (name, items) => el("select", { name, "aria-label": t(`correct_${name}`) },
+    el("option", { value: "" }, `${t(`correct_${name}`)}…`), ...items);
+  const sentiment = choice("sentiment", ["negative", "neutral", "positive"].filter((s) => s !== p.sentiment).map((s) => el("option", { value: s }, t(s))));
+  const topic = choice("topic", meta.topics.filter((x) => x.id !== p.topics[0]).map((x) => el("option", { value: x.id }, label(x))));
+  const status = el("span", { class: "correct-status", role: "status" });
+  const form = el("form", { class: "correct" }, sentiment, topic, el("button", { type: "submit" }, t("correct_save")), status);
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const asks = [["sentiment", sentiment.value], ["topic", topic.value]].filter(([, v]) => v);
+    if (!asks.length) { status.textContent = t("correct_pick"); return; }
+    try {
+      for (const [field, value] of asks) await apiPost("corrections", { post: p.key, [field]: value });
+      status.textContent = t("corrected");
+      form.querySelector("button").disabled = true;
+    } catch (err) { status.textContent = err.message; }
+  });
+  return el("details", { class: "correct-box" }, el("summary", {}, t("correct")), form);
 }
 
 function saveView(r) {
