@@ -128,8 +128,17 @@ fn analysts_correct_labels_revoke_them_and_export_them_for_training() {
     let (_, body) = get(&server.base, "/api/v1/corrections", Some(TOKEN));
     assert_eq!(body["total"].as_u64(), Some(2), "{body}");
     let (_, body) = get(&server.base, "/api/v1/corrections?revoked=include", Some(TOKEN));
-    let gone = body["corrections"].as_array().unwrap().iter().find(|c| c["id"] == f8.as_str()).cloned().unwrap();
+    let all = body["corrections"].as_array().unwrap();
+    assert_eq!(all[0]["id"].as_str(), Some(f8.as_str()), "the latest change first: {body}");
+    let gone = &all[0];
     assert_eq!((gone["revoked"].as_bool(), gone["revoked_by"].as_str()), (Some(true), Some("analyst_lan")), "{gone}");
+    assert_eq!(gone["text_redacted"].as_str(), Some(""), "a revoked correction keeps no text");
+    // Corrected again at once (the same second as the revocation): live again, not lost under it.
+    let (status, _) = correct(&server, ANALYST_TOKEN, json!({"post": "mastodon_social:f8", "sentiment": "neutral"}));
+    assert_eq!(status, 201);
+    let (_, body) = get(&server.base, "/api/v1/corrections", Some(TOKEN));
+    assert_eq!(body["total"].as_u64(), Some(3), "{body}");
+    assert_eq!(revoke(ANALYST_TOKEN, &f8).0, 204, "and revocable again");
 
     // The CLI: list, export as labelled TSV with provenance columns, revoke.
     let listing = citypulse(&server, &["labels", "list"]);
@@ -296,8 +305,9 @@ fn stored_post(i: usize, text: &str, analysis: &Value) -> schema::AnalyzedPost {
     }
 }
 
-/// `eval --compare-heads`: (before, after) sentiment accuracy on `data`.
-fn accuracy_before_after(data: &Path, heads: &Path) -> (f64, f64) {
+/// `eval --compare-heads`: (before, after) sentiment accuracy on `data`, and (before, after)
+/// polarity accuracy (gold negative or positive rows, the more probable of the two).
+fn accuracy_before_after(data: &Path, heads: &Path) -> ((f64, f64), (f64, f64)) {
     let out = Command::new(env!("CARGO_BIN_EXE_citypulse"))
         .args(["eval", "--json", "--data", data.to_str().unwrap(), "--compare-heads", heads.to_str().unwrap()])
         .current_dir(repo())
@@ -305,8 +315,11 @@ fn accuracy_before_after(data: &Path, heads: &Path) -> (f64, f64) {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let acc = |k: &str| v[k]["sentiment"]["accuracy"].as_f64().unwrap();
-    (acc("before"), acc("after"))
+    let acc = |k: &str, m: &str| v[k]["sentiment"][m].as_f64().unwrap();
+    (
+        (acc("before", "accuracy"), acc("after", "accuracy")),
+        (acc("before", "polarity_accuracy"), acc("after", "polarity_accuracy")),
+    )
 }
 
 #[test]
@@ -322,8 +335,9 @@ fn retraining_on_corrections_fixes_their_kind_and_keeps_the_rest() {
         texts.iter().zip(&analyses).enumerate().map(|(i, (t, a))| stored_post(i, t, a)).collect();
     let wrong: Vec<&schema::AnalyzedPost> =
         posts.iter().filter(|p| p.sentiment.label != schema::SentimentLabel::Positive).collect();
+    eprintln!("the shipped model gets {} of {} slang-praise posts wrong", wrong.len(), texts.len());
     assert!(
-        wrong.len() >= 40,
+        wrong.len() >= 30,
         "the premise: the model gets this kind wrong ({} of {} wrong)",
         wrong.len(),
         texts.len()
@@ -335,7 +349,9 @@ fn retraining_on_corrections_fixes_their_kind_and_keeps_the_rest() {
         assert_eq!(status, 201, "{body}");
     }
 
-    // Exported, then split 70/30 by a stable hash of the text.
+    // Exported, then split 70/30 by a stable hash of the post's subject (the words before "giờ"):
+    // the 30 share the kind of praise with the 70, not a place or service, so a retrained head
+    // must carry the idioms over to subjects it was not corrected on.
     let dir = temp_dir("corrections_retrain");
     let export = dir.join("corrections.tsv");
     citypulse(&server, &["labels", "export", "--task", "sentiment", "--out", export.to_str().unwrap()]);
@@ -345,14 +361,15 @@ fn retraining_on_corrections_fixes_their_kind_and_keeps_the_rest() {
     let (mut train, mut test) = (vec![header.to_owned()], vec!["text\tsentiment".to_owned()]);
     for line in lines {
         let text = line.split('\t').next().unwrap();
-        if stable_hash(text) % 10 < 7 {
+        let subject = text.split(" giờ ").next().unwrap();
+        if stable_hash(subject) % 10 < 7 {
             train.push(line.to_owned());
         } else {
             test.push(format!("{text}\tpositive"));
         }
     }
     assert_eq!(train.len() + test.len() - 2, wrong_keys.len(), "every correction exported once");
-    assert!(test.len() > 10 && train.len() > 20, "{} / {}", train.len(), test.len());
+    assert!(test.len() > 8 && train.len() > 20, "a split too small to measure: {} / {}", train.len(), test.len());
     let (train_tsv, test_tsv) = (dir.join("train70.tsv"), dir.join("test30.tsv"));
     std::fs::write(&train_tsv, train.join("\n") + "\n").unwrap();
     std::fs::write(&test_tsv, test.join("\n") + "\n").unwrap();
@@ -373,18 +390,22 @@ fn retraining_on_corrections_fixes_their_kind_and_keeps_the_rest() {
     citypulse(&server, &args);
     copy_dir(&repo().join("models/heads/tuned/topic"), &heads.join("topic"));
 
-    let (before, after) = accuracy_before_after(&test_tsv, &heads);
+    let ((before, after), _) = accuracy_before_after(&test_tsv, &heads);
     eprintln!("the held-out 30% of corrections ({} posts): {before:.3} -> {after:.3}", test.len() - 1);
     assert!(after - before >= 0.10, "the corrected kind gains at least 10 points: {before:.3} -> {after:.3}");
     let uit = repo().join("../shared/data/uit-vsfc/dev.tsv");
-    let (before, after) = accuracy_before_after(&uit, &heads);
+    let ((before, after), _) = accuracy_before_after(&uit, &heads);
     eprintln!("uit-vsfc dev: {before:.4} -> {after:.4}");
     assert!(after >= before - 0.01, "uit-vsfc dev loses at most 1 point: {before:.4} -> {after:.4}");
     // train-head writes the rows it held out of each file: the AIVIVN held-out tenth.
     let aivivn = repo().join(".local/dev-splits/aivivn-train.sentiment.heldout.tsv");
-    let (before, after) = accuracy_before_after(&aivivn, &heads);
-    eprintln!("AIVIVN held-out tenth: {before:.4} -> {after:.4}");
+    let ((before, after), (polar_before, polar_after)) = accuracy_before_after(&aivivn, &heads);
+    eprintln!("AIVIVN held-out tenth: {before:.4} -> {after:.4}; polarity {polar_before:.4} -> {polar_after:.4}");
     assert!(after >= before - 0.01, "the AIVIVN held-out tenth loses at most 1 point: {before:.4} -> {after:.4}");
+    assert!(
+        polar_after >= polar_before - 0.01,
+        "and at most 1 point of polarity accuracy, the figure reported for AIVIVN: {polar_before:.4} -> {polar_after:.4}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

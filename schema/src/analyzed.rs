@@ -212,6 +212,18 @@ mod tests {
         assert_eq!(s.label, SentimentLabel::Neutral);
     }
 
+    /// The encoding of version 1, pinned: the analyzer makes the index and the store trusts it by
+    /// its version, so a change to the tokeniser that moves this must raise SEARCH_INDEX_VERSION
+    /// (and `citypulse searches reindex` then rewrites the older posts).
+    #[test]
+    fn the_search_index_encoding_of_this_version_is_pinned() {
+        assert_eq!(crate::terms::SEARCH_INDEX_VERSION, 1);
+        let index = crate::terms::search_index("Kẹt xe ở Q.1, ngập nặng!! Đi đâu_đây? Giá 3,5 triệu. Don't");
+        assert_eq!(index.words, " kẹt xe ở q | 1 | ngập nặng | đi đâu đây | giá 3,5 triệu | don't ");
+        assert_eq!(index.folded, " ket xe o q | 1 | ngap nang | di dau day | gia 3,5 trieu | don't ");
+        assert!(index.accented);
+    }
+
     #[test]
     fn the_wire_search_index_is_the_texts_and_names_its_version() {
         for text in ["Đường Nguyễn Hữu Cảnh ngập, kẹt xe!", "duong ngap ket xe", ""] {

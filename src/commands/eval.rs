@@ -61,7 +61,7 @@ pub fn run(cli: &Cli, args: &EvalArgs) -> Result<ExitCode> {
         }
         if runs.len() == 2 {
             let headers = if args.compare_heads.is_some() {
-                ["configured heads", "--compare-heads"]
+                [if args.model.heads.is_some() { "--heads" } else { "configured heads" }, "--compare-heads"]
             } else {
                 ["plain encoder", "tuned encoder"]
             };

@@ -69,6 +69,9 @@ pub fn run(cli: &Cli, action: &LabelsAction) -> Result<ExitCode> {
             let rows: Vec<&Correction> = all.iter().filter(|c| c.field == field).collect();
             write_tsv(out, field, &rows)?;
             println!("wrote {} {} corrections to {}", rows.len(), field.as_str(), out.display());
+            if rows.is_empty() {
+                eprintln!("labels: no live {} corrections: the file has only its header, and train-head refuses a file without labels", field.as_str());
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -18,7 +18,7 @@ fn parameter(name: &str) -> Value {
         "source" => ("A configured source name.", json!({"type": "string"})),
         "sentiment" => ("Only posts with this label.", json!({"type": "string", "enum": ["negative", "neutral", "positive"]})),
         "q" => ("Words or a phrase, matched as alert watch_terms are (case, NFC, whole words, diacritics folded for unaccented text).", json!({"type": "string"})),
-        "limit" => ("Posts per page, 1..1000. Default 50.", json!({"type": "integer", "minimum": 1, "maximum": 1000, "default": 50})),
+        "limit" => ("Items per page (posts, corrections), 1..1000. Default 50.", json!({"type": "integer", "minimum": 1, "maximum": 1000, "default": 50})),
         "cursor" => ("next_cursor of the previous page.", json!({"type": "string"})),
         "date" => ("The day, YYYY-MM-DD in the city's time zone. Default today.", json!({"type": "string", "format": "date"})),
         "revoked" => ("Whether revoked corrections are listed too.", json!({"type": "string", "enum": ["exclude", "include"], "default": "exclude"})),

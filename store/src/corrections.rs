@@ -106,6 +106,9 @@ pub struct Correction {
     pub revoked_by: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The version of the row this was read from: the next action on the id is written above it.
+    #[serde(skip)]
+    pub version: u64,
 }
 
 /// One row of `corrections`.
@@ -152,6 +155,7 @@ impl CorrectionRow {
             revoked,
             revoked_by: revoked.then_some(self.revoked_by),
             revoked_at: revoked.then(|| time(self.revoked_at)),
+            version: self.version,
         })
     }
 
@@ -175,9 +179,12 @@ impl CorrectionRow {
     }
 }
 
-/// Milliseconds: two actions on one correction in the same second still order.
-fn version_at(at: DateTime<Utc>) -> u64 {
-    u64::try_from(at.timestamp_millis().max(0)).unwrap_or(0)
+/// The version of an action at `at` on a correction whose latest row has `current` (0: none):
+/// milliseconds, so that actions in the same second still order, and always above `current`, so
+/// that a later action wins even if it comes from a host whose clock is behind.
+fn next_version(at: DateTime<Utc>, current: Option<u64>) -> u64 {
+    let ms = u64::try_from(at.timestamp_millis().max(0)).unwrap_or(0);
+    current.map_or(ms, |v| ms.max(v + 1))
 }
 
 async fn write(client: &Client, db: &Database, row: &CorrectionRow) -> Result<(), StoreError> {
@@ -200,8 +207,10 @@ pub async fn record(
     by: &str,
     at: DateTime<Utc>,
 ) -> Result<Correction, StoreError> {
-    let c = Correction {
-        id: correction_id(&post.key, field),
+    let id = correction_id(&post.key, field);
+    let current = read(client, db, Some(&id), true).await?.first().map(|c| c.version);
+    let mut c = Correction {
+        id,
         post_key: post.key.clone(),
         field,
         old_label: post.label(field).to_owned(),
@@ -214,16 +223,29 @@ pub async fn record(
         revoked: false,
         revoked_by: None,
         revoked_at: None,
+        version: 0,
     };
-    write(client, db, &CorrectionRow::of(&c, version_at(at))).await?;
+    c.version = next_version(at, current);
+    write(client, db, &CorrectionRow::of(&c, c.version)).await?;
     Ok(c)
 }
 
-/// Every correction, newest first; revoked ones only with `include_revoked`.
+/// Every correction, most recently changed first; revoked ones only with `include_revoked`.
 pub async fn list(client: &Client, db: &Database, include_revoked: bool) -> Result<Vec<Correction>, StoreError> {
+    read(client, db, None, include_revoked).await
+}
+
+/// The latest state of every correction, or of the one `id`.
+async fn read(
+    client: &Client,
+    db: &Database,
+    id: Option<&str>,
+    include_revoked: bool,
+) -> Result<Vec<Correction>, StoreError> {
     // argMax over the whole row: the latest action on each id wins, merged or not. (Aliases
     // differ from the columns: 18.16 would read `version` in argMax as the alias.)
     let having = if include_revoked { "" } else { "HAVING r = 0" };
+    let only = if id.is_some() { "WHERE id = ?" } else { "" };
     let sql = format!(
         "SELECT id, argMax(post_key, version) AS k, argMax(field, version) AS f, \
          argMax(old_label, version) AS ol, argMax(new_label, version) AS nl, \
@@ -231,15 +253,20 @@ pub async fn list(client: &Client, db: &Database, include_revoked: bool) -> Resu
          argMax(text_redacted, version) AS t, argMax(corrected_by, version) AS cb, \
          argMax(corrected_at, version) AS ca, argMax(revoked, version) AS r, \
          argMax(revoked_by, version) AS rb, argMax(revoked_at, version) AS ra, max(version) AS v \
-         FROM {db}.corrections GROUP BY id {having} ORDER BY ca DESC, id"
+         FROM {db}.corrections {only} GROUP BY id {having} ORDER BY v DESC, id"
     );
+    let mut query = client.query(&sql);
+    if let Some(id) = id {
+        query = query.bind(id);
+    }
     let rows: Vec<CorrectionRow> =
-        client.query(&sql).fetch_all().await.map_err(|e| ClickHouseError::new("reading corrections", e))?;
+        query.fetch_all().await.map_err(|e| ClickHouseError::new("reading corrections", e))?;
     Ok(rows.into_iter().filter_map(CorrectionRow::into_correction).collect())
 }
 
 /// Takes back the live correction `id` as `by`: None when there is none (unknown or already
-/// revoked). The revoked correction stays listed with `include_revoked`, with who and when.
+/// revoked). The revoked correction stays listed with `include_revoked`, with who and when, but
+/// without its text. (Two analysts acting on one id at the same instant: the later write wins.)
 pub async fn revoke(
     client: &Client,
     db: &Database,
@@ -247,15 +274,16 @@ pub async fn revoke(
     by: &str,
     at: DateTime<Utc>,
 ) -> Result<Option<Correction>, StoreError> {
-    let Some(mut c) = list(client, db, false).await?.into_iter().find(|c| c.id == id) else {
+    let Some(mut c) = read(client, db, Some(id), false).await?.into_iter().next() else {
         return Ok(None);
     };
     c.revoked = true;
     c.revoked_by = Some(by.to_owned());
     c.revoked_at = Some(at);
-    // Above the correction's own version (milliseconds within its second) even if the clocks of
-    // two servers disagree by a little.
-    let version = version_at(at).max((u64::from(secs(c.corrected_at)) + 1) * 1000);
-    write(client, db, &CorrectionRow::of(&c, version)).await?;
+    // The text goes with the revocation: a revoked correction trains nothing, and its post's
+    // text is otherwise kept only as long as the posts' retention keeps it.
+    c.text_redacted.clear();
+    c.version = next_version(at, Some(c.version));
+    write(client, db, &CorrectionRow::of(&c, c.version)).await?;
     Ok(Some(c))
 }

@@ -3,6 +3,11 @@
 //! dropped once all of it is older than the configured number of days; `emerging_reports` quotes
 //! posts (redacted examples, keys) and goes with them; `search_cache` counts posts and goes with
 //! them too, so that a search never shows a day whose posts are gone.
+//!
+//! Not `corrections` (migration 009): an analyst's correction is labelled training data and keeps
+//! its post's redacted text after the post is dropped, so that a head can still be retrained on
+//! it; revoking a correction blanks its text (store/src/corrections.rs). A retention of its own
+//! for corrections is not built yet.
 
 use crate::error::{ClickHouseError, StoreError};
 use crate::ident::Database;

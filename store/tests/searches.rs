@@ -256,6 +256,31 @@ async fn a_search_series_counts_current_labels_in_local_buckets() {
     t.drop_db().await;
 }
 
+/// The writer stores the analyzer's index as sent when its version is current (here a marker no
+/// tokeniser would make), and leaves a row without one, or with another version, to be indexed.
+#[test]
+fn a_row_takes_the_analyzers_index_of_the_current_version_only() {
+    let mut p =
+        post("mastodon_social", "1", "a", ts(1_764_001_800), ts(1_764_001_860), (60, 2, 2), &["flooding"], &[], "v1");
+    let marker = schema::WireSearchIndex {
+        version: schema::terms::SEARCH_INDEX_VERSION,
+        words: " marker ".into(),
+        folded: Some(" folded ".into()),
+        accented: true,
+    };
+    p.search = Some(marker.clone());
+    let row = store::rows::PostRow::from_post(p.clone(), 1).expect("row");
+    assert_eq!(
+        (row.search_words.as_str(), row.search_folded.as_str(), row.search_accented, row.search_index),
+        (" marker ", " folded ", 1, schema::terms::SEARCH_INDEX_VERSION)
+    );
+    p.search = Some(schema::WireSearchIndex { version: schema::terms::SEARCH_INDEX_VERSION + 1, ..marker });
+    let row = store::rows::PostRow::from_post(p.clone(), 1).expect("row");
+    assert_eq!((row.search_words.as_str(), row.search_index), ("", 0), "another version: the writer indexes it");
+    p.search = None;
+    assert_eq!(store::rows::PostRow::from_post(p, 1).expect("row").search_index, 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn searches_saved_through_the_api_round_trip() {
     let Some(url) = common::clickhouse_url() else { return };

@@ -471,10 +471,12 @@ impl ServicesConfig {
             "must be at least posts_retention_days (trends outlive posts)",
         );
         p.check(self.limits.max_text_bytes >= 280, "limits.max_text_bytes", "must be at least 280");
+        // An analysed post carries its text and, since schema 1.3, the text's search index (its
+        // words twice, as written and folded): about 3.3x the text, plus the rest of the post.
         p.check(
-            self.limits.max_message_bytes > self.limits.max_text_bytes,
+            self.limits.max_message_bytes >= 4 * self.limits.max_text_bytes + 8192,
             "limits.max_message_bytes",
-            "must be larger than limits.max_text_bytes",
+            "must be at least 4 x limits.max_text_bytes + 8192 (an analysed post carries its text and its search index)",
         );
         let a = &self.analyze;
         p.check((1..=64).contains(&a.threads), "analyze.threads", "must be 1..=64");

@@ -412,11 +412,15 @@ function correctionForm(p) {
     e.preventDefault();
     const asks = [["sentiment", sentiment.value], ["topic", topic.value]].filter(([, v]) => v);
     if (!asks.length) { status.textContent = t("correct_pick"); return; }
-    try {
-      for (const [field, value] of asks) await apiPost("corrections", { post: p.key, [field]: value });
-      status.textContent = t("corrected");
-      form.querySelector("button").disabled = true;
-    } catch (err) { status.textContent = err.message; }
+    // Each field is its own correction: say which were saved if one is refused.
+    const said = [];
+    let failed = false;
+    for (const [field, value] of asks) {
+      try { await apiPost("corrections", { post: p.key, [field]: value }); said.push(asks.length > 1 ? `${t(`correct_${field}`)}: ✓` : ""); }
+      catch (err) { failed = true; said.push(err.message); }
+    }
+    status.textContent = failed ? said.filter(Boolean).join(" · ") : t("corrected");
+    if (!failed) form.querySelector("button").disabled = true;
   });
   return el("details", { class: "correct-box" }, el("summary", {}, t("correct")), form);
 }
