@@ -54,11 +54,11 @@ fn migrate_then_query_trends() {
     let db = common::unique_name("cli");
     let (ok, first, err) = citypulse(&url, &db, &["migrate"]);
     assert!(ok, "{err}");
-    assert!(first.contains("migrations applied: [1, 2, 3, 4, 5, 6, 7, 8]"), "{first}");
+    assert!(first.contains("migrations applied: [1, 2, 3, 4, 5, 6, 7, 8, 9]"), "{first}");
     let (ok, again, err) = citypulse(&url, &db, &["migrate"]);
     assert!(ok, "{err}");
     assert!(
-        again.contains("migrations applied: []") && again.contains("already applied: [1, 2, 3, 4, 5, 6, 7, 8]"),
+        again.contains("migrations applied: []") && again.contains("already applied: [1, 2, 3, 4, 5, 6, 7, 8, 9]"),
         "{again}"
     );
 
