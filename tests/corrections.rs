@@ -70,6 +70,11 @@ fn temp_dir(name: &str) -> PathBuf {
 fn analysts_correct_labels_revoke_them_and_export_them_for_training() {
     let Some(url) = common::clickhouse_url() else { return };
     let server = Server::start(&url, scripted(), true);
+    // Who may write: the dashboard shows the forms by this.
+    let (_, me) = get(&server.base, "/api/v1/me", Some(TOKEN));
+    assert_eq!(me, json!({"name": "comms_office", "role": "viewer", "can_write": false}));
+    let (_, me) = get(&server.base, "/api/v1/me", Some(ANALYST_TOKEN));
+    assert_eq!(me, json!({"name": "analyst_lan", "role": "analyst", "can_write": true}));
     // f0..f6 are flooding posts labelled negative, f7..f9 positive (tests/common/serve.rs).
     let (status, body) = correct(&server, TOKEN, json!({"post": "mastodon_social:f7", "sentiment": "negative"}));
     assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")), "a viewer: {body}");

@@ -7,7 +7,7 @@
 mod common;
 
 use base64::Engine as _;
-use common::serve::{get, hotline_reports, recent, Server};
+use common::serve::{get, hotline_reports, recent, Server, TOKEN};
 use serde_json::{json, Value};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -354,4 +354,23 @@ fn an_analyst_corrects_a_posts_label_on_the_dashboard() {
     assert_eq!(get(&server.base, "/api/v1/corrections", None).1["total"], json!(1));
     let errors = driver.console_errors();
     assert!(errors.is_empty(), "console errors: {errors:?}");
+}
+
+#[test]
+fn a_viewers_dashboard_offers_no_form_the_api_would_refuse() {
+    let Some(url) = common::clickhouse_url() else { return };
+    let Some(chromium) = common::service_env("CITYPULSE_CHROMIUM") else { return };
+    let server = Server::start(&url, recent(), true);
+    let driver = Driver::start(&chromium);
+    driver.call("POST", "/url", json!({"url": format!("{}/?period=24h&lang=en", server.base)}));
+    driver.wait_for("return !document.getElementById('token-box').hidden", "the token form");
+    driver.js(&format!(
+        "document.getElementById('token').value = {}; document.getElementById('token-form').requestSubmit();",
+        json!(TOKEN)
+    ));
+    driver.wait_for("return document.querySelector('[data-topic=flooding] [data-count=negative]')", "the tiles");
+    driver.click("[data-topic=flooding] [data-count=negative]");
+    driver.wait_for("return document.querySelectorAll('#posts li.post').length", "the posts");
+    assert_eq!(driver.js("return document.querySelectorAll('#posts details.correct-box').length"), json!(0));
+    assert_eq!(driver.js("return document.getElementById('search-new').hidden"), json!(true));
 }

@@ -83,6 +83,17 @@ impl Caller {
     }
 }
 
+/// `GET /api/v1/me`: who the token is and whether it may write (save searches, correct labels),
+/// so that the dashboard shows a viewer no form the API would refuse.
+pub async fn me(axum::Extension(caller): axum::Extension<Caller>) -> axum::Json<serde_json::Value> {
+    let role = match &caller.0 {
+        None => "open",
+        Some((_, TokenRole::Viewer)) => "viewer",
+        Some((_, TokenRole::Analyst)) => "analyst",
+    };
+    axum::Json(serde_json::json!({ "name": caller.name(), "role": role, "can_write": caller.is_analyst() }))
+}
+
 /// The middleware in front of `/api/v1`.
 pub async fn require_token(State(tokens): State<Arc<Tokens>>, mut request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();

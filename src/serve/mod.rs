@@ -202,6 +202,7 @@ pub fn router(
         .route("/searches/{name}", axum::routing::delete(self::searches::delete))
         .route("/searches/{name}/trends", get(self::searches::trends))
         .route("/searches/{name}/posts", get(self::searches::posts))
+        .route("/me", get(auth::me))
         .route("/corrections", get(self::corrections::list).post(self::corrections::create))
         .route("/corrections/{id}", axum::routing::delete(self::corrections::revoke))
         .layer(axum::middleware::from_fn_with_state(Arc::new(tokens), auth::require_token))

@@ -271,6 +271,17 @@ pub fn document() -> Value {
     for (path, op) in searches(&trend_row, &post) {
         paths.insert(path.into(), op);
     }
+    paths.insert(
+        "/api/v1/me".into(),
+        operation(
+            "Who the token is, and whether it may save searches and correct labels (analyst role, or an open API)",
+            &[],
+            object(
+                json!({"name": {"type": "string"}, "role": {"type": "string", "enum": ["open", "viewer", "analyst"]},
+                "can_write": {"type": "boolean"}}),
+            ),
+        ),
+    );
     for (path, op) in corrections() {
         paths.insert(path.into(), op);
     }

@@ -53,7 +53,7 @@ const T = {
 const $ = (id) => document.getElementById(id);
 const view = new URLSearchParams(location.search);
 let lang = view.get("lang") === "en" ? "en" : "vi";
-let meta = { topics: [], places: [], official: [] };
+let meta = { topics: [], places: [], official: [], canWrite: false };
 let postsQuery = null;
 let searches = [];
 
@@ -269,7 +269,7 @@ async function renderSearch(r, granularity) {
   const name = $("search").value;
   const box = $("search-chart");
   const s = searches.find((x) => x.name === name);
-  $("search-delete").hidden = !s || s.origin !== "api";
+  $("search-delete").hidden = !s || s.origin !== "api" || !meta.canWrite;
   if (!s) { box.replaceChildren(el("p", {}, t("search_none"))); $("search-meta").replaceChildren(); return; }
   const answer = await api(`searches/${encodeURIComponent(name)}/trends`, { since: r.since, until: r.until, granularity });
   if (ticket !== searchTicket) return;
@@ -402,6 +402,7 @@ async function morePosts() {
 // An analyst marks a post's sentiment or topic as wrong and gives the right one
 // (POST /api/v1/corrections, analyst role); retraining the heads learns from it.
 function correctionForm(p) {
+  if (!meta.canWrite) return "";
   const choice = (name, items) => el("select", { name, "aria-label": t(`correct_${name}`) },
     el("option", { value: "" }, `${t(`correct_${name}`)}…`), ...items);
   const sentiment = choice("sentiment", ["negative", "neutral", "positive"].filter((s) => s !== p.sentiment).map((s) => el("option", { value: s }, t(s))));
@@ -467,8 +468,10 @@ function relabel() {
 
 async function init() {
   try {
-    const [topics, places, configured] = await Promise.all([api("topics"), api("places"), api("sources")]);
-    meta = { topics: topics.topics, places: places.places, official: configured.sources.filter((s) => s.official).map((s) => s.id) };
+    const [topics, places, configured, me] = await Promise.all([api("topics"), api("places"), api("sources"), api("me")]);
+    meta = { topics: topics.topics, places: places.places, official: configured.sources.filter((s) => s.official).map((s) => s.id), canWrite: me.can_write };
+    // A viewer's token may read, not write: no form the API would refuse.
+    $("search-new").hidden = !meta.canWrite;
     const sources = await api("trends", { since: "30d", by: "source", granularity: "day" });
     for (const id of ["topic", "place", "source"]) $(id).replaceChildren($(id).options[0]);
     fill($("topic"), meta.topics, view.get("topic"));
