@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::serve::{get, scripted, Server, ANALYST_TOKEN, TOKEN};
+use common::serve::{get, scripted, send, Server, ANALYST_TOKEN, TOKEN};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -27,16 +27,6 @@ fn model_ready() -> bool {
         eprintln!("skipped: model not fetched (scripts/fetch-model.sh)");
     }
     ok
-}
-
-fn send(server: &Server, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
-    let mut request =
-        reqwest::blocking::Client::new().request(method, format!("{}{path}", server.base)).bearer_auth(token);
-    if let Some(b) = body {
-        request = request.json(&b);
-    }
-    let response = request.send().unwrap();
-    (response.status().as_u16(), response.json::<Value>().unwrap_or(Value::Null))
 }
 
 fn correct(server: &Server, token: &str, body: Value) -> (u16, Value) {

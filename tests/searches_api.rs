@@ -4,18 +4,8 @@
 
 mod common;
 
-use common::serve::{get, scripted, Server, ANALYST_TOKEN, TOKEN};
-use serde_json::{json, Value};
-
-fn send(server: &Server, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
-    let mut request =
-        reqwest::blocking::Client::new().request(method, format!("{}{path}", server.base)).bearer_auth(token);
-    if let Some(b) = body {
-        request = request.json(&b);
-    }
-    let response = request.send().unwrap();
-    (response.status().as_u16(), response.json::<Value>().unwrap_or(Value::Null))
-}
+use common::serve::{get, scripted, send, Server, ANALYST_TOKEN, TOKEN};
+use serde_json::json;
 
 #[test]
 fn analysts_save_searches_and_read_them_as_series_and_posts() {

@@ -140,7 +140,7 @@ pub struct AnalyzedPost {
     pub embedding: Option<crate::Int8Embedding>,
     /// The redacted text's search index ([`crate::terms::search_index`]), made by the analyzer
     /// (schema 1.3) so that the store's writer, one process for every post, does not tokenise:
-    /// here it is ~9 µs beside a ~2 ms encoder pass, there it was twice ClickHouse's own CPU per
+    /// here it is ~9 µs beside the encoder's 4-9 ms of CPU per post, there it was twice ClickHouse's own CPU per
     /// post. Absent from older analyzers; the writer then makes it itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub search: Option<WireSearchIndex>,

@@ -6,7 +6,7 @@
 //! `corrected_by`, `corrected_at`, `model_version`, `old_label`), which `train-head` copies into
 //! the head's provenance.
 
-use super::store_cmds::{ids, runtime};
+use super::store_cmds::open_migrated;
 use crate::cli::{Cli, LabelsAction, TaskArg};
 use anyhow::{Context, Result};
 use std::path::Path;
@@ -14,11 +14,7 @@ use std::process::ExitCode;
 use store::corrections::{self, Correction, Field};
 
 pub fn run(cli: &Cli, action: &LabelsAction) -> Result<ExitCode> {
-    let config = super::load_config(cli)?;
-    super::init_logging(cli, &config);
-    let (client, db, zone) = ids(&config)?;
-    let rt = runtime()?;
-    rt.block_on(store::migrate(&client, &db, zone)).context("applying ClickHouse migrations")?;
+    let (_, client, db, _, rt) = open_migrated(cli)?;
     match action {
         LabelsAction::List { revoked } => {
             let all = rt.block_on(corrections::list(&client, &db, *revoked))?;

@@ -1,7 +1,7 @@
 //! `citypulse searches list | trends [NAME | --query Q] | reindex`: the analysts' saved searches
 //! from the terminal, and the operator's one-off indexing of posts stored before migration 008.
 
-use super::store_cmds::{ids, runtime};
+use super::store_cmds::open_migrated;
 use super::time_args::parse_instant;
 use crate::cli::{Cli, GranularityArg, SearchesAction};
 use anyhow::{bail, Context, Result};
@@ -12,11 +12,7 @@ use std::process::ExitCode;
 use store::{Granularity, Queries};
 
 pub fn run(cli: &Cli, action: &SearchesAction) -> Result<ExitCode> {
-    let config = super::load_config(cli)?;
-    super::init_logging(cli, &config);
-    let (client, db, zone) = ids(&config)?;
-    let rt = runtime()?;
-    rt.block_on(store::migrate(&client, &db, zone)).context("applying ClickHouse migrations")?;
+    let (config, client, db, zone, rt) = open_migrated(cli)?;
     match action {
         SearchesAction::List => {
             let all = rt.block_on(crate::searches::all(&config.searches, &client, &db))?;

@@ -14,6 +14,19 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Runtime::new().context("starting the async runtime")
 }
 
+/// What a command reading ClickHouse starts from: the configuration (logging set up), the client,
+/// database and zone, a runtime, and the migrations applied.
+pub type Migrated = (Config, clickhouse::Client, Database, CityZone, tokio::runtime::Runtime);
+
+pub fn open_migrated(cli: &Cli) -> Result<Migrated> {
+    let config = super::load_config(cli)?;
+    super::init_logging(cli, &config);
+    let (client, db, zone) = ids(&config)?;
+    let rt = runtime()?;
+    rt.block_on(store::migrate(&client, &db, zone)).context("applying ClickHouse migrations")?;
+    Ok((config, client, db, zone, rt))
+}
+
 pub fn ids(config: &Config) -> Result<(clickhouse::Client, Database, CityZone)> {
     let ch = &config.services.clickhouse;
     Ok((store::client(ch), Database::from_config(ch)?, CityZone::new(&config.services.city.time_zone)?))

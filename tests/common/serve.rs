@@ -151,6 +151,17 @@ impl Server {
     }
 }
 
+/// (status, JSON body) of a request with `token` and an optional JSON body.
+pub fn send(server: &Server, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+    let mut request =
+        reqwest::blocking::Client::new().request(method, format!("{}{path}", server.base)).bearer_auth(token);
+    if let Some(b) = body {
+        request = request.json(&b);
+    }
+    let response = request.send().unwrap();
+    (response.status().as_u16(), response.json::<Value>().unwrap_or(Value::Null))
+}
+
 /// (status, JSON body) of a GET.
 pub fn get(base: &str, path: &str, token: Option<&str>) -> (u16, Value) {
     let client = reqwest::blocking::Client::new();
