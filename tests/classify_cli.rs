@@ -3,19 +3,8 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
-fn model_ready() -> bool {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let ok = root.join("models/multilingual-e5-small/model.safetensors").exists()
-        && root.join("models/heads/sentiment/head.json").exists();
-    if !ok {
-        assert!(std::env::var_os("CITYPULSE_REQUIRE_MODEL").is_none(), "model or heads missing");
-        eprintln!("skipped: model not fetched (scripts/fetch-model.sh)");
-    }
-    ok
-}
+use common::child::{model_ready, output_with_stdin};
+use std::process::Command;
 
 fn citypulse() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_citypulse"));
@@ -35,15 +24,7 @@ fn classify_writes_one_line_per_input_line_in_order() {
         "The new metro line is clean, fast and always on time. Love it!",
         "cup dien ca ngay o Go Vap, nong chiu khong noi",
     ];
-    let mut child = citypulse()
-        .args(["classify", "--backend", "candle"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all((input.join("\n") + "\n").as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = output_with_stdin(citypulse().args(["classify", "--backend", "candle"]), &(input.join("\n") + "\n"));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let lines: Vec<serde_json::Value> =
         String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -143,4 +124,18 @@ fn int8_loses_at_most_one_point_against_fp32() {
     let (int8, _) = eval_accuracy("uit-vsfc/dev.tsv", &args("int8"));
     assert!(fp32 - int8 <= 0.01, "int8 {int8:.4} vs fp32 {fp32:.4}: loses more than one point");
     assert!(int8 >= 0.89, "uit-vsfc dev sentiment accuracy {int8:.4} < 0.89 (int8)");
+}
+
+/// A build without the `torch` feature says how to get the backend, instead of failing obscurely.
+#[cfg(not(feature = "torch"))]
+#[test]
+fn torch_backend_not_built_says_how_to_build_it() {
+    if !model_ready() {
+        return;
+    }
+    let out = output_with_stdin(citypulse().args(["classify", "--backend", "torch"]), "Kẹt xe ở Hàng Xanh\n");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && out.stdout.is_empty(), "{stderr}");
+    assert!(stderr.contains("backend torch is not built in; rebuild with `--features torch`"), "{stderr}");
+    assert!(stderr.contains("make build-torch"), "{stderr}");
 }

@@ -99,6 +99,7 @@ pub fn load_backend(opts: &ModelOptions) -> Result<Box<dyn Backend>, ClassifierE
     }
     match opts.resolved_backend() {
         BackendKind::Onnx => load_onnx(opts),
+        BackendKind::Torch => load_torch(opts),
         // candle's CPU kernels size their own thread pools (see CandleBackend::load).
         _ => Ok(Box::new(CandleBackend::load(&opts.model_dir, opts.threads)?)),
     }
@@ -122,7 +123,19 @@ fn load_onnx(_: &ModelOptions) -> Result<Box<dyn Backend>, ClassifierError> {
     Err(BackendError::NotBuilt("onnx").into())
 }
 
-/// Loads tokenizer + backends: `workers` onnx sessions sharing `threads`, or one candle model.
+#[cfg(feature = "torch")]
+fn load_torch(opts: &ModelOptions) -> Result<Box<dyn Backend>, ClassifierError> {
+    Ok(Box::new(crate::backend::torch::TorchBackend::load(&opts.model_dir, opts.threads)?))
+}
+
+#[cfg(not(feature = "torch"))]
+fn load_torch(_: &ModelOptions) -> Result<Box<dyn Backend>, ClassifierError> {
+    Err(BackendError::NotBuilt("torch").into())
+}
+
+/// Loads tokenizer + backends: `workers` onnx sessions or torch models sharing `threads` (torch's
+/// count is process-wide: the last worker loaded sets it), or one candle model (its thread pools are
+/// process-wide and sized once).
 pub fn load_encoder(opts: &ModelOptions) -> Result<Encoder, ClassifierError> {
     // Once, not per worker: it hashes the adapter file.
     if let Some(adapter) = &opts.adapter {
@@ -130,7 +143,7 @@ pub fn load_encoder(opts: &ModelOptions) -> Result<Encoder, ClassifierError> {
     }
     let tokenizer = PostTokenizer::load(&opts.model_dir.join("tokenizer.json"), opts.max_seq_tokens)?;
     let workers = match opts.resolved_backend() {
-        BackendKind::Onnx => opts.workers.clamp(1, opts.threads.max(1)),
+        BackendKind::Onnx | BackendKind::Torch => opts.workers.clamp(1, opts.threads.max(1)),
         _ => 1,
     };
     // An uneven split gives the first workers one thread more: every thread is used.

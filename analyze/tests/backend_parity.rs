@@ -70,3 +70,22 @@ fn onnx_matches_candle_within_1e_4() {
     let worst_int8 = a.iter().zip(&c).map(|(x, y)| common::cosine(x, y)).fold(1.0f32, f32::min);
     assert!(worst_int8 > 0.98, "int8 drifted: {worst_int8}");
 }
+
+/// rust-bert over libtorch (`make test-torch`): the same embeddings as candle within 1e-4 cosine.
+#[cfg(feature = "torch")]
+#[test]
+fn torch_matches_candle_within_1e_4() {
+    use analyze::backend::torch::TorchBackend;
+    if !common::model_available() {
+        return;
+    }
+    let posts = common::golden_posts();
+    let mut torch = encoder(Box::new(TorchBackend::load(&common::model_dir(), 2).unwrap()));
+    let mut candle = encoder(Box::new(CandleBackend::load(&common::model_dir(), 2).unwrap()));
+    let a = embed(&mut torch, &posts);
+    let b = embed(&mut candle, &posts);
+    assert_eq!((a.len(), b.len()), (posts.len(), posts.len()), "one embedding per post");
+    let worst = a.iter().zip(&b).map(|(x, y)| common::cosine(x, y)).fold(1.0f32, f32::min);
+    assert!(1.0 - worst <= 1e-4, "worst cosine torch vs candle {worst}");
+    eprintln!("torch vs candle: {} posts, worst cosine {worst:.7}", posts.len());
+}

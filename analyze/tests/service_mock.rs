@@ -219,7 +219,6 @@ async fn two_model_workers_analyse_every_post_once() {
     if !common::model_available() {
         return;
     }
-    let (_cluster, brokers) = mock_cluster(2);
     let overrides = [
         ("CITYPULSE__ANALYZE__BACKEND", "onnx"),
         ("CITYPULSE__ANALYZE__PRECISION", "int8"),
@@ -228,7 +227,31 @@ async fn two_model_workers_analyse_every_post_once() {
         // Small batches, so both workers get several.
         ("CITYPULSE__ANALYZE__BATCH_MAX_TOKENS", "128"),
     ];
-    let config = common::service_config(&brokers, "posts", &overrides);
+    analyse_every_post_once(&overrides, 2, "onnx-int8").await;
+}
+
+/// The analyze service on rust-bert over libtorch (`make test-torch`): two model workers, each a
+/// model of its own on libtorch's process-wide thread pools, every post out exactly once.
+#[cfg(feature = "torch")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn torch_backend_analyses_every_post_once() {
+    if !common::model_available() {
+        return;
+    }
+    let overrides = [
+        ("CITYPULSE__ANALYZE__BACKEND", "torch"),
+        ("CITYPULSE__ANALYZE__THREADS", "2"),
+        ("CITYPULSE__ANALYZE__WORKERS", "2"),
+        ("CITYPULSE__ANALYZE__BATCH_MAX_TOKENS", "128"),
+    ];
+    analyse_every_post_once(&overrides, 2, "torch").await;
+}
+
+/// Runs the service with `overrides` on 60 posts: all come out, the drain stops it, none twice.
+#[cfg(any(feature = "onnx", feature = "torch"))]
+async fn analyse_every_post_once(overrides: &[(&str, &str)], workers: usize, backend: &'static str) {
+    let (_cluster, brokers) = mock_cluster(2);
+    let config = common::service_config(&brokers, "posts", overrides);
     let expected = produce_posts(&brokers, "posts.raw", 0..60).await;
     let shutdown = CancellationToken::new();
     let service = {
@@ -236,7 +259,7 @@ async fn two_model_workers_analyse_every_post_once() {
         tokio::spawn(async move {
             let opts = analyze::ModelOptions::from_config(&config.services.analyze);
             let classifier = analyze::Classifier::load(&opts, &config.topics).unwrap();
-            assert_eq!(classifier.workers(), 2);
+            assert_eq!((classifier.workers(), classifier.backend_name().as_str()), (workers, backend));
             common::run_stage(&config, classifier, shutdown).await
         })
     };

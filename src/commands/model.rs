@@ -27,6 +27,7 @@ pub fn options(config: &Config, args: &ModelArgs) -> anyhow::Result<ModelOptions
         opts.backend = match b {
             BackendArg::Candle => BackendKind::Candle,
             BackendArg::Onnx => BackendKind::Onnx,
+            BackendArg::Torch => BackendKind::Torch,
         };
     }
     if let Some(p) = args.precision {

@@ -37,6 +37,13 @@ pub fn citypulse(config: &Path, args: &[&str]) -> Command {
     cmd
 }
 
+/// Runs `cmd` to its end with `input` on its stdin; stdout and stderr are kept.
+pub fn output_with_stdin(cmd: &mut Command, input: &str) -> std::process::Output {
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 /// A port nobody listens on right now (bound, then released for the child).
 pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

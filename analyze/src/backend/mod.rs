@@ -4,6 +4,7 @@
 //!
 //! - [`candle`]: pure Rust ([`bert`]'s forward pass in candle), always built.
 //! - `onnx` (cargo feature `onnx`): ONNX Runtime loaded at run time; the faster one on CPU.
+//! - `torch` (cargo feature `torch`): rust-bert's BERT over libtorch, for sites that run libtorch.
 
 pub mod bert;
 pub mod candle;
@@ -11,6 +12,8 @@ mod gelu;
 pub mod lora;
 #[cfg(feature = "onnx")]
 pub mod onnx;
+#[cfg(feature = "torch")]
+pub mod torch;
 
 /// Hidden width of multilingual-e5-small.
 pub const HIDDEN: usize = 384;
@@ -21,8 +24,16 @@ pub enum BackendError {
     Load { path: String, message: String },
     #[error("forward pass failed: {0}")]
     Forward(String),
-    #[error("backend {0} is not built in; rebuild with `--features onnx`")]
+    #[error("backend {0} is not built in; {hint}", hint = build_hint(.0))]
     NotBuilt(&'static str),
+}
+
+/// How to get a backend this build lacks: torch also needs libtorch, which `make` fetches.
+fn build_hint(backend: &str) -> String {
+    match backend {
+        "torch" => "rebuild with `--features torch` (`make build-torch` fetches libtorch and builds it)".into(),
+        _ => format!("rebuild with `--features {backend}`"),
+    }
 }
 
 /// A padded batch: `ids` and `mask` are `rows × seq_len`, row-major.

@@ -250,6 +250,8 @@ pub enum BackendKind {
     Auto,
     Candle,
     Onnx,
+    /// rust-bert over libtorch (cargo feature `torch`).
+    Torch,
 }
 
 /// Weight precision of the onnx backend.
@@ -282,7 +284,7 @@ pub struct AnalyzeConfig {
     pub tuned_heads_dir: PathBuf,
     /// libonnxruntime path; `ORT_DYLIB_PATH` wins when set. Default `models/onnxruntime/libonnxruntime.so`.
     pub onnxruntime_path: PathBuf,
-    /// `auto`, `candle` or `onnx`. Default `auto`.
+    /// `auto`, `candle`, `onnx` or `torch` (a build with `--features torch`). Default `auto`.
     pub backend: BackendKind,
     /// `fp32` or `int8` (onnx only). Default `fp32`.
     pub precision: Precision,
