@@ -20,9 +20,10 @@ fn shared(data: &str) -> PathBuf {
     path
 }
 
+/// `citypulse` on the shipped config, run from `cwd`, without the caller's `CITYPULSE__*` settings.
 fn citypulse(cwd: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_citypulse"));
-    cmd.current_dir(cwd).arg("--config").arg(repo().join("config"));
+    let mut cmd = common::child::citypulse(&repo().join("config"), &[]);
+    cmd.current_dir(cwd);
     cmd
 }
 
@@ -32,12 +33,9 @@ fn run(cmd: &mut Command) -> Vec<u8> {
     out.stdout
 }
 
-/// The text column of a labelled TSV, first `n` rows.
+/// The texts of a labelled TSV, first `n` rows.
 fn texts(tsv: &Path, n: usize) -> Vec<String> {
-    let body = std::fs::read_to_string(tsv).unwrap();
-    let mut lines = body.lines();
-    let column = lines.next().unwrap().split('\t').position(|c| c == "text").unwrap();
-    lines.take(n).map(|l| l.split('\t').nth(column).unwrap().to_owned()).collect()
+    analyze::labelled::read_tsv(tsv).unwrap().rows.into_iter().take(n).map(|r| r.text).collect()
 }
 
 fn classify(backend: &str, input: &[String]) -> Vec<Value> {

@@ -120,7 +120,7 @@ fn load_onnx(opts: &ModelOptions) -> Result<Box<dyn Backend>, ClassifierError> {
 
 #[cfg(not(feature = "onnx"))]
 fn load_onnx(_: &ModelOptions) -> Result<Box<dyn Backend>, ClassifierError> {
-    Err(BackendError::NotBuilt("onnx").into())
+    Err(BackendError::NotBuilt { backend: "onnx", how: "`--features onnx`" }.into())
 }
 
 #[cfg(feature = "torch")]
@@ -130,7 +130,9 @@ fn load_torch(opts: &ModelOptions) -> Result<Box<dyn Backend>, ClassifierError> 
 
 #[cfg(not(feature = "torch"))]
 fn load_torch(_: &ModelOptions) -> Result<Box<dyn Backend>, ClassifierError> {
-    Err(BackendError::NotBuilt("torch").into())
+    // torch also needs libtorch, which `make build-torch` fetches.
+    let how = "`--features torch` (`make build-torch` fetches libtorch and builds it)";
+    Err(BackendError::NotBuilt { backend: "torch", how }.into())
 }
 
 /// Loads tokenizer + backends: `workers` onnx sessions or torch models sharing `threads` (torch's

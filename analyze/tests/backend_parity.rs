@@ -18,6 +18,22 @@ fn embed(encoder: &mut Encoder, posts: &[String]) -> Vec<Vec<f32>> {
     encoder.embed(&refs, &mut |_| {}).unwrap()
 }
 
+/// The smallest cosine between `a` and `b`, post by post; one embedding per post in each.
+#[cfg(any(feature = "onnx", feature = "torch"))]
+fn worst_cosine(a: &[Vec<f32>], b: &[Vec<f32>], posts: usize) -> f32 {
+    assert_eq!((a.len(), b.len()), (posts, posts), "one embedding per post");
+    a.iter().zip(b).map(|(x, y)| common::cosine(x, y)).fold(1.0f32, f32::min)
+}
+
+/// `backend`'s embeddings of the golden posts and their worst cosine against candle's.
+#[cfg(any(feature = "onnx", feature = "torch"))]
+fn against_candle(backend: Box<dyn analyze::backend::Backend>, posts: &[String]) -> (Vec<Vec<f32>>, f32) {
+    let ours = embed(&mut encoder(backend), posts);
+    let candle = embed(&mut encoder(Box::new(CandleBackend::load(&common::model_dir(), 2).unwrap())), posts);
+    let worst = worst_cosine(&ours, &candle, posts.len());
+    (ours, worst)
+}
+
 #[test]
 fn candle_matches_reference_engine_and_nfd_equals_nfc() {
     if !common::model_available() {
@@ -56,18 +72,12 @@ fn onnx_matches_candle_within_1e_4() {
     let posts = common::golden_posts();
     let dylib = std::env::var_os("ORT_DYLIB_PATH")
         .map_or_else(|| common::repo().join("models/onnxruntime/libonnxruntime.so"), std::path::PathBuf::from);
-    let mut onnx = encoder(Box::new(OnnxBackend::load(&dylib, &common::model_dir().join("model.onnx"), 2).unwrap()));
-    let mut candle = encoder(Box::new(CandleBackend::load(&common::model_dir(), 2).unwrap()));
-    let a = embed(&mut onnx, &posts);
-    let b = embed(&mut candle, &posts);
-    assert_eq!((a.len(), b.len()), (posts.len(), posts.len()), "one embedding per post");
-    let worst = a.iter().zip(&b).map(|(x, y)| common::cosine(x, y)).fold(1.0f32, f32::min);
+    let onnx = OnnxBackend::load(&dylib, &common::model_dir().join("model.onnx"), 2).unwrap();
+    let (fp32, worst) = against_candle(Box::new(onnx), &posts);
     assert!(1.0 - worst <= 1e-4, "worst cosine onnx vs candle {worst}");
     let mut int8 =
         encoder(Box::new(OnnxBackend::load(&dylib, &common::model_dir().join("model.int8.onnx"), 2).unwrap()));
-    let c = embed(&mut int8, &posts);
-    assert_eq!(c.len(), posts.len(), "one int8 embedding per post");
-    let worst_int8 = a.iter().zip(&c).map(|(x, y)| common::cosine(x, y)).fold(1.0f32, f32::min);
+    let worst_int8 = worst_cosine(&fp32, &embed(&mut int8, &posts), posts.len());
     assert!(worst_int8 > 0.98, "int8 drifted: {worst_int8}");
 }
 
@@ -80,12 +90,7 @@ fn torch_matches_candle_within_1e_4() {
         return;
     }
     let posts = common::golden_posts();
-    let mut torch = encoder(Box::new(TorchBackend::load(&common::model_dir(), 2).unwrap()));
-    let mut candle = encoder(Box::new(CandleBackend::load(&common::model_dir(), 2).unwrap()));
-    let a = embed(&mut torch, &posts);
-    let b = embed(&mut candle, &posts);
-    assert_eq!((a.len(), b.len()), (posts.len(), posts.len()), "one embedding per post");
-    let worst = a.iter().zip(&b).map(|(x, y)| common::cosine(x, y)).fold(1.0f32, f32::min);
+    let (_, worst) = against_candle(Box::new(TorchBackend::load(&common::model_dir(), 2).unwrap()), &posts);
     assert!(1.0 - worst <= 1e-4, "worst cosine torch vs candle {worst}");
     eprintln!("torch vs candle: {} posts, worst cosine {worst:.7}", posts.len());
 }

@@ -219,15 +219,8 @@ async fn two_model_workers_analyse_every_post_once() {
     if !common::model_available() {
         return;
     }
-    let overrides = [
-        ("CITYPULSE__ANALYZE__BACKEND", "onnx"),
-        ("CITYPULSE__ANALYZE__PRECISION", "int8"),
-        ("CITYPULSE__ANALYZE__THREADS", "2"),
-        ("CITYPULSE__ANALYZE__WORKERS", "2"),
-        // Small batches, so both workers get several.
-        ("CITYPULSE__ANALYZE__BATCH_MAX_TOKENS", "128"),
-    ];
-    analyse_every_post_once(&overrides, 2, "onnx-int8").await;
+    let backend = [("CITYPULSE__ANALYZE__BACKEND", "onnx"), ("CITYPULSE__ANALYZE__PRECISION", "int8")];
+    two_workers_analyse_every_post_once(&backend, "onnx-int8").await;
 }
 
 /// The analyze service on rust-bert over libtorch (`make test-torch`): two model workers, each a
@@ -238,20 +231,22 @@ async fn torch_backend_analyses_every_post_once() {
     if !common::model_available() {
         return;
     }
-    let overrides = [
-        ("CITYPULSE__ANALYZE__BACKEND", "torch"),
-        ("CITYPULSE__ANALYZE__THREADS", "2"),
-        ("CITYPULSE__ANALYZE__WORKERS", "2"),
-        ("CITYPULSE__ANALYZE__BATCH_MAX_TOKENS", "128"),
-    ];
-    analyse_every_post_once(&overrides, 2, "torch").await;
+    two_workers_analyse_every_post_once(&[("CITYPULSE__ANALYZE__BACKEND", "torch")], "torch").await;
 }
 
-/// Runs the service with `overrides` on 60 posts: all come out, the drain stops it, none twice.
+/// Runs the service on the `backend` settings with two model workers on 60 posts: all come out,
+/// the drain stops it, none twice. `name` is the backend's name as the classifier gives it.
 #[cfg(any(feature = "onnx", feature = "torch"))]
-async fn analyse_every_post_once(overrides: &[(&str, &str)], workers: usize, backend: &'static str) {
+async fn two_workers_analyse_every_post_once(backend: &[(&str, &str)], name: &'static str) {
+    let mut overrides = vec![
+        ("CITYPULSE__ANALYZE__THREADS", "2"),
+        ("CITYPULSE__ANALYZE__WORKERS", "2"),
+        // Small batches, so both workers get several.
+        ("CITYPULSE__ANALYZE__BATCH_MAX_TOKENS", "128"),
+    ];
+    overrides.extend_from_slice(backend);
     let (_cluster, brokers) = mock_cluster(2);
-    let config = common::service_config(&brokers, "posts", overrides);
+    let config = common::service_config(&brokers, "posts", &overrides);
     let expected = produce_posts(&brokers, "posts.raw", 0..60).await;
     let shutdown = CancellationToken::new();
     let service = {
@@ -259,7 +254,7 @@ async fn analyse_every_post_once(overrides: &[(&str, &str)], workers: usize, bac
         tokio::spawn(async move {
             let opts = analyze::ModelOptions::from_config(&config.services.analyze);
             let classifier = analyze::Classifier::load(&opts, &config.topics).unwrap();
-            assert_eq!((classifier.workers(), classifier.backend_name().as_str()), (workers, backend));
+            assert_eq!((classifier.workers(), classifier.backend_name().as_str()), (2, name));
             common::run_stage(&config, classifier, shutdown).await
         })
     };

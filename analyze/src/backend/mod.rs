@@ -24,16 +24,9 @@ pub enum BackendError {
     Load { path: String, message: String },
     #[error("forward pass failed: {0}")]
     Forward(String),
-    #[error("backend {0} is not built in; {hint}", hint = build_hint(.0))]
-    NotBuilt(&'static str),
-}
-
-/// How to get a backend this build lacks: torch also needs libtorch, which `make` fetches.
-fn build_hint(backend: &str) -> String {
-    match backend {
-        "torch" => "rebuild with `--features torch` (`make build-torch` fetches libtorch and builds it)".into(),
-        _ => format!("rebuild with `--features {backend}`"),
-    }
+    /// A backend this build lacks, and how to build it in.
+    #[error("backend {backend} is not built in; rebuild with {how}")]
+    NotBuilt { backend: &'static str, how: &'static str },
 }
 
 /// A padded batch: `ids` and `mask` are `rows × seq_len`, row-major.

@@ -48,8 +48,9 @@ impl TorchBackend {
 }
 
 /// Copies every variable the model declares from the mapped file, one tensor at a time and without
-/// an intermediate copy where the data is aligned for f32 (safetensors writers align it). Fails,
-/// naming it, for a variable the file lacks or holds in another type or shape.
+/// an intermediate copy where the data is aligned for f32 (safetensors writers align it: the
+/// 384 MB embedding table would otherwise be held twice). Fails, naming it, for a variable the file
+/// lacks or holds in another type or shape.
 fn load_weights(vars: &VarStore, path: &Path) -> Result<(), String> {
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
     // SAFETY: mapped read-only and dropped when this returns; nothing in this process writes the
@@ -64,13 +65,10 @@ fn load_weights(vars: &VarStore, path: &Path) -> Result<(), String> {
         }
         let data = view.data();
         let source = if data.as_ptr().align_offset(4) == 0 {
-            let mut strides = vec![1i64; shape.len()];
-            for i in (0..shape.len().saturating_sub(1)).rev() {
-                strides[i] = strides[i + 1] * shape[i + 1];
-            }
+            let len = (data.len() / 4) as i64;
             // SAFETY: `data` holds the tensor's f32 values, aligned, row-major (checked above), and
             // outlives this borrowed tensor, which is only read by the copy below.
-            unsafe { Tensor::from_blob(data.as_ptr(), &shape, &strides, Kind::Float, Device::Cpu) }
+            unsafe { Tensor::from_blob(data.as_ptr(), &[len], &[1], Kind::Float, Device::Cpu) }.view(shape.as_slice())
         } else {
             Tensor::from_data_size(data, &shape, Kind::Float)
         };
@@ -116,7 +114,7 @@ impl Backend for TorchBackend {
         let mask = Tensor::from_slice(&batch.mask).view(shape);
         let out = tch::no_grad(|| self.model.forward_t(Some(&ids), Some(&mask), None, None, None, None, None, false))
             .map_err(|e| fwd(e.to_string()))?;
-        let flat = out.hidden_state.to_kind(Kind::Float).contiguous().view([-1]);
+        let flat = out.hidden_state.contiguous().view([-1]);
         Vec::<f32>::try_from(&flat).map_err(|e| fwd(e.to_string()))
     }
 }
