@@ -149,7 +149,7 @@ def pipeline_round(with_latency):
         f = figure("latency", f"crawl-to-queryable latency p50 at {m.group(1)} posts/s (fake Mastodon → ClickHouse)", "ms")
         f.samples.append(float(m.group(2)))
         f.side = (f"p99 {m.group(3)} ms, max {m.group(4)} ms; {m.group(6)} of {m.group(7)} posts stored; "
-                  "includes the 1 s poll interval and the store's 1 s batch period")
+                  "includes the 1 s poll interval and the store's 2 s batch period")
         f.note = f"{m.group(5)} posts after 5 s of warm-up"
     rss(out, ["run", "ingest-crawl", "store", "alert"])
 

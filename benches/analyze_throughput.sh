@@ -44,17 +44,9 @@ eval_json=$($BIN --config "$work/config" eval --data "$DATA" --json --threads 2 
 eval_rate=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["posts_per_second"])' "$eval_json")
 
 $BIN --config "$work/config" analyze --threads 2 2> "$work/analyze.log" & apid=$!
-# Until the service has bound its port curl fails; that reads as 0, not as the end of the script.
-metric() { { curl -s "127.0.0.1:$CITYPULSE__ANALYZE__METRICS_PORT/metrics" 2>/dev/null || true; } \
-  | awk '/^citypulse_analyze_posts_total/ {s += $NF} END {print s + 0}'; }
-first="" t0="" deadline=$((SECONDS + 900))
-while :; do
-  c=$(metric); now=$(date +%s.%N)
-  if [[ -z $first && $c -gt 0 ]]; then first=$c; t0=$now; fi
-  [[ $c -ge $n ]] && break
-  (( SECONDS < deadline )) || { echo "timed out at $c/$n" >&2; exit 1; }
-  sleep 0.2
-done
+read -r first t0 now < <(python3 benches/poll_count.py --metric citypulse_analyze_posts_total \
+  --url "http://127.0.0.1:$CITYPULSE__ANALYZE__METRICS_PORT/metrics" --until "$n" --pid "$apid" --every 0.2) \
+  || { tail -20 "$work/analyze.log" >&2; exit 1; }
 rate=$(python3 -c "print(($n - $first) / ($now - $t0))")
 echo "peak RSS analyze: $(awk '/^VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$apid/status") MB"
 python3 - "$rate" "$eval_rate" <<'PY'
