@@ -7,7 +7,7 @@
 #    analysis time (`posts.analyzed_at`, read back from ClickHouse once every post is stored there)
 #    / elapsed (model load and group join excluded, as eval excludes model load). The rate by the
 #    polled count of stored posts is printed beside it: it moves with where the store's 2 s flush
-#    falls (up to ±12% of a ~8 s run). Its peak RSS too.
+#    falls (up to ±25% of a ~8 s run). Its peak RSS too.
 # 2. Crawl-to-queryable latency at a steady 50 posts/s: a Mastodon hashtag timeline on 127.0.0.1
 #    (testkit/fake_mastodon.py) publishes statuses at that rate; ingest, analyze, store and alert run
 #    as separate processes; ClickHouse is polled every 200 ms for new posts. Latency = first poll

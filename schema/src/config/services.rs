@@ -337,8 +337,8 @@ pub struct StoreConfig {
     pub batch_max_rows: u64,
     /// Bytes per insert before it is sent. Default 16777216.
     pub batch_max_bytes: u64,
-    /// Longest a row waits before its insert is sent, milliseconds. Default 2000 (each insert costs
-    /// ClickHouse a fixed ~0.1 s of CPU; see config/citypulse.toml).
+    /// Longest a row waits before its insert is sent, milliseconds. Default 2000 (each flush costs
+    /// ClickHouse a roughly fixed CPU time; see config/citypulse.toml).
     pub batch_period_ms: u64,
     /// /healthz turns unhealthy after ClickHouse has been unreachable this long, milliseconds: inserts
     /// failing with network errors, timeouts or overload, or (while idle) a `SELECT 1` probe run every
