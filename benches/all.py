@@ -11,7 +11,7 @@ repository has, and reads its figures:
   analyze stage / eval       benches/analyze_throughput.sh: the analyze service through tansu
                              against the classifier alone (`citypulse eval`)
   ClickHouse insert          store/benches/store.rs: the writer's posts/s, and its CPU per post
-                             against ClickHouse's own
+                             against ClickHouse's own, median of 5 runs (QUICK 3) inside the bench
   alert evaluation           alert/benches/evaluate.rs: one cycle of 20 rules on the big table
   /api/v1/trends p95         benches/api_trends.sh: the dashboard's requests through serve, and
                              the same SQL straight to ClickHouse
@@ -235,15 +235,20 @@ def micro_bench():
 def store_bench():
     env = {"CITYPULSE_TEST_CLICKHOUSE_URL": CH_URL,
            "CITYPULSE_BENCH_ROWS": "50000" if QUICK else "200000",
+           "CITYPULSE_BENCH_RUNS": "3" if QUICK else "5",
            "CITYPULSE_BENCH_POSTS": "100000" if QUICK else "1000000"}
     out = run("store", ["cargo", "bench", "-q", "-p", "store", "--bench", "store"], env=env)
-    m = out and re.search(r"writer, live, new posts: .*?= (\d+) posts/s.*?writer ([\d.]+) ms, ClickHouse queries ([\d.]+) ms", out)
-    if m:
+    runs = out and re.findall(r"writer, live, new posts, run \d+: .*?= (\d+) posts/s", out)
+    m = out and re.search(r"writer, live, new posts: median of (\d+) runs: .*?writer ([\d.]+) ms \(([\d.]+)-([\d.]+)\), "
+                          r"ClickHouse queries ([\d.]+) ms \(([\d.]+)-([\d.]+)\); "
+                          r"writer / ClickHouse ([\d.]+) \(([\d.]+)-([\d.]+)\)", out)
+    if runs and m:
         f = figure("insert", "ClickHouse insert, live stream (writer, exact)", "posts/s")
-        f.samples.append(float(m.group(1)))
-        writer, server = float(m.group(2)), float(m.group(3))
-        f.ratio = writer / server if server else None
-        f.side = f"writer CPU {writer:.1f} ms vs ClickHouse {server:.1f} ms per 1000 posts (ratio = writer ÷ ClickHouse)"
+        f.samples = [float(r) for r in runs]
+        f.ratio = float(m.group(8))
+        f.side = (f"writer CPU {m.group(2)} ms ({m.group(3)}–{m.group(4)}) vs ClickHouse {m.group(5)} ms "
+                  f"({m.group(6)}–{m.group(7)}) per 1000 posts; ratio = writer ÷ ClickHouse, median of "
+                  f"{m.group(1)} runs' ratios ({m.group(9)}–{m.group(10)})")
         f.target = "writer ≤ 0.5× ClickHouse"
 
 

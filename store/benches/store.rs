@@ -5,9 +5,11 @@
 //!    stored keys that keeps the trend tables exact — then the same posts again (all duplicates).
 //!    Two shapes of stream: "live" (published over the last hour, in arrival order, as crawlers
 //!    deliver them) and "backfill" (published anywhere in the last 7 days: 7 day partitions and
-//!    ~5x more trend cells per batch). Each line gives wall-clock posts/s and the CPU spent per
-//!    1000 posts by this process and by ClickHouse's query threads (`system.events`): on a shared
-//!    machine the CPU figures are the stable ones. `CITYPULSE_BENCH_NO_VIEWS=1` drops the trend
+//!    ~5x more trend cells per batch). Each run writes new keys; `CITYPULSE_BENCH_RUNS` [5] runs
+//!    alternate new posts and their redelivery, and a last line per kind gives the median and
+//!    range over the runs. Each line gives wall-clock posts/s and the CPU spent per 1000 posts by
+//!    this process and by ClickHouse's query threads (`system.events`): on a shared machine the
+//!    CPU figures are the stable ones, and the ratio of the two is the one `make bench` reports. `CITYPULSE_BENCH_NO_VIEWS=1` drops the trend
 //!    views first, to show what the materialized views cost. The posts carry their search index as
 //!    the analyzer sends it; `CITYPULSE_BENCH_WRITER_INDEXES=1` leaves it out, so the writer makes
 //!    it (posts from an analyzer older than schema 1.3).
@@ -116,6 +118,57 @@ fn percentile(sorted: &[Duration], q: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * q).round() as usize]
 }
 
+/// One timed write of a whole stream.
+struct WriteRun {
+    secs: f64,
+    posts_per_sec: f64,
+    /// CPU per 1000 posts, ms: this process, and ClickHouse's query threads.
+    writer_ms: f64,
+    server_ms: f64,
+}
+
+/// Writes `data` in batches of `batch` and measures it; checks that all (or none) were new.
+async fn measure_write(
+    writer: &Writer,
+    client: &clickhouse::Client,
+    data: &[AnalyzedPost],
+    batch: usize,
+    expect_new: bool,
+) -> WriteRun {
+    // Owned batches made before the clock starts: the consumer hands decoded posts over.
+    let batches: Vec<Vec<AnalyzedPost>> = data.chunks(batch).map(<[_]>::to_vec).collect();
+    let (cpu0, server0) = (process_cpu_secs(), server_cpu_secs(client).await);
+    let t0 = Instant::now();
+    let mut inserted = 0;
+    for b in batches {
+        inserted += writer.write(b, &token_never()).await.expect("write").inserted;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let (cpu, server) = (process_cpu_secs() - cpu0, server_cpu_secs(client).await - server0);
+    assert_eq!(inserted, if expect_new { data.len() } else { 0 });
+    let per_1000 = 1e6 / data.len() as f64;
+    WriteRun { secs, posts_per_sec: data.len() as f64 / secs, writer_ms: cpu * per_1000, server_ms: server * per_1000 }
+}
+
+/// Median and range of each figure over the runs, and of the writer ÷ ClickHouse CPU ratio.
+fn summary(runs: &[WriteRun]) -> String {
+    let stat = |f: &dyn Fn(&WriteRun) -> f64| {
+        let mut v: Vec<f64> = runs.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        (v[v.len() / 2], v[0], v[v.len() - 1])
+    };
+    let (rate, rate_lo, rate_hi) = stat(&|r| r.posts_per_sec);
+    let (w, w_lo, w_hi) = stat(&|r| r.writer_ms);
+    let (c, c_lo, c_hi) = stat(&|r| r.server_ms);
+    let (q, q_lo, q_hi) = stat(&|r| r.writer_ms / r.server_ms.max(f64::MIN_POSITIVE));
+    format!(
+        "median of {} runs: {rate:.0} posts/s ({rate_lo:.0}-{rate_hi:.0}); CPU per 1000 posts: \
+         writer {w:.1} ms ({w_lo:.1}-{w_hi:.1}), ClickHouse queries {c:.1} ms ({c_lo:.1}-{c_hi:.1}); \
+         writer / ClickHouse {q:.2} ({q_lo:.2}-{q_hi:.2})",
+        runs.len()
+    )
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let Some(url) = std::env::var("CITYPULSE_TEST_CLICKHOUSE_URL").ok().filter(|u| !u.is_empty()) else {
@@ -134,28 +187,31 @@ async fn main() {
     }
     let n = env_usize("CITYPULSE_BENCH_ROWS", 200_000);
     let batch = env_usize("CITYPULSE_BENCH_BATCH", 50_000);
+    let runs = env_usize("CITYPULSE_BENCH_RUNS", 5).max(1);
     let writer = Writer::new(client.clone(), db.clone(), WriterConfig::default());
     for (shape, spread, live) in [("live", 3_600, true), ("backfill", 7 * 86_400, false)] {
         let data = posts(n, spread, live, if live { 0 } else { n });
-        for (label, expect_new) in [("new posts", true), ("redelivered (all duplicates)", false)] {
-            // Owned batches made before the clock starts: the consumer hands decoded posts over.
-            let batches: Vec<Vec<AnalyzedPost>> = data.chunks(batch).map(<[_]>::to_vec).collect();
-            let (cpu0, server0) = (process_cpu_secs(), server_cpu_secs(&client).await);
-            let t0 = Instant::now();
-            let mut inserted = 0;
-            for b in batches {
-                inserted += writer.write(b, &token_never()).await.expect("write").inserted;
+        let mut summaries = [Vec::new(), Vec::new()];
+        // New posts and their redelivery alternate, each run on keys no earlier run wrote.
+        for run in 0..runs {
+            let fresh: Vec<AnalyzedPost> =
+                data.iter().cloned().map(|p| AnalyzedPost { id: format!("{run}-{}", p.id), ..p }).collect();
+            for (label, expect_new, summary) in [("new posts", true, 0), ("redelivered (all duplicates)", false, 1)] {
+                let m = measure_write(&writer, &client, &fresh, batch, expect_new).await;
+                println!(
+                    "writer, {shape}, {label}, run {}: {n} posts in {:.2} s = {:.0} posts/s (batches of {batch}); \
+                     CPU per 1000 posts: writer {:.1} ms, ClickHouse queries {:.1} ms",
+                    run + 1,
+                    m.secs,
+                    m.posts_per_sec,
+                    m.writer_ms,
+                    m.server_ms
+                );
+                summaries[summary].push(m);
             }
-            let secs = t0.elapsed().as_secs_f64();
-            let (cpu, server) = (process_cpu_secs() - cpu0, server_cpu_secs(&client).await - server0);
-            assert_eq!(inserted, if expect_new { n } else { 0 });
-            println!(
-                "writer, {shape}, {label}: {n} posts in {secs:.2} s = {:.0} posts/s (batches of {batch}); \
-                 CPU per 1000 posts: writer {:.1} ms, ClickHouse queries {:.1} ms",
-                n as f64 / secs,
-                cpu * 1e6 / n as f64,
-                server * 1e6 / n as f64
-            );
+        }
+        for (label, runs) in [("new posts", &summaries[0]), ("redelivered (all duplicates)", &summaries[1])] {
+            println!("writer, {shape}, {label}: {}", summary(runs));
         }
     }
 

@@ -1,8 +1,6 @@
 //! [`PostRow`]: the `posts` table's row, built from an [`AnalyzedPost`], and the comparison that
 //! decides whether a delivery is a duplicate.
 
-use std::hash::Hasher;
-
 use chrono::{DateTime, Utc};
 use clickhouse::Row;
 use schema::AnalyzedPost;
@@ -194,31 +192,34 @@ impl PostRow {
     /// every byte of a serialized copy one multiply at a time and was a quarter of the writer's
     /// CPU. Rows stored with it still compare equal: the writer falls back to it on a mismatch.
     pub fn content_hash(&self) -> u64 {
-        let mut h = ContentHasher(twox_hash::XxHash3_64::with_seed(0));
-        for s in [&self.key, &self.source, &self.id, &self.url, &self.author, &self.lang, &self.lang_declared] {
-            h.str(s);
-        }
-        h.str(&self.text_redacted);
-        h.str(&self.sentiment);
-        for p in [self.score, self.p_negative, self.p_neutral, self.p_positive] {
-            h.0.write(&p.to_bits().to_le_bytes());
-        }
-        h.strs(&self.topics);
-        h.0.write(&(self.topic_scores.len() as u64).to_le_bytes());
-        for s in &self.topic_scores {
-            h.0.write(&s.to_bits().to_le_bytes());
-        }
-        h.str(&self.primary_topic);
-        h.strs(&self.places);
-        for n in [self.likes, self.shares, self.replies] {
-            h.0.write(&[u8::from(n.is_some())]);
-            h.0.write(&n.unwrap_or(0).to_le_bytes());
-        }
-        h.0.write(&self.created_at.to_le_bytes());
-        h.0.write(&self.created_ms.to_le_bytes());
-        h.str(&self.model_id);
-        h.str(&self.model_version);
-        h.0.finish()
+        CONTENT_BYTES.with_borrow_mut(|bytes| {
+            bytes.clear();
+            let mut h = ContentBytes(bytes);
+            for s in [&self.key, &self.source, &self.id, &self.url, &self.author, &self.lang, &self.lang_declared] {
+                h.str(s);
+            }
+            h.str(&self.text_redacted);
+            h.str(&self.sentiment);
+            for p in [self.score, self.p_negative, self.p_neutral, self.p_positive] {
+                h.put(&p.to_bits().to_le_bytes());
+            }
+            h.strs(&self.topics);
+            h.put(&(self.topic_scores.len() as u64).to_le_bytes());
+            for s in &self.topic_scores {
+                h.put(&s.to_bits().to_le_bytes());
+            }
+            h.str(&self.primary_topic);
+            h.strs(&self.places);
+            for n in [self.likes, self.shares, self.replies] {
+                h.put(&[u8::from(n.is_some())]);
+                h.put(&n.unwrap_or(0).to_le_bytes());
+            }
+            h.put(&self.created_at.to_le_bytes());
+            h.put(&self.created_ms.to_le_bytes());
+            h.str(&self.model_id);
+            h.str(&self.model_version);
+            twox_hash::XxHash3_64::oneshot_with_seed(0, bytes)
+        })
     }
 
     /// The content hash as first shipped: FNV-1a over the row's JSON (the same fields, the excluded
@@ -232,17 +233,28 @@ impl PostRow {
     }
 }
 
-/// The streaming xxh3 behind [`PostRow::content_hash`], with length-prefixed strings.
-struct ContentHasher(twox_hash::XxHash3_64);
+thread_local! {
+    /// The bytes [`PostRow::content_hash`] hashes, kept between calls so a batch allocates once.
+    static CONTENT_BYTES: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
-impl ContentHasher {
+/// The input of [`PostRow::content_hash`], with length-prefixed strings. Gathered, then hashed in
+/// one call: streaming xxh3 gives the same value, but its ~40 small writes made the hash 310 ns a
+/// post instead of 120 (measured on the store bench's posts, release), 15% of the writer's CPU.
+struct ContentBytes<'a>(&'a mut Vec<u8>);
+
+impl ContentBytes<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+    }
+
     fn str(&mut self, s: &str) {
-        self.0.write(&(s.len() as u64).to_le_bytes());
-        self.0.write(s.as_bytes());
+        self.put(&(s.len() as u64).to_le_bytes());
+        self.put(s.as_bytes());
     }
 
     fn strs(&mut self, list: &[String]) {
-        self.0.write(&(list.len() as u64).to_le_bytes());
+        self.put(&(list.len() as u64).to_le_bytes());
         for s in list {
             self.str(s);
         }
