@@ -124,8 +124,22 @@ def replay_round():
         f.target = "≥ 100,000"
 
 
+def dev_head(n):
+    """A TSV of the first `n` sentences of uit-vsfc dev (and its header), for QUICK runs."""
+    small = os.path.join(LOGS, f"uit-vsfc-dev-{n}.tsv")
+    with open(os.path.join(ROOT, "../shared/data/uit-vsfc/dev.tsv"), encoding="utf-8") as src:
+        lines = src.read().splitlines()
+    with open(small, "w", encoding="utf-8") as dst:
+        dst.write("\n".join(lines[:n + 1]) + "\n")
+    return small
+
+
 def analyze_round():
-    out = run("analyze_throughput", ["benches/analyze_throughput.sh"], env={"BENCH_SKIP_BUILD": "1"})
+    env = {"BENCH_SKIP_BUILD": "1"}
+    if QUICK:
+        # 1,000 posts, as the pipeline bench's QUICK run: ~5 s of steady analysis.
+        env["BENCH_DATA"] = dev_head(1000)
+    out = run("analyze_throughput", ["benches/analyze_throughput.sh"], env=env)
     ev = out and re.search(r"citypulse eval \(onnx fp32\) \| ([\d.]+)", out)
     an = out and re.search(r"citypulse analyze via tansu \| ([\d.]+)", out)
     if ev and an:
@@ -181,12 +195,7 @@ def classifier():
     env = {"BENCH_SKIP_BUILD": "1", "BENCH_ROUNDS": str(ROUNDS)}
     if QUICK:
         # The first 300 sentences of uit-vsfc dev: enough for a stable rate, a minute in all.
-        small = os.path.join(LOGS, "uit-vsfc-dev-300.tsv")
-        with open(os.path.join(ROOT, "../shared/data/uit-vsfc/dev.tsv"), encoding="utf-8") as src:
-            lines = src.read().splitlines()
-        with open(small, "w", encoding="utf-8") as dst:
-            dst.write("\n".join(lines[:301]) + "\n")
-        env["BENCH_DATA"] = small
+        env["BENCH_DATA"] = dev_head(300)
     if run("classifier_speed", ["benches/classifier_speed.sh"], env=env) is None:
         return
     rates = {}
@@ -219,7 +228,8 @@ UNITS = {"elem/s": 1.0, "Kelem/s": 1e3, "Melem/s": 1e6, "Gelem/s": 1e9}
 def micro_bench():
     """Criterion's micro-benchmarks (analyze/benches/micro.rs); each row is criterion's estimate
     with its 95% interval as the range."""
-    secs = ["--warm-up-time", "1", "--measurement-time", "2" if QUICK else "5"]
+    secs = ["--warm-up-time", "0.5", "--measurement-time", "1"] if QUICK else \
+        ["--warm-up-time", "1", "--measurement-time", "5"]
     out = run("micro", ["cargo", "bench", "-q", "-p", "analyze", "--bench", "micro", "--", *secs])
     if not out:
         return
@@ -234,9 +244,14 @@ def micro_bench():
 
 def store_bench():
     env = {"CITYPULSE_TEST_CLICKHOUSE_URL": CH_URL,
-           "CITYPULSE_BENCH_ROWS": "50000" if QUICK else "200000",
+           # Two batches a run at least: the first batch after a pause page-faults fresh memory
+           # (mimalloc hands pages idle for 1 s back to the OS), which a writer under load amortises.
+           "CITYPULSE_BENCH_ROWS": "100000" if QUICK else "200000",
            "CITYPULSE_BENCH_RUNS": "3" if QUICK else "5",
            "CITYPULSE_BENCH_POSTS": "100000" if QUICK else "1000000"}
+    if QUICK:
+        # Only the live stream is in the table; its queries' latencies are not.
+        env.update({"CITYPULSE_BENCH_SHAPES": "live", "CITYPULSE_BENCH_QUERY_RUNS": "5"})
     out = run("store", ["cargo", "bench", "-q", "-p", "store", "--bench", "store"], env=env)
     runs = out and re.findall(r"writer, live, new posts, run \d+: .*?= (\d+) posts/s", out)
     m = out and re.search(r"writer, live, new posts: median of (\d+) runs: .*?writer ([\d.]+) ms \(([\d.]+)-([\d.]+)\), "

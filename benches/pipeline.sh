@@ -16,7 +16,7 @@
 #    each process.
 #
 # ClickHouse: BENCH_CH_URL if it answers (make bench starts one), else one of its own in the work
-# folder. Env: QUICK=1 (1,000 posts; 20 s of stream), BENCH_SKIP_BUILD=1, BENCH_RATE [50],
+# folder. Env: QUICK=1 (1,000 posts; 10 s of stream), BENCH_SKIP_BUILD=1, BENCH_RATE [50],
 # BENCH_LATENCY=0 (the throughput figure only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +26,7 @@ BIN=$root/target/release/citypulse
 DATA=../shared/data/uit-vsfc/dev.tsv
 QUICK=${QUICK:-0}
 RATE=${BENCH_RATE:-50}
-STREAM_SECONDS=$([[ $QUICK == 1 ]] && echo 20 || echo 60)
+STREAM_SECONDS=$([[ $QUICK == 1 ]] && echo 10 || echo 60)
 work=$root/target/bench/pipeline
 rm -rf "$work"; mkdir -p "$work/config"
 [[ ${BENCH_SKIP_BUILD:-0} == 1 ]] || cargo build --release --features onnx --bin citypulse

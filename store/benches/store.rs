@@ -5,17 +5,20 @@
 //!    stored keys that keeps the trend tables exact — then the same posts again (all duplicates).
 //!    Two shapes of stream: "live" (published over the last hour, in arrival order, as crawlers
 //!    deliver them) and "backfill" (published anywhere in the last 7 days: 7 day partitions and
-//!    ~5x more trend cells per batch). Each run writes new keys; `CITYPULSE_BENCH_RUNS` [5] runs
-//!    alternate new posts and their redelivery, and a last line per kind gives the median and
-//!    range over the runs. Each line gives wall-clock posts/s and the CPU spent per 1000 posts by
-//!    this process and by ClickHouse's query threads (`system.events`): on a shared machine the
-//!    CPU figures are the stable ones, and the ratio of the two is the one `make bench` reports. `CITYPULSE_BENCH_NO_VIEWS=1` drops the trend
-//!    views first, to show what the materialized views cost. The posts carry their search index as
-//!    the analyzer sends it; `CITYPULSE_BENCH_WRITER_INDEXES=1` leaves it out, so the writer makes
-//!    it (posts from an analyzer older than schema 1.3).
+//!    ~5x more trend cells per batch; `CITYPULSE_BENCH_SHAPES` [live,backfill] picks them). Each
+//!    run writes new keys; `CITYPULSE_BENCH_RUNS` [5] runs alternate new posts and their
+//!    redelivery, and a last line per kind gives the median and range over the runs. Each line
+//!    gives wall-clock posts/s and the CPU spent per 1000 posts by this process and by ClickHouse's
+//!    query threads (`system.events`): on a shared machine the CPU figures are the stable ones, and
+//!    their ratio is the one `make bench` reports. A run's first batch page-faults fresh memory
+//!    (mimalloc returns pages idle for 1 s to the OS), so runs of one batch read high.
+//!    `CITYPULSE_BENCH_NO_VIEWS=1` drops the trend views first, to show what the materialized views
+//!    cost. The posts carry their search index as the analyzer sends it;
+//!    `CITYPULSE_BENCH_WRITER_INDEXES=1` leaves it out, so the writer makes it (posts from an
+//!    analyzer older than schema 1.3).
 //! 2. Trend query latency with `CITYPULSE_BENCH_POSTS` [1000000] synthetic posts generated inside
 //!    ClickHouse (INSERT ... SELECT FROM numbers(), through the materialized views): p50/p95 of the
-//!    main queries over 20 runs each.
+//!    main queries over `CITYPULSE_BENCH_QUERY_RUNS` [20] runs each.
 
 use chrono::{Duration as ChronoDuration, Utc};
 use schema::{
@@ -189,7 +192,11 @@ async fn main() {
     let batch = env_usize("CITYPULSE_BENCH_BATCH", 50_000);
     let runs = env_usize("CITYPULSE_BENCH_RUNS", 5).max(1);
     let writer = Writer::new(client.clone(), db.clone(), WriterConfig::default());
+    let shapes = std::env::var("CITYPULSE_BENCH_SHAPES").unwrap_or_else(|_| "live,backfill".into());
     for (shape, spread, live) in [("live", 3_600, true), ("backfill", 7 * 86_400, false)] {
+        if !shapes.split(',').any(|s| s.trim() == shape) {
+            continue;
+        }
         let data = posts(n, spread, live, if live { 0 } else { n });
         let mut summaries = [Vec::new(), Vec::new()];
         // New posts and their redelivery alternate, each run on keys no earlier run wrote.
@@ -234,6 +241,7 @@ async fn main() {
     println!("synthetic: {synthetic} posts generated in ClickHouse in {:.1} s", t0.elapsed().as_secs_f64());
 
     let queries = Queries::new(client.clone(), db.clone(), zone);
+    let query_runs = env_usize("CITYPULSE_BENCH_QUERY_RUNS", 20).max(1);
     let now = Utc::now();
     let base = TrendQuery::new(now - ChronoDuration::days(7), now, Dimension::Topic, Granularity::Hour);
     let cases = [
@@ -261,7 +269,7 @@ async fn main() {
     for (label, q) in cases {
         let mut times = Vec::new();
         let mut rows = 0;
-        for _ in 0..20 {
+        for _ in 0..query_runs {
             let t0 = Instant::now();
             rows = queries.trends(&q).await.expect("trends").len();
             times.push(t0.elapsed());
@@ -274,7 +282,7 @@ async fn main() {
         );
     }
     let mut times = Vec::new();
-    for _ in 0..20 {
+    for _ in 0..query_runs {
         let t0 = Instant::now();
         queries
             .top_posts("flooding", Some(schema::SentimentLabel::Negative), now - ChronoDuration::days(1), now, 20)
