@@ -10,8 +10,8 @@
 //!    redelivery, and a last line per kind gives the median and range over the runs. Each line
 //!    gives wall-clock posts/s and the CPU spent per 1000 posts by this process and by ClickHouse's
 //!    query threads (`system.events`): on a shared machine the CPU figures are the stable ones, and
-//!    their ratio is the one `make bench` reports. A run's first batch page-faults fresh memory
-//!    (mimalloc returns pages idle for 1 s to the OS), so runs of one batch read high.
+//!    their ratio is the one `make bench` reports. An untimed write of the same shape comes first:
+//!    a process's first write page-faults the allocator's memory in.
 //!    `CITYPULSE_BENCH_NO_VIEWS=1` drops the trend views first, to show what the materialized views
 //!    cost. The posts carry their search index as the analyzer sends it;
 //!    `CITYPULSE_BENCH_WRITER_INDEXES=1` leaves it out, so the writer makes it (posts from an
@@ -158,7 +158,8 @@ fn summary(runs: &[WriteRun]) -> String {
     let stat = |f: &dyn Fn(&WriteRun) -> f64| {
         let mut v: Vec<f64> = runs.iter().map(f).collect();
         v.sort_by(f64::total_cmp);
-        (v[v.len() / 2], v[0], v[v.len() - 1])
+        let median = (v[(v.len() - 1) / 2] + v[v.len() / 2]) / 2.0;
+        (median, v[0], v[v.len() - 1])
     };
     let (rate, rate_lo, rate_hi) = stat(&|r| r.posts_per_sec);
     let (w, w_lo, w_hi) = stat(&|r| r.writer_ms);
@@ -193,11 +194,21 @@ async fn main() {
     let runs = env_usize("CITYPULSE_BENCH_RUNS", 5).max(1);
     let writer = Writer::new(client.clone(), db.clone(), WriterConfig::default());
     let shapes = std::env::var("CITYPULSE_BENCH_SHAPES").unwrap_or_else(|_| "live,backfill".into());
+    let shapes: Vec<&str> = shapes.split(',').map(str::trim).collect();
+    if let Some(unknown) = shapes.iter().find(|s| !["live", "backfill"].contains(s)) {
+        panic!("CITYPULSE_BENCH_SHAPES: unknown shape {unknown:?} (live, backfill)");
+    }
     for (shape, spread, live) in [("live", 3_600, true), ("backfill", 7 * 86_400, false)] {
-        if !shapes.split(',').any(|s| s.trim() == shape) {
+        if !shapes.contains(&shape) {
             continue;
         }
         let data = posts(n, spread, live, if live { 0 } else { n });
+        // Untimed: a process's first write page-faults the allocator's arenas in (0.20 s of system
+        // time against 0.01-0.03 s in the writes after it), which a running writer has behind it.
+        let warm: Vec<AnalyzedPost> =
+            data.iter().cloned().map(|p| AnalyzedPost { id: format!("warm-{}", p.id), ..p }).collect();
+        measure_write(&writer, &client, &warm, batch, true).await;
+        drop(warm);
         let mut summaries = [Vec::new(), Vec::new()];
         // New posts and their redelivery alternate, each run on keys no earlier run wrote.
         for run in 0..runs {
