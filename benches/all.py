@@ -152,7 +152,7 @@ def analyze_round():
 
 def store_period_s():
     """The store's batch period in the shipped config, which the pipeline bench runs."""
-    with open("config/citypulse.toml", "rb") as f:
+    with open(os.path.join(ROOT, "config/citypulse.toml"), "rb") as f:
         return tomllib.load(f)["store"]["batch_period_ms"] / 1000
 
 
@@ -245,7 +245,7 @@ def micro_bench():
 def store_bench():
     env = {"CITYPULSE_TEST_CLICKHOUSE_URL": CH_URL,
            # Two batches a run: runs of one batch varied 1.8-4.8 ms of writer CPU per 1000 posts
-           # even after the warm-up write (two: 1.9-2.0 ms), likely pages mimalloc handed back.
+           # even after the warm-up write (two: 1.9-2.0 ms in one check, 1.8-3.2 in another).
            "CITYPULSE_BENCH_ROWS": "100000" if QUICK else "200000",
            "CITYPULSE_BENCH_RUNS": "3" if QUICK else "5",
            "CITYPULSE_BENCH_POSTS": "100000" if QUICK else "1000000"}

@@ -121,6 +121,11 @@ fn percentile(sorted: &[Duration], q: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * q).round() as usize]
 }
 
+/// Copies of `posts` under new keys: each id prefixed with `prefix`.
+fn with_id_prefix(posts: &[AnalyzedPost], prefix: &str) -> Vec<AnalyzedPost> {
+    posts.iter().cloned().map(|p| AnalyzedPost { id: format!("{prefix}-{}", p.id), ..p }).collect()
+}
+
 /// One timed write of a whole stream.
 struct WriteRun {
     secs: f64,
@@ -203,17 +208,14 @@ async fn main() {
             continue;
         }
         let data = posts(n, spread, live, if live { 0 } else { n });
-        // Untimed: a process's first write page-faults the allocator's arenas in (0.20 s of system
-        // time against 0.01-0.03 s in the writes after it), which a running writer has behind it.
-        let warm: Vec<AnalyzedPost> =
-            data.iter().cloned().map(|p| AnalyzedPost { id: format!("warm-{}", p.id), ..p }).collect();
-        measure_write(&writer, &client, &warm, batch, true).await;
-        drop(warm);
+        // Untimed: the process's first write page-faulted the allocator's memory in (0.20 s of
+        // system time against 0.01-0.03 s in the live runs after it), which a running writer has
+        // behind it.
+        measure_write(&writer, &client, &with_id_prefix(&data, "warm"), batch, true).await;
         let mut summaries = [Vec::new(), Vec::new()];
         // New posts and their redelivery alternate, each run on keys no earlier run wrote.
         for run in 0..runs {
-            let fresh: Vec<AnalyzedPost> =
-                data.iter().cloned().map(|p| AnalyzedPost { id: format!("{run}-{}", p.id), ..p }).collect();
+            let fresh = with_id_prefix(&data, &run.to_string());
             for (label, expect_new, summary) in [("new posts", true, 0), ("redelivered (all duplicates)", false, 1)] {
                 let m = measure_write(&writer, &client, &fresh, batch, expect_new).await;
                 println!(

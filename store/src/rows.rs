@@ -240,7 +240,7 @@ thread_local! {
 
 /// The input of [`PostRow::content_hash`], with length-prefixed strings. Gathered, then hashed in
 /// one call: streaming xxh3 gives the same value, but its ~40 small writes made the hash 310 ns a
-/// post instead of 120 (measured on the store bench's posts, release), 15% of the writer's CPU.
+/// post instead of 120 (measured on rows shaped like the store bench's posts, release), 15% of the writer's CPU.
 struct ContentBytes<'a>(&'a mut Vec<u8>);
 
 impl ContentBytes<'_> {
